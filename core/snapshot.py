@@ -1,0 +1,89 @@
+"""What a run looks like at one moment: the immutable record every observer reads.
+
+The TUI panes, the headless runner, the metrics writer and the expectation checker all read
+``Snapshot`` objects and nothing else, so they can never disagree about a number. Arrays in a
+snapshot are read-only copies: holding one never pins or races the run's live buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def frozen(array) -> np.ndarray:
+    """A read-only copy, safe to hand to another thread."""
+    out = np.array(array, dtype=np.float64, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class History:
+    """Bounded per-check history of a run (downsampled as it grows, so memory stays constant).
+
+    One row per validation check (every ``train.eval_every`` steps), oldest first.
+    ``grad_norms`` and ``update_ratios`` are ``(n_rows, n_layers)``.
+    """
+
+    step: np.ndarray
+    epoch: np.ndarray
+    lr: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    train_acc: np.ndarray
+    val_acc: np.ndarray
+    grad_norms: np.ndarray
+    update_ratios: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of a run after ``step`` training steps.
+
+    Losses are data losses without the L1/L2 penalty, measured on the whole split with dropout
+    off, at the most recent validation check. Accuracies are NaN for regression.
+    ``grad_norms`` / ``update_ratios`` are per layer (first hidden layer first), averaged over
+    the steps since the previous check. ``weight_hist`` is ``(n_layers, n_bins)`` counts of each
+    layer's weights over the fixed edges ``weight_hist_edges`` ``(n_layers, n_bins + 1)``;
+    values outside the edges land in the end bins. ``boundary`` is, for 2-D inputs, the model's
+    output over ``boundary_extent`` = (x1_min, x1_max, x2_min, x2_max) as a ``(rows, cols)``
+    grid, row 0 at x2_min: the probability of class 1 (binary), the predicted class
+    (multiclass) or the predicted value (regression); otherwise None.
+    """
+
+    name: str
+    step: int
+    epoch: int
+    lr: float
+    train_loss: float
+    val_loss: float
+    train_acc: float
+    val_acc: float
+    grad_norms: np.ndarray
+    update_ratios: np.ndarray
+    weight_hist: np.ndarray
+    weight_hist_edges: np.ndarray
+    boundary: np.ndarray | None
+    boundary_extent: tuple[float, float, float, float] | None
+    diverged: bool
+    diverged_step: int | None
+    stopped_early: bool
+    best_step: int | None
+    finished: bool
+    history: History
+
+    @property
+    def state(self) -> str:
+        """One word for a status line: diverged, stopped early, finished or running."""
+        if self.diverged:
+            return "diverged"
+        if self.stopped_early:
+            return "stopped early"
+        if self.finished:
+            return "finished"
+        return "running"

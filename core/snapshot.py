@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def frozen(array) -> np.ndarray:
+def frozen(array, dtype=np.float64) -> np.ndarray:
     """A read-only copy, safe to hand to another thread."""
-    out = np.array(array, dtype=np.float64, copy=True)
+    out = np.array(array, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
 

@@ -1,0 +1,26 @@
+"""The one place that sets Numba's options; every kernel in nnsim compiles with these.
+
+- ``nogil``: a kernel call releases the GIL, so the UI thread stays responsive and several
+  runs train on separate threads at once.
+- ``cache``: compiled code is stored beside the sources, so a warm start skips compilation.
+- ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead of raising,
+  because divergence is a lesson outcome that the kernels detect and report.
+- ``fastmath``: only flags that keep NaN/Inf semantics (``nnan``/``ninf`` would let LLVM delete
+  the ``isfinite`` checks that detect divergence) and keep results bit-reproducible
+  (``reassoc`` would let a sum's order depend on how the vectoriser splits it).
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per run; runs parallelise
+
+from numba import njit  # noqa: E402
+
+FASTMATH_FLAGS = {"nsz", "arcp", "contract"}
+
+JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", fastmath=FASTMATH_FLAGS)
+
+
+def kernel(fn):
+    """Compile ``fn`` as an nnsim kernel (nopython, no GIL, cached)."""
+    return njit(**JIT_OPTIONS)(fn)

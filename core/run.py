@@ -1,0 +1,378 @@
+"""One training run: a network, its data, its optimizer state, stepped in chunks.
+
+``Run`` is the only trainer in nnsim. The TUI, the headless runner, the metrics writer and the
+expectation checker all drive or observe it through ``advance`` and the immutable
+``Snapshot`` it returns, so they can never disagree about a number.
+
+Steps are grouped into *checks* of ``train.eval_every`` steps: after each, the run measures
+the loss on the whole training and validation splits, records a history row, and applies
+early stopping and reduce-on-plateau. ``advance`` always splits its work at check
+boundaries, so how a caller chunks its calls never changes a result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import kernels
+from .config import ConfigError, RunConfig, config_from_dict, with_value
+from .data import Dataset, build_dataset
+from .history import HistoryBuffer
+from .model import OPTIMIZER_CODE, Layout, build_layout, init_params
+from .snapshot import Snapshot, frozen
+
+HISTOGRAM_BINS = 32
+
+# Settings that change how the next steps are taken; anything else (the data, the network's
+# shape, the batch size, the seed) defines a different run.
+MUTABLE_KEYS = frozenset({
+    "model.dropout", "train.lr", "train.optimizer", "train.momentum", "train.beta1",
+    "train.beta2", "train.eps", "train.weight_decay", "train.l1", "train.l1_mode", "train.l2",
+    "train.clip_norm", "train.steps", "train.schedule", "train.schedule_step",
+    "train.schedule_gamma", "train.plateau_patience", "train.plateau_factor",
+    "train.early_stopping", "train.restore_best", "train.divergence_factor",
+})
+
+_SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+_LOSS_FOR_TASK = {"binary": "bce", "multiclass": "softmax", "regression": "mse"}
+_LOSSES_FOR_TASK = {
+    "binary": ("bce", "mse"),
+    "multiclass": ("softmax", "mse"),
+    "regression": ("mse",),
+}
+
+
+def loss_code(loss: str, task: str) -> int:
+    """The kernel's loss code. MSE on a binary task compares the sigmoid output with 0/1."""
+    loss = _LOSS_FOR_TASK[task] if loss == "auto" else loss
+    if loss not in _LOSSES_FOR_TASK[task]:
+        raise ConfigError("train.loss", f"expected one of {', '.join(_LOSSES_FOR_TASK[task])} "
+                                        f"for {task} data, got {loss!r}")
+    if loss == "mse":
+        return kernels.MSE_SIGMOID if task == "binary" else kernels.MSE
+    return {"bce": kernels.BCE, "softmax": kernels.SOFTMAX}[loss]
+
+
+class Run:
+    """A network training on its data; see the module docstring.
+
+    ``config`` is a nested dict with the tables of a scenario file (``data``, ``model``,
+    ``train``) or a ``RunConfig``. ``base_dir`` resolves a relative CSV path. ``dataset``
+    replaces the one the config would build (tests, or several runs sharing one dataset).
+    """
+
+    def __init__(self, config: dict | RunConfig, *, name: str = "base",
+                 base_dir: Path | None = None, dataset: Dataset | None = None):
+        self.name = name
+        self.config = config_from_dict(config)
+        self.boundary_shape = (40, 40)
+        self._base_dir = base_dir
+        self._build(dataset)
+
+    # --- construction ----------------------------------------------------------------------
+
+    def _build(self, dataset: Dataset | None) -> None:
+        cfg = self.config
+        data_seed, init_seed, stream_seed = np.random.SeedSequence(cfg.train.seed).generate_state(3)
+        self.dataset = dataset or build_dataset(cfg.data, int(data_seed), self._base_dir)
+        self._loss_code = loss_code(cfg.train.loss, self.dataset.task)
+        n_train, n_inputs = self.dataset.x_train.shape
+        self.layout: Layout = build_layout(n_inputs, self.dataset.n_outputs, cfg.model)
+        self._initial_params = init_params(self.layout, cfg.model, np.random.default_rng(init_seed))
+        self._initial_streams = np.random.default_rng(stream_seed).integers(
+            0, 2**63, size=2, dtype=np.uint64)
+        self._weight_mask = self.layout.weight_mask().astype(np.float64)
+        self._hist_limits = np.array([max(1.0, 1.5 * float(np.abs(W).max(initial=0.0)))
+                                      for W, _ in self.layout.unflatten(self._initial_params)])
+
+        table, widths = self.layout.table, self.layout.widths
+        self._batch_rows = cfg.train.batch_size or n_train
+        capacity = max(self._batch_rows, 256)   # rows per kernel call, training or predicting
+        n_params = self.layout.n_params
+        self.params = np.empty(n_params)
+        self._grads = np.zeros(n_params)
+        self._first = np.zeros(n_params)
+        self._second = np.zeros(n_params)
+        self._previous = np.zeros(n_params)
+        self._acts = np.zeros(capacity * (sum(table[:, kernels.N_IN]) + widths[-1]))
+        self._zs = np.zeros(capacity * sum(widths[1:]))
+        self._masks = np.ones_like(self._zs)
+        self._deltas = [np.zeros(capacity * max(widths)) for _ in range(3)]
+        self._capacity = capacity
+        self._order = np.empty(n_train, dtype=np.int64)
+        self._counters = np.zeros(kernels.N_COUNTERS, dtype=np.int64)
+        self._streams = np.empty(2, dtype=np.uint64)
+        self._initial_loss = np.zeros(1)
+        self._hyper = np.zeros(kernels.N_HYPER)
+        self._codes = np.zeros(kernels.N_CODES, dtype=np.int64)
+        n_layers = self.layout.n_layers
+        eval_every = cfg.train.eval_every
+        self._out_loss = np.zeros(eval_every)
+        self._out_grad_norms = np.zeros((eval_every, n_layers))
+        self._out_update_ratios = np.zeros((eval_every, n_layers))
+        self._logits = {split: np.zeros((len(getattr(self.dataset, f"y_{split}")),
+                                         self.dataset.n_outputs))
+                        for split in ("train", "val", "test")}
+        self._scratch = {split: np.zeros_like(logits) for split, logits in self._logits.items()}
+        self._history = HistoryBuffer(n_layers)
+        self.reset()
+
+    def _sync_settings(self) -> None:
+        """Copy the mutable settings into the arrays the kernel reads."""
+        t, m = self.config.train, self.config.model
+        h = self._hyper
+        h[kernels.H_LR] = t.lr
+        h[kernels.H_MOMENTUM] = t.momentum
+        h[kernels.H_BETA1] = t.beta1
+        h[kernels.H_BETA2] = t.beta2
+        h[kernels.H_EPS] = t.eps
+        h[kernels.H_WEIGHT_DECAY] = t.weight_decay
+        h[kernels.H_L1] = t.l1
+        h[kernels.H_L2] = t.l2
+        h[kernels.H_DROPOUT] = m.dropout
+        h[kernels.H_CLIP] = t.clip_norm
+        h[kernels.H_SCHEDULE_STEP] = t.schedule_step
+        h[kernels.H_SCHEDULE_GAMMA] = t.schedule_gamma
+        h[kernels.H_TOTAL_STEPS] = t.steps
+        h[kernels.H_DIVERGENCE] = t.divergence_factor
+        h[kernels.H_LR_SCALE] = self._lr_scale
+        c = self._codes
+        c[kernels.C_LOSS] = self._loss_code
+        c[kernels.C_OPTIMIZER] = OPTIMIZER_CODE[t.optimizer]
+        c[kernels.C_SCHEDULE] = ("constant", "step", "cosine").index(t.schedule)
+        c[kernels.C_L1_PROXIMAL] = t.l1_mode == "proximal"
+
+    # --- public API ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to step 0 with the same initial weights and batch order; settings changed with
+        ``set`` are kept, so a change can be compared from the same start."""
+        self.params[:] = self._initial_params
+        self._first[:] = 0.0
+        self._second[:] = 0.0
+        self._counters[:] = 0
+        self._streams[:] = self._initial_streams
+        self._order[:] = np.arange(len(self._order))
+        self._initial_loss[0] = 0.0
+        self._lr_scale = 1.0
+        self._history.clear()
+        self._window_steps = 0
+        self._window_grad_norms = np.zeros(self.layout.n_layers)
+        self._window_update_ratios = np.zeros(self.layout.n_layers)
+        self._grad_norms = np.full(self.layout.n_layers, np.nan)
+        self._update_ratios = np.full(self.layout.n_layers, np.nan)
+        self.diverged_step: int | None = None
+        self.stopped_early = False
+        self.best_step: int | None = None
+        self._best_val_loss = np.inf
+        self._best_params = None
+        self._plateau_best = np.inf
+        self._plateau_bad_checks = 0
+        self._early_bad_checks = 0
+        self._sync_settings()
+        self._check()
+
+    def reseed(self, seed: int) -> None:
+        """Start again from new initial weights, data sample and batch order."""
+        self.config = with_value(self.config, "train.seed", seed)
+        self._build(None)
+
+    def set(self, key: str, value) -> None:
+        """Change a setting (``train.lr``, ``model.dropout``, ``train.optimizer``, …) from the
+        next step on. Switching optimizer starts its moments from zero."""
+        if key not in MUTABLE_KEYS:
+            with_value(self.config, key, value)   # a bad key or value is reported as such first
+            raise ConfigError(key, "cannot change during a run (it defines a different run); "
+                                   f"settable keys: {', '.join(sorted(MUTABLE_KEYS))}")
+        old_optimizer = self.config.train.optimizer
+        self.config = with_value(self.config, key, value)
+        if self.config.train.optimizer != old_optimizer:
+            self._first[:] = 0.0
+            self._second[:] = 0.0
+            self._counters[kernels.K_ADAM_T] = 0
+        self._sync_settings()
+
+    @property
+    def step(self) -> int:
+        return int(self._counters[kernels.K_STEP])
+
+    @property
+    def epoch(self) -> int:
+        return int(self._counters[kernels.K_EPOCH])
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_step is not None
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more to train: diverged, stopped early, or reached ``train.steps``."""
+        return self.diverged or self.stopped_early or self.step >= self.config.train.steps
+
+    @property
+    def history(self):
+        return self._history.view()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self._order) // self._batch_rows)
+
+    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``, after cleaning and normalising."""
+        key = _SPLITS[which]
+        return (getattr(self.dataset, f"x_{key}").copy(), getattr(self.dataset, f"y_{key}").copy())
+
+    def get_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-layer ``(W, b)`` copies, ``W`` shaped ``(n_in, n_out)``: ``y = x @ W + b``."""
+        return [(W.copy(), b.copy()) for W, b in self.layout.unflatten(self.params)]
+
+    def set_params(self, params) -> None:
+        """Load per-layer ``(W, b)`` (as from ``get_params``) into the network."""
+        current = self.layout.unflatten(self.params)
+        if len(params) != len(current):
+            raise ValueError(f"expected {len(current)} layers, got {len(params)}")
+        for i, ((W, b), (W_new, b_new)) in enumerate(zip(current, params)):
+            W_new, b_new = np.asarray(W_new, float), np.asarray(b_new, float)
+            if W_new.shape != W.shape or b_new.shape != b.shape:
+                raise ValueError(f"layer {i}: expected W {W.shape} and b {b.shape}, "
+                                 f"got {W_new.shape} and {b_new.shape}")
+            W[:] = W_new
+            b[:] = b_new
+
+    def advance(self, n_steps: int, *, past_end: bool = False) -> Snapshot:
+        """Train up to ``n_steps`` more steps and return the snapshot after them.
+
+        Stops early at divergence, at early stopping, and at ``train.steps`` unless
+        ``past_end`` (the Playground trains until the user pauses it).
+        """
+        remaining = n_steps
+        eval_every = self.config.train.eval_every
+        while remaining > 0 and not self.diverged and not self.stopped_early:
+            limit = eval_every - self.step % eval_every
+            if not past_end:
+                limit = min(limit, self.config.train.steps - self.step)
+            if limit <= 0:
+                break
+            done = self._train(min(remaining, limit))
+            remaining -= done
+            if self.diverged or self.step % eval_every == 0:
+                self._check()
+        return self.snapshot()
+
+    def evaluate(self, which: str) -> tuple[float, float]:
+        """Loss and accuracy (NaN for regression) on a whole split, dropout off."""
+        return self._measure(_SPLITS[which])
+
+    def snapshot(self) -> Snapshot:
+        """The current state, as an immutable record."""
+        hist = np.zeros((self.layout.n_layers, HISTOGRAM_BINS))
+        edges = np.zeros((self.layout.n_layers, HISTOGRAM_BINS + 1))
+        for i, (W, _) in enumerate(self.layout.unflatten(self.params)):
+            edges[i] = np.linspace(-self._hist_limits[i], self._hist_limits[i], HISTOGRAM_BINS + 1)
+            weights = np.clip(W.ravel(), edges[i, 0], edges[i, -1])
+            hist[i] = np.histogram(weights[np.isfinite(weights)], bins=edges[i])[0]
+        boundary, extent = self._boundary()
+        return Snapshot(
+            name=self.name, step=self.step, epoch=self.epoch, lr=self.current_lr,
+            train_loss=self._metrics[0], val_loss=self._metrics[1],
+            train_acc=self._metrics[2], val_acc=self._metrics[3],
+            grad_norms=frozen(self._grad_norms), update_ratios=frozen(self._update_ratios),
+            weight_hist=frozen(hist), weight_hist_edges=frozen(edges),
+            boundary=boundary, boundary_extent=extent,
+            diverged=self.diverged, diverged_step=self.diverged_step,
+            stopped_early=self.stopped_early, best_step=self.best_step,
+            finished=self.finished, history=self.history,
+        )
+
+    @property
+    def current_lr(self) -> float:
+        """The learning rate the next step will use (schedule and plateau included)."""
+        return float(kernels.learning_rate(self._hyper, self._codes[kernels.C_SCHEDULE], self.step))
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _train(self, n: int) -> int:
+        done = kernels.train_chunk(
+            self.params, self._grads, self._first, self._second, self._previous,
+            self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
+            self._order, self._counters, self._streams, self._hyper, self._codes,
+            self._batch_rows, n, self._acts, self._zs, self._masks, *self._deltas,
+            self._initial_loss, self._out_loss, self._out_grad_norms, self._out_update_ratios)
+        self._window_steps += done
+        self._window_grad_norms += self._out_grad_norms[:done].sum(axis=0)
+        self._window_update_ratios += self._out_update_ratios[:done].sum(axis=0)
+        if done < n or not np.isfinite(self._out_loss[done - 1]):
+            self.diverged_step = self.step
+        return done
+
+    def _measure(self, split: str) -> tuple[float, float]:
+        logits = self._logits[split]
+        kernels.predict(self.params, self.layout.table, getattr(self.dataset, f"x_{split}"),
+                        self._capacity, self._acts, self._zs, logits)
+        y = getattr(self.dataset, f"y_{split}")
+        loss, accuracy = kernels.loss_and_accuracy(self._loss_code, logits, y, self._scratch[split])
+        return float(loss), float(accuracy)
+
+    def _check(self) -> None:
+        """Measure both splits, record a history row, apply plateau and early stopping."""
+        train_loss, train_acc = self._measure("train")
+        val_loss, val_acc = self._measure("val")
+        self._metrics = (train_loss, val_loss, train_acc, val_acc)
+        if self._window_steps:
+            self._grad_norms = self._window_grad_norms / self._window_steps
+            self._update_ratios = self._window_update_ratios / self._window_steps
+        self._window_steps = 0
+        self._window_grad_norms[:] = 0.0
+        self._window_update_ratios[:] = 0.0
+        self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
+                             train_acc, val_acc, self._grad_norms, self._update_ratios)
+        if self.diverged:
+            return
+        t = self.config.train
+        improved = val_loss < self._best_val_loss
+        if improved:
+            self._best_val_loss = val_loss
+            self.best_step = self.step
+            if t.early_stopping:
+                self._best_params = self.params.copy()
+        if t.plateau_patience:
+            if val_loss < self._plateau_best:
+                self._plateau_best = val_loss
+                self._plateau_bad_checks = 0
+            else:
+                self._plateau_bad_checks += 1
+                if self._plateau_bad_checks >= t.plateau_patience:
+                    self._lr_scale *= t.plateau_factor
+                    self._hyper[kernels.H_LR_SCALE] = self._lr_scale
+                    self._plateau_bad_checks = 0
+        if t.early_stopping:
+            self._early_bad_checks = 0 if improved else self._early_bad_checks + 1
+            if self._early_bad_checks >= t.early_stopping:
+                self.stopped_early = True
+                if t.restore_best and self._best_params is not None:
+                    self.params[:] = self._best_params
+                    train_loss, train_acc = self._measure("train")
+                    val_loss, val_acc = self._measure("val")
+                    self._metrics = (train_loss, val_loss, train_acc, val_acc)
+
+    def _boundary(self):
+        """The model's output over the data plane, for 2-D inputs (see ``Snapshot``)."""
+        plane = self.dataset.plane
+        if plane is None:
+            return None, None
+        rows, cols = self.boundary_shape
+        x1_min, x1_max, x2_min, x2_max = plane.extent
+        x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, cols), np.linspace(x2_min, x2_max, rows))
+        inputs = np.ascontiguousarray(plane.featurize(np.column_stack([x1.ravel(), x2.ravel()])))
+        logits = np.zeros((rows * cols, self.dataset.n_outputs))
+        kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._acts,
+                        self._zs, logits)
+        if self.dataset.task == "binary":
+            grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        elif self.dataset.task == "multiclass":
+            grid = logits.argmax(axis=1).astype(float)
+        else:
+            grid = logits[:, 0]
+        return frozen(grid.reshape(rows, cols)), tuple(float(v) for v in plane.extent)

@@ -1,0 +1,79 @@
+"""Text for ``nnsim list`` and ``nnsim show``: what a lesson is, before anything runs."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import fields
+
+from .core.config import TABLES, RunConfig, config_to_dict
+from .core.expectations import Expectation
+from .core.scenario import Scenario, builtin_names, load_scenario, toml_value
+
+
+def list_lessons() -> str:
+    """One built-in lesson a line: its name, then its one-line summary."""
+    names = builtin_names()
+    if not names:
+        return "(no built-in lessons installed)"
+    width = max(len(n) for n in names)
+    lines = []
+    for name in names:
+        scenario = load_scenario(name)
+        lines.append(f"{name:<{width}}  {scenario.summary or scenario.title}".rstrip())
+    return "\n".join(lines)
+
+
+def describe_config(cfg: RunConfig) -> list[str]:
+    """Every key as TOML; a key that differs from the default says the default beside it."""
+    defaults, values = config_to_dict(RunConfig()), config_to_dict(cfg)
+    lines = []
+    for table in TABLES:
+        lines.append(f"[{table}]")
+        for key, value in values[table].items():
+            note = ("" if value == defaults[table][key]
+                    else f"   # default {toml_value(defaults[table][key])}")
+            lines.append(f"{key} = {toml_value(value)}{note}")
+        lines.append("")
+    return lines
+
+
+def describe_overrides(overrides: dict) -> str:
+    changes = [f"{table}.{key} = {toml_value(value)}"
+               for table, values in overrides.items() for key, value in values.items()]
+    return ", ".join(changes) or "(the base configuration)"
+
+
+def describe_expectation(expectation: Expectation) -> str:
+    """``kind: key = value, ...`` for the keys given (defaults left out)."""
+    keys = [f"{f.name} = {toml_value(getattr(expectation, f.name))}" for f in fields(expectation)
+            if f.name != "because" and getattr(expectation, f.name) != f.default]
+    return f"{expectation.kind}: " + ", ".join(keys)
+
+
+def show(scenario: Scenario) -> str:
+    lines = [f"{scenario.name}: {scenario.title}", f"file: {scenario.path}"]
+    if scenario.summary:
+        lines.append(scenario.summary)
+    if scenario.lesson:
+        lines.append("")
+        for paragraph in scenario.lesson.split("\n\n"):
+            lines += textwrap.wrap(" ".join(paragraph.split()), width=88) + [""]
+        lines.pop()
+    lines += ["", "Configuration (every key; a key the lesson changes shows its default):", ""]
+    lines += describe_config(scenario.base)
+    lines.append("Runs:")
+    width = max(len(v.name) for v in scenario.variants)
+    for v in scenario.variants:
+        label = f" ({v.label})" if v.label != v.name else ""
+        offset = f", seed + {v.seed_offset}" if v.seed_offset else ""
+        lines.append(f"  {v.name:<{width}}  {describe_overrides(v.overrides)}{offset}{label}")
+    lines += ["", "Events:"]
+    lines += [f"  {e.describe()}" for e in scenario.events] or ["  (none)"]
+    lines += ["", "Expectations:"]
+    for e in scenario.expectations:
+        lines.append(f"  {describe_expectation(e)}")
+        if e.because:
+            lines.append(f"      because: {e.because}")
+    if not scenario.expectations:
+        lines.append("  (none)")
+    return "\n".join(lines)

@@ -1,0 +1,507 @@
+"""What a lesson promises will happen, and the check that it did.
+
+Each ``[[expect]]`` table of a scenario becomes one ``Expectation``; ``check`` reads the runs'
+``Outcome`` (a ``Snapshot`` with its history, plus the test metrics and the weights once a run has
+ended) and returns a ``Result``: pass, fail, or not decided yet while a run is still going, with
+one line that gives the measured numbers. The checker never trains: it observes.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Mapping, Union, get_args, get_origin, get_type_hints
+
+import numpy as np
+
+from .config import ConfigError, RunConfig, coerce, nearest, unknown_key_error
+from .snapshot import Snapshot
+
+HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
+METRICS = HISTORY_METRICS + ("test_loss", "test_acc")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the checker sees of one run: its latest snapshot, and at the end test metrics and weights."""
+
+    snapshot: Snapshot
+    config: RunConfig
+    test: tuple[float, float] | None = None        # (loss, accuracy) on the test split, at the end
+    weights: tuple[np.ndarray, ...] | None = None  # each layer's W, at the end (for ``sparse``)
+
+    @classmethod
+    def from_run(cls, run, snapshot: Snapshot | None = None) -> "Outcome":
+        """Observe ``run``; once it has finished, evaluate the test split and copy the weights."""
+        snapshot = snapshot if snapshot is not None else run.snapshot()
+        if not snapshot.finished:
+            return cls(snapshot=snapshot, config=run.config)
+        weights = tuple(np.array(w, copy=True) for w, _ in run.get_params())
+        return cls(snapshot=snapshot, config=run.config, test=tuple(run.evaluate("test")),
+                   weights=weights)
+
+    @property
+    def name(self) -> str:
+        return self.snapshot.name
+
+
+@dataclass(frozen=True)
+class Result:
+    kind: str
+    passed: bool | None        # None: not decided yet (a run it depends on is still going)
+    message: str               # one line with the measured numbers
+    because: str = ""
+    details: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return {True: "pass", False: "FAIL", None: "pending"}[self.passed]
+
+
+def _num(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "inf (diverged)" if x > 0 else "-inf"
+    return f"{x:.3g}"
+
+
+def _lower_is_better(metric: str) -> bool:
+    return metric.endswith("loss")
+
+
+def final_value(outcome: Outcome, metric: str) -> float:
+    """A metric at the end (or now); a diverged run's NaN loss counts as infinitely bad."""
+    if metric.startswith("test_"):
+        if outcome.test is None:
+            return math.nan
+        value = outcome.test[0] if metric == "test_loss" else outcome.test[1]
+    else:
+        value = getattr(outcome.snapshot, metric)
+    if _lower_is_better(metric) and (math.isnan(value) or outcome.snapshot.diverged):
+        return math.inf
+    return float(value)
+
+
+def first_step_reaching(outcome: Outcome, metric: str, threshold: float) -> int | None:
+    """The first logged step where ``metric`` is at or past ``threshold`` (None: never so far)."""
+    history = outcome.snapshot.history
+    values = np.asarray(getattr(history, metric))
+    with np.errstate(invalid="ignore"):
+        hit = values <= threshold if _lower_is_better(metric) else values >= threshold
+    index = np.flatnonzero(hit)
+    return int(history.step[index[0]]) if len(index) else None
+
+
+class _Required:
+    """The default of a key that every table of its kind must give."""
+
+    def __repr__(self) -> str:
+        return "required"
+
+
+_REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expectation:
+    """Keys common to every kind: ``kind`` and an optional ``because``."""
+
+    kind: ClassVar[str] = ""
+    because: str = ""
+
+    @classmethod
+    def keys(cls) -> list[tuple[str, bool, Any]]:
+        """``(key, required, default)`` of this kind, in the order they are documented."""
+        own = [f for f in fields(cls) if f.name != "because"]
+        return [(f.name, f.default is _REQUIRED, f.default) for f in own] + [("because", False, "")]
+
+    def runs(self) -> tuple[str, ...]:
+        """The variants this expectation reads."""
+        return tuple(getattr(self, k) for k in ("variant", "than", "faster_than")
+                     if getattr(self, k, None))
+
+    def validate(self, configs: Mapping[str, RunConfig]) -> None:
+        """Checks that need the scenario's runs; raise ``ConfigError(key, message)``."""
+
+    def check(self, outcomes: Mapping[str, Outcome]) -> Result:
+        raise NotImplementedError
+
+    def result(self, passed: bool | None, message: str, details=()) -> Result:
+        return Result(self.kind, passed, message, self.because, tuple(details))
+
+    def _pending(self, outcomes, message: str) -> Result | None:
+        if all(outcomes[name].snapshot.finished for name in self.runs()):
+            return None
+        return self.result(None, message + " so far")
+
+
+KINDS: dict[str, type[Expectation]] = {}
+
+
+def kind(name: str):
+    def register(cls):
+        cls.kind = name
+        KINDS[name] = cls
+        return cls
+    return register
+
+
+@kind("diverges")
+@dataclass(frozen=True, kw_only=True)
+class Diverges(Expectation):
+    """The variant's loss blows up (NaN/Inf or past `train.divergence_factor`), before step `before_step` unless it is 0."""
+
+    variant: str = ""
+    before_step: int = 0
+
+    def check(self, outcomes):
+        snap = outcomes[self.variant].snapshot
+        if snap.diverged:
+            ok = not self.before_step or snap.diverged_step < self.before_step
+            needed = f", needed before step {self.before_step}" if self.before_step else ""
+            return self.result(ok, f"{self.variant} diverged at step {snap.diverged_step}{needed}")
+        return (self._pending(outcomes, f"{self.variant} has not diverged")
+                or self.result(False, f"{self.variant} did not diverge in {snap.step} steps "
+                                      f"(final train_loss {_num(snap.train_loss)})"))
+
+
+@kind("no_divergence")
+@dataclass(frozen=True, kw_only=True)
+class NoDivergence(Expectation):
+    """The variant trains to its end without diverging."""
+
+    variant: str = ""
+
+    def check(self, outcomes):
+        snap = outcomes[self.variant].snapshot
+        if snap.diverged:
+            return self.result(False, f"{self.variant} diverged at step {snap.diverged_step}")
+        return (self._pending(outcomes, f"{self.variant} has not diverged")
+                or self.result(True, f"{self.variant} did not diverge ({snap.step} steps, "
+                                     f"final train_loss {_num(snap.train_loss)})"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Final(Expectation):
+    metric: str = _REQUIRED
+    variant: str = ""
+    threshold: float | None = None
+    than: str = ""
+    factor: float = 1.0
+    below: ClassVar[bool]
+
+    def validate(self, configs):
+        if (self.threshold is None) == (not self.than):
+            raise ConfigError("than", "expected exactly one of 'than' (another variant) or 'threshold'")
+        if self.factor != 1.0 and not self.than:
+            raise ConfigError("factor", "only applies with 'than'")
+        if self.factor <= 0:
+            raise ConfigError("factor", f"expected a number > 0, got {self.factor!r}")
+
+    def check(self, outcomes):
+        value = final_value(outcomes[self.variant], self.metric)
+        relation = "<" if self.below else ">="
+        if self.than:
+            other = final_value(outcomes[self.than], self.metric)
+            bound = self.factor * other
+            ratio = value / other if other not in (0, math.inf) else math.nan
+            message = (f"{self.variant} final {self.metric} {_num(value)} vs {self.than} "
+                       f"{_num(other)}: {_num(ratio)}x (needed {relation} {_num(self.factor)}x)")
+        else:
+            bound = self.threshold
+            message = (f"{self.variant} final {self.metric} {_num(value)} "
+                       f"(needed {relation} {_num(bound)})")
+        if math.isnan(value) or math.isnan(bound):
+            return self._pending(outcomes, message) or self.result(False, message + ": not measured")
+        passed = value < bound if self.below else value >= bound
+        return self._pending(outcomes, message) or self.result(passed, message)
+
+
+@kind("final_below")
+@dataclass(frozen=True, kw_only=True)
+class FinalBelow(_Final):
+    """The variant's final `metric` is < `threshold`, or < `factor` × the final `metric` of variant `than`."""
+
+    below: ClassVar[bool] = True
+
+
+@kind("final_above")
+@dataclass(frozen=True, kw_only=True)
+class FinalAbove(_Final):
+    """The variant's final `metric` is >= `threshold`, or >= `factor` × the final `metric` of variant `than`."""
+
+    below: ClassVar[bool] = False
+
+
+def _history_metric(metric: str) -> None:
+    if metric not in HISTORY_METRICS:
+        raise ConfigError("metric", f"expected one of {', '.join(HISTORY_METRICS)} "
+                                    f"(a metric logged during the run), got {metric!r}")
+
+
+@kind("reaches")
+@dataclass(frozen=True, kw_only=True)
+class Reaches(Expectation):
+    """The variant's `metric` reaches `threshold` (losses: at or below, accuracies: at or above) at a logged step, within `within` steps unless it is 0; with `faster_than`, the other variant needs >= `ratio` × as many steps (never reaching counts as infinitely slow)."""
+
+    metric: str = _REQUIRED
+    threshold: float = _REQUIRED
+    variant: str = ""
+    within: int = 0
+    faster_than: str = ""
+    ratio: float = 1.0
+
+    def validate(self, configs):
+        _history_metric(self.metric)
+        if self.ratio != 1.0 and not self.faster_than:
+            raise ConfigError("ratio", "only applies with 'faster_than'")
+        if self.ratio <= 0:
+            raise ConfigError("ratio", f"expected a number > 0, got {self.ratio!r}")
+
+    def check(self, outcomes):
+        own = first_step_reaching(outcomes[self.variant], self.metric, self.threshold)
+        in_time = own is not None and (not self.within or own <= self.within)
+        target = f"{self.metric} {_num(self.threshold)}"
+        seen = f"at step {own}" if own is not None else "never"
+        if not self.faster_than:
+            limit = f" (needed within {self.within} steps)" if self.within else ""
+            message = f"{self.variant} reached {target} {seen}{limit}"
+            out_of_time = self.within and outcomes[self.variant].snapshot.step > self.within
+            if in_time or out_of_time:
+                return self.result(bool(in_time), message)
+            return self._pending(outcomes, message) or self.result(False, message)
+        other = first_step_reaching(outcomes[self.faster_than], self.metric, self.threshold)
+        other_seen = f"at {other}" if other is not None else "never"
+        if own is not None and other is not None:
+            ratio = other / max(own, 1)
+            speed = f": {_num(ratio)}x fewer steps"
+        else:
+            ratio = math.inf if own is not None else 0.0
+            speed = ""
+        message = (f"{self.variant} reached {target} {seen}, {self.faster_than} {other_seen}"
+                   f"{speed} (needed {_num(self.ratio)}x"
+                   + (f", within {self.within} steps)" if self.within else ")"))
+        return self._pending(outcomes, message) or self.result(in_time and ratio >= self.ratio,
+                                                               message)
+
+
+@kind("overfits")
+@dataclass(frozen=True, kw_only=True)
+class Overfits(Expectation):
+    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+
+    variant: str = ""
+    factor: float = 1.5
+
+    def validate(self, configs):
+        if self.factor < 1:
+            raise ConfigError("factor", f"expected a number >= 1, got {self.factor!r}")
+
+    def check(self, outcomes):
+        history = outcomes[self.variant].snapshot.history
+        val_loss = np.asarray(history.val_loss)
+        if len(val_loss) == 0 or np.isnan(val_loss).all():
+            return self._pending(outcomes, "no validation loss") or self.result(
+                False, f"{self.variant} has no finite validation loss")
+        best = int(np.nanargmin(val_loss))
+        final, minimum = float(val_loss[-1]), float(val_loss[best])
+        ratio = final / minimum if minimum > 0 else math.inf
+        message = (f"{self.variant} val_loss fell to {_num(minimum)} at step {int(history.step[best])}"
+                   f", ended at {_num(final)} at step {int(history.step[-1])}: {_num(ratio)}x its "
+                   f"minimum (needed >= {_num(self.factor)}x)")
+        passed = best < len(val_loss) - 1 and ratio >= self.factor
+        return self._pending(outcomes, message) or self.result(passed, message)
+
+
+@kind("early_stop")
+@dataclass(frozen=True, kw_only=True)
+class EarlyStop(Expectation):
+    """Early stopping ends the variant (needs `train.early_stopping` > 0), before epoch `before_epoch` unless it is 0."""
+
+    variant: str = ""
+    before_epoch: int = 0
+
+    def validate(self, configs):
+        if configs[self.variant].train.early_stopping == 0:
+            raise ConfigError("variant", f"{self.variant!r} has train.early_stopping = 0 (off)")
+
+    def check(self, outcomes):
+        snap = outcomes[self.variant].snapshot
+        needed = f" (needed before epoch {self.before_epoch})" if self.before_epoch else ""
+        if not snap.stopped_early:
+            return (self._pending(outcomes, f"{self.variant} has not stopped early")
+                    or self.result(False, f"{self.variant} did not stop early: ran to step "
+                                          f"{snap.step}, epoch {snap.epoch}{needed}"))
+        best = f", best at step {snap.best_step}" if snap.best_step is not None else ""
+        passed = not self.before_epoch or snap.epoch < self.before_epoch
+        return self.result(passed, f"{self.variant} stopped early at step {snap.step} "
+                                   f"(epoch {snap.epoch}){best}{needed}")
+
+
+@kind("grad_ratio")
+@dataclass(frozen=True, kw_only=True)
+class GradRatio(Expectation):
+    """The gradient norm of layer `layers[0]` divided by that of layer `layers[1]` (0 = first hidden layer, -1 = output layer), each averaged over the last `last` checks, is < `below` or > `above`."""
+
+    variant: str = ""
+    layers: tuple[int, ...] = (0, -1)
+    below: float | None = None
+    above: float | None = None
+    last: int = 1
+
+    def validate(self, configs):
+        if (self.below is None) == (self.above is None):
+            raise ConfigError("below", "expected exactly one of 'below' or 'above'")
+        n_layers = len(configs[self.variant].model.layers) + 1
+        if len(self.layers) != 2 or not all(-n_layers <= i < n_layers for i in self.layers):
+            raise ConfigError("layers", f"expected two layer indexes in [{-n_layers}, {n_layers - 1}]"
+                                        f" ({self.variant!r} has {n_layers} layers), got {list(self.layers)}")
+        if self.last < 1:
+            raise ConfigError("last", f"expected at least 1 check, got {self.last!r}")
+
+    def check(self, outcomes):
+        snap = outcomes[self.variant].snapshot
+        norms = np.asarray(snap.history.grad_norms)[-self.last:]
+        first, second = self.layers
+        if len(norms) == 0:
+            return self._pending(outcomes, "no gradient norms") or self.result(False, "no gradient norms")
+        top, bottom = float(np.mean(norms[:, first])), float(np.mean(norms[:, second]))
+        ratio = top / bottom if bottom > 0 else math.inf
+        over = f"mean of the last {len(norms)} checks" if self.last > 1 else "at the last check"
+        bound = f"< {_num(self.below)}" if self.below is not None else f"> {_num(self.above)}"
+        message = (f"{self.variant} gradient norm layer {first} / layer {second} = {_num(top)} / "
+                   f"{_num(bottom)} = {_num(ratio)} ({over}; needed {bound})")
+        passed = ratio < self.below if self.below is not None else ratio > self.above
+        return self._pending(outcomes, message) or self.result(passed, message)
+
+
+@kind("sparse")
+@dataclass(frozen=True, kw_only=True)
+class Sparse(Expectation):
+    """At least `fraction` of the variant's weights (biases excluded) have |w| < `tol` at the end."""
+
+    variant: str = ""
+    fraction: float = _REQUIRED
+    tol: float = 1e-3
+
+    def validate(self, configs):
+        if not 0 < self.fraction <= 1:
+            raise ConfigError("fraction", f"expected a fraction in (0, 1], got {self.fraction!r}")
+        if self.tol <= 0:
+            raise ConfigError("tol", f"expected a number > 0, got {self.tol!r}")
+
+    def check(self, outcomes):
+        weights = outcomes[self.variant].weights
+        if weights is None:
+            return self.result(None, f"{self.variant}'s weights are read when it ends")
+        flat = np.concatenate([np.ravel(w) for w in weights])
+        near_zero = float(np.mean(np.abs(flat) < self.tol))
+        return self.result(near_zero >= self.fraction,
+                           f"{self.variant}: {near_zero:.0%} of {flat.size} weights have |w| < "
+                           f"{_num(self.tol)} (needed >= {self.fraction:.0%})")
+
+
+@kind("race")
+@dataclass(frozen=True, kw_only=True)
+class Race(Expectation):
+    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`."""
+
+    pairs: tuple[tuple[str, ...], ...] = _REQUIRED
+    metric: str = _REQUIRED
+    threshold: float = _REQUIRED
+    ratio: float = 2.0
+    at_least: float = _REQUIRED
+
+    def runs(self):
+        return tuple(name for pair in self.pairs for name in pair)
+
+    def validate(self, configs):
+        _history_metric(self.metric)
+        if not self.pairs or any(len(pair) != 2 for pair in self.pairs):
+            raise ConfigError("pairs", 'expected a list of pairs, e.g. [["adam-1", "sgd-1"]]')
+        for name in self.runs():
+            if name not in configs:
+                raise ConfigError("pairs", unknown_variant(name, configs))
+        if not 0 <= self.at_least <= 1:
+            raise ConfigError("at_least", f"expected a fraction in [0, 1], got {self.at_least!r}")
+
+    def check(self, outcomes):
+        wins, details = 0, []
+        for first, second in self.pairs:
+            a = first_step_reaching(outcomes[first], self.metric, self.threshold)
+            b = first_step_reaching(outcomes[second], self.metric, self.threshold)
+            win = a is not None and (b is None or b >= self.ratio * max(a, 1))
+            wins += win
+            lr_a, lr_b = outcomes[first].config.train.lr, outcomes[second].config.train.lr
+            details.append(f"{first} (lr {_num(lr_a)}) {a if a is not None else 'never'} steps, "
+                           f"{second} (lr {_num(lr_b)}) {b if b is not None else 'never'}: "
+                           + ("yes" if win else "no"))
+        share = wins / len(self.pairs)
+        message = (f"the first of a pair reached {self.metric} {_num(self.threshold)} in <= 1/"
+                   f"{_num(self.ratio)} of the second's steps in {wins} of {len(self.pairs)} pairs "
+                   f"({share:.0%}; needed >= {self.at_least:.0%})")
+        if self._pending(outcomes, message):
+            return self.result(None, message + " so far", details)
+        return self.result(share >= self.at_least, message, details)
+
+
+def unknown_variant(name, configs) -> str:
+    suggestion = nearest(str(name), configs)
+    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    return f"no variant named {name!r}{hint}; variants: {', '.join(configs)}"
+
+
+def _unwrap_optional(tp):
+    if get_origin(tp) in (Union, types.UnionType):
+        return next(a for a in get_args(tp) if a is not type(None))
+    return tp
+
+
+def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectation:
+    """One ``[[expect]]`` table, checked against the scenario's runs (``name -> RunConfig``).
+
+    Raises ``ConfigError`` whose key is relative to the table (``variant``, ``metric``, ...).
+    """
+    if "kind" not in table:
+        raise ConfigError("kind", f"missing; expected one of {', '.join(KINDS)}")
+    name = table["kind"]
+    if name not in KINDS:
+        suggestion = nearest(str(name), KINDS)
+        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        raise ConfigError("kind", f"expected one of {', '.join(KINDS)}, got {name!r}{hint}")
+    cls = KINDS[name]
+    hints = get_type_hints(cls)
+    valid = [key for key, _, _ in cls.keys()]
+    values = {}
+    for key, value in table.items():
+        if key == "kind":
+            continue
+        if key not in valid:
+            raise unknown_key_error(key, ["kind"] + valid)
+        values[key] = coerce(key, _unwrap_optional(hints[key]), value)
+    for key, required, _ in cls.keys():
+        if required and key not in values:
+            raise ConfigError(key, f"missing; the kind {name!r} needs {key!r}")
+    if "metric" in values and values["metric"] not in METRICS:
+        suggestion = nearest(values["metric"], METRICS)
+        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        raise ConfigError("metric", f"expected one of {', '.join(METRICS)}, "
+                                    f"got {values['metric']!r}{hint}")
+    if "variant" in valid and not values.get("variant"):
+        if len(configs) != 1:
+            raise ConfigError("variant", f"missing; expected one of {', '.join(configs)}")
+        values["variant"] = next(iter(configs))
+    expectation = cls(**values)
+    for key in ("variant", "than", "faster_than"):
+        ref = getattr(expectation, key, "")
+        if ref and ref not in configs:
+            raise ConfigError(key, unknown_variant(ref, configs))
+    expectation.validate(configs)
+    return expectation
+
+
+def check_all(expectations, outcomes: Mapping[str, Outcome]) -> list[Result]:
+    """Every expectation of a scenario against the runs' outcomes (``name -> Outcome``)."""
+    return [e.check(outcomes) for e in expectations]

@@ -1,0 +1,445 @@
+"""Scenario files: one lesson per TOML file, parsed, validated and expanded into runs.
+
+A scenario states a base configuration (``[data]``, ``[model]``, ``[train]``, the keys of
+``config.py``), comparison runs (``[[variant]]``: a name and the keys it changes), scripted
+events (``[[event]]``: at a step or epoch, set a value and/or say a line) and expectations
+(``[[expect]]``, see ``expectations.py``). Every value check lives in ``config.py``; this
+module only adds the file and the table to the dotted key of an error, so a mistake reads
+``lesson.toml: variant[fast].train.lr: expected a learning rate > 0, got -1.0``.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import inspect
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    ACTIVATIONS, DATA_KINDS, DERIVED_FEATURES, LOSSES, OPTIMIZERS, SCHEDULES, TABLES, ConfigError,
+    RunConfig, config_from_dict, nearest, unknown_key_error, with_value,
+)
+from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
+
+TOP_KEYS = ("title", "summary", "lesson", "data", "model", "train", "variant", "event", "expect")
+VARIANT_KEYS = ("name", "label", "seed_offset", "data", "model", "train")
+EVENT_KEYS = ("at_step", "at_epoch", "variant", "set", "say")
+BASE_RUN = "base"          # the one run of a scenario without variants
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
+
+
+class ScenarioError(ConfigError):
+    """A scenario (or a command-line override) is wrong: ``path: key: message`` on one line."""
+
+    def __init__(self, path: str, key: str, message: str):
+        super().__init__(key, message)
+        self.path = str(path)
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.path, self.key, self.message) if part)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One run of a scenario: the base configuration with the variant's overrides applied."""
+
+    name: str
+    label: str
+    overrides: dict            # the nested tables as written in the file ({} for "base")
+    seed_offset: int
+    config: RunConfig          # resolved: base + overrides + command-line overrides + seed
+
+
+@dataclass(frozen=True)
+class Event:
+    """A scripted moment: at ``at_step`` (or ``at_epoch``) set values and/or say a line."""
+
+    index: int                 # 1-based position in the file
+    at_step: int | None
+    at_epoch: int | None
+    variant: str | None        # None: every variant
+    set: tuple[tuple[str, Any], ...]
+    say: str
+
+    def applies_to(self, variant: str) -> bool:
+        return self.variant is None or self.variant == variant
+
+    def describe(self) -> str:
+        when = f"step {self.at_step}" if self.at_step is not None else f"epoch {self.at_epoch}"
+        who = f" [{self.variant}]" if self.variant else ""
+        changes = ", ".join(f"{k} = {toml_value(v)}" for k, v in self.set)
+        parts = [p for p in (changes, f'"{self.say}"' if self.say else "") if p]
+        return f"at {when}{who}: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str                  # built-in name or the file's stem
+    path: Path
+    title: str
+    summary: str
+    lesson: str
+    base: RunConfig            # the base tables (with command-line overrides and seed)
+    variants: tuple[Variant, ...]
+    events: tuple[Event, ...]
+    expectations: tuple[Expectation, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        """Where a relative ``data.path`` is resolved: the scenario file's folder."""
+        return self.path.parent
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    def schedule(self, variant: str, steps_per_epoch: int) -> list[tuple[int, Event]]:
+        """The events of one variant as ``(step, event)``, in firing order.
+
+        ``steps_per_epoch`` turns an epoch into a step: ``run.steps_per_epoch``, which is
+        ceil(training rows / batch size), 1 for the full batch.
+        """
+        timed = [(e.at_step if e.at_step is not None else e.at_epoch * steps_per_epoch, e)
+                 for e in self.events if e.applies_to(variant)]
+        return sorted(timed, key=lambda pair: (pair[0], pair[1].index))
+
+
+# ----------------------------------------------------------------------------- finding files
+
+def builtin_names() -> list[str]:
+    """The built-in lessons: the ``*.toml`` files of the ``nnsim.scenarios`` package."""
+    folder = importlib.resources.files("nnsim.scenarios")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A built-in lesson's file, or the path to a user's ``.toml`` file."""
+    text = str(name_or_path)
+    looks_like_path = text.endswith(".toml") or "/" in text or "\\" in text
+    if looks_like_path or Path(text).is_file():
+        path = Path(text)
+        if not path.is_file():
+            raise ScenarioError(text, "", "no such file")
+        return path
+    builtin = importlib.resources.files("nnsim.scenarios") / f"{text}.toml"
+    if not builtin.is_file():
+        names = builtin_names()
+        suggestion = nearest(text, names)
+        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        raise ScenarioError(text, "", f"no built-in lesson or .toml file of that name{hint}; "
+                                      f"built-in lessons: {', '.join(names) or 'none'}")
+    return Path(str(builtin))
+
+
+# ----------------------------------------------------------------------------- parsing
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line; the value is a TOML value or a bare word."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key or not raw:
+        raise ScenarioError("--set", text, "expected key=value, e.g. train.lr=0.3")
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.+-]*", raw):
+            raise ScenarioError("--set", key, f"cannot read the value {raw!r}: expected a number, "
+                                              "true/false, a word, a \"string\" or a [list]") from None
+        value = raw
+    table, _, name = key.partition(".")
+    if table not in TABLES or name not in {f.name for f in fields(TABLES[table])}:
+        err = unknown_key_error(key, [f"{t}.{f.name}" for t, c in TABLES.items() for f in fields(c)])
+        raise ScenarioError("--set", err.key, err.message)
+    return key, value
+
+
+def load_scenario(name_or_path: str | Path, *, seed: int | None = None,
+                  overrides: tuple[tuple[str, Any], ...] = ()) -> Scenario:
+    """Read, validate and expand a scenario (a built-in name or a path).
+
+    ``seed`` replaces ``train.seed`` of every variant (each adds its ``seed_offset``);
+    ``overrides`` (from ``parse_override``) apply to the base and every variant, after the
+    variant's own overrides. Raises ``ScenarioError`` naming the file and the dotted key.
+    """
+    path = resolve(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(str(path), "", f"cannot read the file: {err}") from None
+    return parse_scenario(text, path=path, seed=seed, overrides=overrides)
+
+
+def parse_scenario(text: str, *, path: Path, seed: int | None = None,
+                   overrides: tuple[tuple[str, Any], ...] = ()) -> Scenario:
+    """``load_scenario`` on text already read (``path`` names it in errors and anchors data)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise _toml_error(path, err) from None
+    return _Parser(path).scenario(doc, path.stem, seed, tuple(overrides))
+
+
+def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> ScenarioError:
+    message = str(err)
+    where = re.search(r"\s*\(at line (\d+), column \d+\)$", message)
+    if where:
+        return ScenarioError(str(path), f"line {where.group(1)}", message[:where.start()])
+    return ScenarioError(str(path), "", message)
+
+
+class _Parser:
+    """Walks one parsed TOML document; every error names ``self.path`` and the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def error(self, key: str, message: str) -> ScenarioError:
+        return ScenarioError(str(self.path), key, message)
+
+    def config_error(self, prefix: str, err: ConfigError) -> ScenarioError:
+        key = f"{prefix}.{err.key}" if prefix and err.key else (prefix or err.key)
+        return self.error(key, err.message)
+
+    def check_keys(self, where: str, table: dict, valid) -> None:
+        for key in table:
+            if key not in valid:
+                err = unknown_key_error(f"{where}.{key}" if where else key, valid)
+                raise self.error(err.key, err.message)
+
+    def text(self, doc: dict, key: str, required: bool = False) -> str:
+        if key not in doc:
+            if required:
+                raise self.error(key, "missing; expected a string")
+            return ""
+        value = doc[key]
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {value!r}")
+        return value.strip()
+
+    def tables(self, doc: dict, key: str) -> list[dict]:
+        value = doc.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            raise self.error(key, f"expected tables written [[{key}]]")
+        return value
+
+    def scenario(self, doc: dict, name: str, seed: int | None, overrides) -> Scenario:
+        self.check_keys("", doc, TOP_KEYS)
+        title = self.text(doc, "title", required=True)
+        summary = self.text(doc, "summary")
+        if "\n" in summary:
+            raise self.error("summary", "expected one line (it is what `nnsim list` shows)")
+        tables = {t: doc[t] for t in TABLES if t in doc}
+        for table, value in tables.items():
+            if not isinstance(value, dict):
+                raise self.error(table, f"expected a table [{table}], got {value!r}")
+        try:
+            written = config_from_dict(tables)
+        except ConfigError as err:
+            raise self.config_error("", err) from None
+        base = self.apply_overrides(written, overrides, "")
+        variants = tuple(self.variants(self.tables(doc, "variant"), written, overrides, seed))
+        if seed is not None:
+            base = with_value(base, "train.seed", seed)
+        configs = {v.name: v.config for v in variants}
+        events = tuple(self.event(i, t, configs) for i, t in
+                       enumerate(self.tables(doc, "event"), start=1))
+        expectations = []
+        for i, table in enumerate(self.tables(doc, "expect"), start=1):
+            try:
+                expectations.append(parse_expectation(table, configs))
+            except ConfigError as err:
+                raise self.config_error(f"expect[{i}]", err) from None
+        return Scenario(name=name, path=self.path, title=title, summary=summary,
+                        lesson=self.text(doc, "lesson"), base=base, variants=variants,
+                        events=events, expectations=tuple(expectations))
+
+    def apply_overrides(self, cfg: RunConfig, overrides, where: str) -> RunConfig:
+        """Command-line ``--set`` values, all at once (``data.kind=csv`` needs ``data.path``)."""
+        nested: dict[str, dict] = {}
+        for key, value in overrides:
+            table, _, name = key.partition(".")
+            nested.setdefault(table, {})[name] = value
+        try:
+            return config_from_dict(nested, base=cfg)
+        except ConfigError as err:
+            raise ScenarioError("--set", err.key, err.message + (f" (in {where})" if where
+                                                                 else "")) from None
+
+    def variants(self, tables: list[dict], base: RunConfig, overrides, seed):
+        if not tables:
+            tables = [{"name": BASE_RUN}]
+        seen = set()
+        for i, table in enumerate(tables, start=1):
+            name = table.get("name")
+            where = f"variant[{name}]" if isinstance(name, str) and name else f"variant[{i}]"
+            self.check_keys(where, table, VARIANT_KEYS)
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise self.error(f"{where}.name", "expected a name of letters, digits and "
+                                                  f"_ . + - (it names the run), got {name!r}")
+            if name in seen:
+                raise self.error(f"{where}.name", f"the name {name!r} is used twice")
+            seen.add(name)
+            label = table.get("label", name)
+            if not isinstance(label, str):
+                raise self.error(f"{where}.label", f"expected a string, got {label!r}")
+            offset = table.get("seed_offset", 0)
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise self.error(f"{where}.seed_offset", f"expected an integer >= 0, got {offset!r}")
+            changes = {t: table[t] for t in TABLES if t in table}
+            try:
+                cfg = config_from_dict(changes, base=base)
+            except ConfigError as err:
+                raise self.config_error(where, err) from None
+            cfg = self.apply_overrides(cfg, overrides, where if len(tables) > 1 else "")
+            csv = self.path.parent / cfg.data.path
+            if cfg.data.kind == "csv" and not csv.is_file():
+                key = f"{where}.data.path" if "path" in changes.get("data", {}) else "data.path"
+                raise self.error(key, f"no such CSV file: {csv}")
+            run_seed = (seed if seed is not None else cfg.train.seed) + offset
+            cfg = with_value(cfg, "train.seed", run_seed)
+            yield Variant(name=name, label=label, overrides=changes, seed_offset=offset, config=cfg)
+
+    def event(self, index: int, table: dict, configs: dict[str, RunConfig]) -> Event:
+        where = f"event[{index}]"
+        self.check_keys(where, table, EVENT_KEYS)
+        timing = [k for k in ("at_step", "at_epoch") if k in table]
+        if len(timing) != 1:
+            raise self.error(where, "expected exactly one of at_step, at_epoch")
+        when = table[timing[0]]
+        if isinstance(when, bool) or not isinstance(when, int) or when < 0:
+            raise self.error(f"{where}.{timing[0]}", f"expected an integer >= 0, got {when!r}")
+        variant = table.get("variant")
+        if variant is not None and variant not in configs:
+            raise self.error(f"{where}.variant", unknown_variant(variant, configs))
+        targets = [variant] if variant is not None else list(configs)
+        if timing[0] == "at_step":
+            for v in targets:
+                if when > configs[v].train.steps:
+                    raise self.error(f"{where}.at_step", f"expected a step <= train.steps "
+                                                         f"({configs[v].train.steps}) of {v!r}")
+        raw_set = table.get("set", {})
+        if not isinstance(raw_set, dict):
+            raise self.error(f"{where}.set", 'expected an inline table, e.g. set = { "train.lr" = 0.1 }')
+        changes = tuple(_flatten(raw_set))
+        for key, value in changes:
+            for v in targets:
+                try:
+                    with_value(configs[v], key, value)
+                except ConfigError as err:
+                    raise self.error(f"{where}.set.{err.key}", err.message) from None
+            if key not in _mutable_keys():
+                raise self.error(f"{where}.set.{key}", "cannot change during a run; make it a "
+                                 f"[[variant]] instead (settable: {', '.join(sorted(_mutable_keys()))})")
+        say = self.text(table, "say")
+        if not changes and not say:
+            raise self.error(where, "expected 'set' and/or 'say' (an event must do something)")
+        return Event(index=index, at_step=table.get("at_step"), at_epoch=table.get("at_epoch"),
+                     variant=variant, set=changes, say=say)
+
+
+def _mutable_keys() -> frozenset[str]:
+    """The keys an event may set: those ``Run.set`` accepts (imported late: it loads the kernels)."""
+    from .run import MUTABLE_KEYS
+    return MUTABLE_KEYS
+
+
+def _flatten(table: dict, prefix: str = ""):
+    """``{"train": {"lr": 1}}`` and ``{"train.lr": 1}`` both give ``("train.lr", 1)``."""
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            yield from _flatten(value, dotted)
+        else:
+            yield dotted, value
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+# ----------------------------------------------------------------------------- reference
+
+def reference_markdown() -> str:
+    """The key reference of ``scenarios/README.md``, generated from the dataclasses.
+
+    Every field of ``config.py`` (with its default and its comment there) and every
+    expectation kind (with its keys) appears; a test keeps the README equal to this.
+    """
+    lines = []
+    for table, cls in TABLES.items():
+        comments = _field_comments(cls)
+        lines += [f"### `[{table}]`", "", "| key | default | meaning |", "|---|---|---|"]
+        for f in fields(cls):
+            key = f"{table}.{f.name}"
+            meaning = "; ".join(m for m in (comments.get(f.name), _MEANINGS.get(key)) if m)
+            if key in _CHOICE_LISTS:
+                meaning += f"; one of {', '.join(_CHOICE_LISTS[key])}"
+            lines.append(f"| `{key}` | `{toml_value(getattr(cls(), f.name))}` | "
+                         f"{_cell(meaning.lstrip('; '))} |")
+        lines.append("")
+    lines += ["### `[[expect]]` kinds", "",
+              "Every expectation has `kind` and an optional `because` (shown with the result).",
+              "`variant` may be left out when the scenario has a single run.", "",
+              "| kind | keys (default) | passes when |", "|---|---|---|"]
+    for kind, cls in KINDS.items():
+        keys = ", ".join(f"`{name}`" + _default_note(name, required, default)
+                         for name, required, default in cls.keys() if name != "because")
+        lines.append(f"| `{kind}` | {keys} | {_cell(' '.join(inspect.getdoc(cls).split()))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _default_note(name: str, required: bool, default) -> str:
+    if required:
+        return ""
+    if name == "variant":
+        return " (the only run)"
+    if default is None or default == "":
+        return " (optional)"
+    return f" (`{toml_value(default)}`)"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+_CHOICE_LISTS = {"data.kind": DATA_KINDS, "model.activation": ACTIVATIONS, "train.loss": LOSSES,
+                 "train.optimizer": OPTIMIZERS, "train.schedule": SCHEDULES}
+
+# Meanings of the keys that carry no comment in config.py.
+_MEANINGS = {
+    "data.kind": "the data set (csv: your own file)",
+    "data.features": "any of " + ", ".join(DERIVED_FEATURES),
+    "data.feature_columns": "csv: the input columns (empty: every column but the target)",
+    "data.target_column": "csv: the column to predict",
+    "train.optimizer": "the update rule",
+    "train.lr": "learning rate",
+    "train.eps": "adam / adamw / rmsprop: added to the denominator",
+    "train.l1": "L1 penalty strength on the weights",
+    "train.l2": "L2 penalty strength on the weights",
+    "train.schedule": "learning-rate schedule",
+    "train.schedule_gamma": "step schedule: the factor",
+    "train.plateau_factor": "reduce-on-plateau: multiply the learning rate by this",
+    "train.restore_best": "early stopping: go back to the weights of the best check",
+    "train.seed": "initial weights, data order, dropout masks (`--seed` replaces it)",
+}
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """The ``# comment`` beside each field in the source of a config dataclass."""
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
+        if match:
+            comments[match.group(1)] = match.group(2).strip()
+    return comments

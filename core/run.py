@@ -97,8 +97,8 @@ class Run:
         self._second = np.zeros(n_params)
         self._previous = np.zeros(n_params)
         self._acts = np.zeros(capacity * (sum(table[:, kernels.N_IN]) + widths[-1]))
-        self._zs = np.zeros(capacity * sum(widths[1:]))
-        self._masks = np.ones_like(self._zs)
+        self._units = np.zeros(capacity * sum(widths[1:]))
+        self._masks = np.ones_like(self._units)
         self._deltas = [np.zeros(capacity * max(widths)) for _ in range(3)]
         self._capacity = capacity
         self._order = np.empty(n_train, dtype=np.int64)
@@ -298,7 +298,7 @@ class Run:
             self.params, self._grads, self._first, self._second, self._previous,
             self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
             self._order, self._counters, self._streams, self._hyper, self._codes,
-            self._batch_rows, n, self._acts, self._zs, self._masks, *self._deltas,
+            self._batch_rows, n, self._acts, self._units, self._masks, *self._deltas,
             self._initial_loss, self._out_loss, self._out_grad_norms, self._out_update_ratios)
         self._window_steps += done
         self._window_grad_norms += self._out_grad_norms[:done].sum(axis=0)
@@ -310,7 +310,7 @@ class Run:
     def _measure(self, split: str) -> tuple[float, float]:
         logits = self._logits[split]
         kernels.predict(self.params, self.layout.table, getattr(self.dataset, f"x_{split}"),
-                        self._capacity, self._acts, self._zs, logits)
+                        self._capacity, self._acts, self._units, logits)
         y = getattr(self.dataset, f"y_{split}")
         loss, accuracy = kernels.loss_and_accuracy(self._loss_code, logits, y, self._scratch[split])
         return float(loss), float(accuracy)
@@ -368,7 +368,7 @@ class Run:
         inputs = np.ascontiguousarray(plane.featurize(np.column_stack([x1.ravel(), x2.ravel()])))
         logits = np.zeros((rows * cols, self.dataset.n_outputs))
         kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._acts,
-                        self._zs, logits)
+                        self._units, logits)
         if self.dataset.task == "binary":
             grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
         elif self.dataset.task == "multiclass":

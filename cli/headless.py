@@ -308,10 +308,10 @@ def write_atomically(folder: Path, name: str, text: str) -> Path:
 
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), out_dir: Path | None = None,
-                 quiet: bool = False, workers: int = WORKERS, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr) -> int:
+                 quiet: bool = False, workers: int = WORKERS, out: TextIO | None = None,
+                 err: TextIO | None = None) -> int:
     """``nnsim run``: play a scenario headless and report. Returns the exit status (0 or 1)."""
-    console = Console(out, err, progress=not quiet)
+    console = Console(out or sys.stdout, err or sys.stderr, progress=not quiet)
     n = len(scenario.variants)
     console.print(f"{scenario.name}: {scenario.title}")
     threads = min(workers, n)
@@ -348,11 +348,12 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
 
 
 def check_scenarios(scenarios: list[list[Scenario]], seeds: list[int], *, workers: int = WORKERS,
-                    out: TextIO = sys.stdout, err: TextIO = sys.stderr, progress: bool = True) -> int:
+                    out: TextIO | None = None, err: TextIO | None = None, progress: bool = True) -> int:
     """``nnsim check``: each scenario (one loaded per seed) run and checked; a pass/fail table.
 
     All scenario x seed runs share one pool. Returns 0 when every expectation holds, else 1.
     """
+    out, err = out or sys.stdout, err or sys.stderr
     cancel = threading.Event()
     started = time.perf_counter()
     failures, cells = [], []

@@ -153,8 +153,10 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = raw
     table, _, name = key.partition(".")
     if table not in TABLES or name not in {f.name for f in fields(TABLES[table])}:
-        err = unknown_key_error(key, [f"{t}.{f.name}" for t, c in TABLES.items() for f in fields(c)])
-        raise ScenarioError("--set", err.key, err.message)
+        suggestion = nearest(key, [f"{t}.{f.name}" for t, c in TABLES.items() for f in fields(c)])
+        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        raise ScenarioError("--set", key, f"unknown key{hint}; the keys are those of [data], "
+                                          "[model] and [train] in scenarios/README.md")
     return key, value
 
 
@@ -246,7 +248,10 @@ class _Parser:
         if seed is not None:
             base = with_value(base, "train.seed", seed)
         configs = {v.name: v.config for v in variants}
-        events = tuple(self.event(i, t, configs) for i, t in
+        # an event past the end is a mistake in the file, not after `--set train.steps=...`
+        steps = {v.name: v.config.train.steps
+                 for v in self.variants(self.tables(doc, "variant"), written, (), seed)}
+        events = tuple(self.event(i, t, configs, steps) for i, t in
                        enumerate(self.tables(doc, "event"), start=1))
         expectations = []
         for i, table in enumerate(self.tables(doc, "expect"), start=1):
@@ -304,7 +309,8 @@ class _Parser:
             cfg = with_value(cfg, "train.seed", run_seed)
             yield Variant(name=name, label=label, overrides=changes, seed_offset=offset, config=cfg)
 
-    def event(self, index: int, table: dict, configs: dict[str, RunConfig]) -> Event:
+    def event(self, index: int, table: dict, configs: dict[str, RunConfig],
+              steps: dict[str, int]) -> Event:
         where = f"event[{index}]"
         self.check_keys(where, table, EVENT_KEYS)
         timing = [k for k in ("at_step", "at_epoch") if k in table]
@@ -319,9 +325,9 @@ class _Parser:
         targets = [variant] if variant is not None else list(configs)
         if timing[0] == "at_step":
             for v in targets:
-                if when > configs[v].train.steps:
+                if when > steps[v]:
                     raise self.error(f"{where}.at_step", f"expected a step <= train.steps "
-                                                         f"({configs[v].train.steps}) of {v!r}")
+                                                         f"({steps[v]}) of {v!r}")
         raw_set = table.get("set", {})
         if not isinstance(raw_set, dict):
             raise self.error(f"{where}.set", 'expected an inline table, e.g. set = { "train.lr" = 0.1 }')
@@ -388,6 +394,8 @@ def reference_markdown() -> str:
             lines.append(f"| `{key}` | `{toml_value(getattr(cls(), f.name))}` | "
                          f"{_cell(meaning.lstrip('; '))} |")
         lines.append("")
+    lines += ["Keys an `[[event]]` may `set` (the others define a different run): "
+              + ", ".join(f"`{k}`" for k in sorted(_mutable_keys())) + ".", ""]
     lines += ["### `[[expect]]` kinds", "",
               "Every expectation has `kind` and an optional `because` (shown with the result).",
               "`variant` may be left out when the scenario has a single run.", "",

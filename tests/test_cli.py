@@ -1,0 +1,264 @@
+"""The nnsim command line: broken files, seeds, list/show, headless runs and their files."""
+
+import csv
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from nnsim.__main__ import main, parse_seeds
+from nnsim.core.scenario import builtin_names, load_scenario
+
+HERE = Path(__file__).parent
+BROKEN = sorted((HERE / "broken_scenarios").glob("*.toml"))
+COMPARE = HERE / "scenarios" / "compare.toml"
+OWN_DATA = HERE / "scenarios" / "own-data.toml"
+
+
+def header(path: Path, name: str) -> list[str]:
+    """``# expect-key: ...`` lines at the top of a broken file say what its error must name."""
+    prefix = f"# {name}: "
+    return [line[len(prefix):].strip() for line in path.read_text().splitlines()
+            if line.startswith(prefix)]
+
+
+def test_the_corpus_covers_the_issue_list():
+    names = {p.stem for p in BROKEN}
+    assert {"bad-toml", "unknown-top-key", "train-typo", "wrong-type", "negative-lr", "bad-split",
+            "expect-unknown-variant", "event-unknown-variant", "expect-missing-key",
+            "expect-unknown-kind", "event-no-time", "missing-csv", "bad-csv",
+            "table-not-table", "missing-title"} <= names
+    assert all(header(p, "expect-key") for p in BROKEN)
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_a_broken_scenario_gives_one_line_and_status_2(path, capsys):
+    status = main(["run", str(path), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 2
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    [key] = header(path, "expect-key")
+    assert lines[0].startswith(f"{path}: {key}"), lines[0]
+    for text in header(path, "expect-text"):
+        assert text in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("command", [["show"], ["check", "--quiet"]])
+def test_other_commands_report_broken_files_the_same_way(command, capsys):
+    path = HERE / "broken_scenarios" / "train-typo.toml"
+    assert main(command + [str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{path}: train.optimiser")
+
+
+def test_broken_scenario_in_a_real_process():
+    path = HERE / "broken_scenarios" / "negative-lr.toml"
+    proc = subprocess.run([sys.executable, "-m", "nnsim", "run", str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith(f"{path}: train.lr: ")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["run", str(COMPARE), "--set", "train.lrr=0.1"], "--set: train.lrr: unknown key (did you mean 'train.lr'?)"),
+    (["run", str(COMPARE), "--set", "train.lr=-1"], "--set: train.lr: expected a learning rate > 0"),
+    (["run", str(COMPARE), "--set", "model.layers=[0]"], "--set: model.layers"),
+    (["run", "no-such-lesson"], "no-such-lesson: no built-in lesson"),
+    (["show", "nowhere/lesson.toml"], "nowhere/lesson.toml: no such file"),
+])
+def test_bad_command_line_values(argv, hint, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(hint), err
+
+
+@pytest.mark.parametrize("argv", [["run"], ["check", "--seeds", "9-3"], ["run", str(COMPARE), "--seed", "-1"],
+                                  ["frobnicate", "--bogus"]])
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["check", "--help"], ["show", "--help"],
+                                  ["list", "--help"]])
+def test_help(argv, capsys):
+    assert main(argv) == 0
+    assert "usage: nnsim" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, seeds", [("0-9", list(range(10))), ("3", [3]), ("0,2,5", [0, 2, 5]),
+                                         ("0-2,7", [0, 1, 2, 7]), ("4,4", [4])])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-2", "1,,2"])
+def test_parse_seeds_rejects(text):
+    with pytest.raises(Exception):
+        parse_seeds(text)
+
+
+def test_list_prints_every_builtin_name_first(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = builtin_names()
+    if names:
+        assert [line.split()[0] for line in lines] == names
+        for name, line in zip(names, lines):
+            scenario = load_scenario(name)
+            assert (scenario.summary or scenario.title) in line
+
+
+def test_show(capsys):
+    assert main(["show", str(COMPARE)]) == 0
+    out = capsys.readouterr().out
+    scenario = load_scenario(COMPARE)
+    assert scenario.title in out
+    assert "n_points = 200   # default 500" in out          # what the lesson changes, with the default
+    assert "divergence_factor = 1000000.0\n" in out          # and every default key
+    for v in scenario.variants:
+        assert v.name in out
+    assert 'train.optimizer = "sgd"' in out
+    assert "at epoch 20 [sgd]: train.lr = 0.02" in out
+    assert "final_below: metric = \"train_loss\", variant = \"adam\", than = \"sgd\"" in out
+    assert "because: Adam adapts" in out
+
+
+def test_tui_without_the_dashboard_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "nnsim.tui.app", None)   # importing it fails
+    assert main([str(COMPARE)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_tui_gets_the_scenario_and_options(monkeypatch):
+    calls = []
+    fake = types.ModuleType("nnsim.tui.app")
+    fake.run_app = lambda scenario, **kwargs: calls.append((scenario, kwargs))
+    monkeypatch.setitem(sys.modules, "nnsim.tui.app", fake)
+    assert main([str(COMPARE), "--seed", "4", "--replay"]) == 0
+    assert calls == [(str(COMPARE), {"seed": 4, "replay": True, "autoplay": False})]
+    assert main(["tests/broken_scenarios/negative-lr.toml"]) == 2     # checked before the TUI starts
+    assert len(calls) == 1
+
+
+# ----------------------------------------------------------------------------- real runs
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def compare_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    status = main(["run", str(COMPARE), "--seed", "3", "--out", str(out), "--quiet"])
+    return status, out
+
+
+def test_run_writes_metrics_and_summary(compare_out):
+    status, out = compare_out
+    assert status in (0, 1)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "summary.json"]   # no temp files
+    scenario = load_scenario(COMPARE, seed=3)
+    rows = read_csv(out / "metrics.csv")
+    n_layers = len(scenario.base.model.layers) + 1
+    assert list(rows[0]) == (["step", "epoch", "variant", "train_loss", "val_loss", "train_acc",
+                              "val_acc", "lr"] + [f"grad_norm_{i}" for i in range(n_layers)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert [v["variant"] for v in summary["variants"]] == [v.name for v in scenario.variants]
+    assert summary["seed"] == 3
+    for v in scenario.variants:
+        mine = [r for r in rows if r["variant"] == v.name]
+        steps = [int(r["step"]) for r in mine]
+        assert steps == sorted(steps) and steps[-1] == v.config.train.steps
+        # one row per check: step 0 and every eval_every steps (the run is short: no downsampling)
+        assert len(mine) == v.config.train.steps // v.config.train.eval_every + 1
+        final = next(s for s in summary["variants"] if s["variant"] == v.name)
+        assert final["step"] == v.config.train.steps
+        assert float(mine[-1]["val_loss"]) == final["val_loss"]
+    # rows by variant, then step
+    order = [r["variant"] for r in rows]
+    assert order == sorted(order, key=[v.name for v in scenario.variants].index)
+    # the event at epoch 20 raised sgd's learning rate; adam's never changed
+    lrs = {r["variant"]: set() for r in rows}
+    for r in rows:
+        lrs[r["variant"]].add(float(r["lr"]))
+    assert len(lrs["sgd"]) == 2 and len(lrs["adam"]) == 1
+    assert len(summary["expectations"]) == len(scenario.expectations)
+    assert summary["passed"] == all(e["passed"] for e in summary["expectations"])
+    assert status == (0 if summary["passed"] else 1)
+
+
+def test_same_seed_same_bytes_however_the_threads_run(compare_out, tmp_path):
+    _, first = compare_out
+    again = tmp_path / "again"
+    assert main(["run", str(COMPARE), "--seed", "3", "--out", str(again), "--quiet", "--jobs", "1"]) \
+        == compare_out[0]
+    for name in ("metrics.csv", "summary.json"):
+        assert (again / name).read_bytes() == (first / name).read_bytes()
+    other = tmp_path / "other"
+    main(["run", str(COMPARE), "--seed", "4", "--out", str(other), "--quiet"])
+    assert (other / "metrics.csv").read_bytes() != (first / "metrics.csv").read_bytes()
+
+
+def test_run_output_narrates_and_tabulates(compare_out, capsys):
+    main(["run", str(COMPARE), "--quiet", "--set", "train.steps=200"])
+    out = capsys.readouterr().out
+    assert "[step 100, all] A third of the way" in out
+    assert "[step 140, sgd] train.lr = 0.02" in out
+    assert "stopped early at" in out and "test acc" in out
+    table = [line.split() for line in out.splitlines() if line.startswith(("adam ", "sgd "))]
+    assert [row[1] for row in table] == ["200", "200"]       # --set train.steps reached every variant
+    assert "no_divergence:" in out and "because: Adam adapts" in out
+
+
+def test_progress_lines_when_not_a_terminal(capsys):
+    main(["run", str(COMPARE), "--set", "train.steps=40"])
+    err = capsys.readouterr().err
+    assert "adam: step 40 of 40" in err and "sgd: step 40 of 40" in err
+
+
+def test_set_applies_and_is_recorded(tmp_path):
+    main(["run", str(COMPARE), "--set", "train.steps=50", "--set", "model.layers=[4]",
+          "--out", str(tmp_path), "--quiet"])
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert max(int(r["step"]) for r in rows) == 50
+    assert [k for k in rows[0] if k.startswith("grad_norm_")] == ["grad_norm_0", "grad_norm_1"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["set"] == {"train.steps": 50, "model.layers": [4]}
+
+
+def test_own_csv_data_and_a_single_run(tmp_path, capsys):
+    assert main(["run", str(OWN_DATA), "--out", str(tmp_path), "--quiet"]) in (0, 1)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [v["variant"] for v in summary["variants"]] == ["base"]
+
+
+def test_a_failed_expectation_exits_1(tmp_path, capsys):
+    lesson = tmp_path / "impossible.toml"
+    lesson.write_text('title = "No accuracy above 1"\n[data]\nkind = "circle"\nn_points = 100\n'
+                      '[train]\nsteps = 20\n'
+                      '[[expect]]\nkind = "final_above"\nmetric = "val_acc"\nthreshold = 1.01\n')
+    assert main(["run", str(lesson), "--quiet"]) == 1
+    assert "FAIL  final_above" in capsys.readouterr().out
+
+
+def test_check_table(tmp_path, capsys):
+    lesson = tmp_path / "impossible.toml"
+    lesson.write_text('title = "t"\n[data]\nkind = "circle"\nn_points = 100\n[train]\nsteps = 20\n'
+                      '[[expect]]\nkind = "final_above"\nmetric = "val_acc"\nthreshold = 1.01\n')
+    status = main(["check", str(COMPARE), str(lesson), "--seeds", "0,1", "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0].split() == ["scenario", "seed", "0", "seed", "1"]
+    assert lines[3].split() == ["impossible", "FAIL", "FAIL"]
+    assert lines[2].split()[0] == "compare"
+    assert "impossible seed 1: final_above:" in out

@@ -383,13 +383,13 @@ def learning_rate(hyper, schedule, step):
 @kernel
 def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y, order,
                 counters, rng_state, hyper, codes, batch_size, n_steps, acts, units, masks,
-                upstream, dz_buf, downstream, initial_loss, out_loss, out_grad_norms,
-                out_update_ratios):
+                upstream, dz_buf, downstream, initial_loss, check_every, out_loss,
+                out_grad_norms, update_ratios):
     """Run ``n_steps`` mini-batch steps; return how many ran (fewer only on divergence).
 
-    Per step it writes the batch loss to ``out_loss[s]`` and, per layer, the weight-gradient
-    L2 norm and the update/weight ratio ‖Δw‖/‖w‖ to ``out_grad_norms[s]`` and
-    ``out_update_ratios[s]``. The position (step, epoch, cursor into ``order``), the random
+    Per step it writes the batch loss to ``out_loss[s]`` and each layer's weight-gradient L2
+    norm to ``out_grad_norms[s]``; on the last step before a check (every ``check_every``
+    steps) it writes each layer's update/weight ratio ‖Δw‖/‖w‖ to ``update_ratios``. The position (step, epoch, cursor into ``order``), the random
     streams and the optimizer moments live in the caller's arrays, so ten calls of 100 steps
     compute bit for bit what one call of 1000 does. A step whose loss or parameters are not
     finite, or whose loss exceeds ``divergence`` × the first step's, stops the chunk.
@@ -431,7 +431,8 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
             for k in range(w_off, w_off + table[layer, N_IN] * table[layer, N_OUT]):
                 total += grads[k] * grads[k]
             out_grad_norms[s, layer] = math.sqrt(total)
-        penalty(params, table, grads, 0.0 if l1_proximal else l1, hyper[H_L2])
+        if hyper[H_L2] > 0.0 or (l1 > 0.0 and not l1_proximal):
+            penalty(params, table, grads, 0.0 if l1_proximal else l1, hyper[H_L2])
         clip = hyper[H_CLIP]
         if clip > 0.0:
             total = 0.0
@@ -441,9 +442,12 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
             if norm > clip:
                 for k in range(grads.size):
                     grads[k] *= clip / norm
-        # The update.
+        # The update. Only the last step before a check keeps a copy of the old weights: its
+        # update/weight ratio is what the check reports, whatever the chunking.
         lr = learning_rate(hyper, codes[C_SCHEDULE], step)
-        previous[:] = params
+        measure_update = (step + 1) % check_every == 0
+        if measure_update:
+            previous[:] = params
         counters[K_ADAM_T] += 1
         optimizer_step(codes[C_OPTIMIZER], params, grads, first, second, counters[K_ADAM_T],
                        lr, hyper[H_MOMENTUM], hyper[H_BETA1], hyper[H_BETA2], hyper[H_EPS],
@@ -456,17 +460,18 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
                     params[k] = w - threshold if w > threshold else (
                         w + threshold if w < -threshold else 0.0)
         finite = math.isfinite(loss)
-        for layer in range(n_layers):
-            w_off = table[layer, W_OFFSET]
-            moved = 0.0
-            size = 0.0
-            for k in range(w_off, table[layer, B_OFFSET] + table[layer, N_OUT]):
-                finite = finite and math.isfinite(params[k])
-                if k < table[layer, B_OFFSET]:
+        for k in range(params.size):
+            finite = finite and math.isfinite(params[k])
+        if measure_update:
+            for layer in range(n_layers):
+                w_off = table[layer, W_OFFSET]
+                moved = 0.0
+                size = 0.0
+                for k in range(w_off, table[layer, B_OFFSET]):
                     delta = params[k] - previous[k]
                     moved += delta * delta
                     size += previous[k] * previous[k]
-            out_update_ratios[s, layer] = math.sqrt(moved) / math.sqrt(size) if size > 0.0 else 0.0
+                update_ratios[layer] = math.sqrt(moved) / math.sqrt(size) if size > 0.0 else 0.0
         counters[K_STEP] = step + 1
         out_loss[s] = loss
         if step == 0:

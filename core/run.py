@@ -111,7 +111,7 @@ class Run:
         eval_every = cfg.train.eval_every
         self._out_loss = np.zeros(eval_every)
         self._out_grad_norms = np.zeros((eval_every, n_layers))
-        self._out_update_ratios = np.zeros((eval_every, n_layers))
+        self._update_ratio_now = np.full(n_layers, np.nan)
         self._logits = {split: np.zeros((len(getattr(self.dataset, f"y_{split}")),
                                          self.dataset.n_outputs))
                         for split in ("train", "val", "test")}
@@ -160,7 +160,7 @@ class Run:
         self._history.clear()
         self._window_steps = 0
         self._window_grad_norms = np.zeros(self.layout.n_layers)
-        self._window_update_ratios = np.zeros(self.layout.n_layers)
+        self._update_ratio_now[:] = np.nan
         self._grad_norms = np.full(self.layout.n_layers, np.nan)
         self._update_ratios = np.full(self.layout.n_layers, np.nan)
         self.diverged_step: int | None = None
@@ -299,10 +299,10 @@ class Run:
             self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
             self._order, self._counters, self._streams, self._hyper, self._codes,
             self._batch_rows, n, self._acts, self._units, self._masks, *self._deltas,
-            self._initial_loss, self._out_loss, self._out_grad_norms, self._out_update_ratios)
+            self._initial_loss, self.config.train.eval_every, self._out_loss,
+            self._out_grad_norms, self._update_ratio_now)
         self._window_steps += done
         self._window_grad_norms += self._out_grad_norms[:done].sum(axis=0)
-        self._window_update_ratios += self._out_update_ratios[:done].sum(axis=0)
         if done < n or not np.isfinite(self._out_loss[done - 1]):
             self.diverged_step = self.step
         return done
@@ -322,10 +322,9 @@ class Run:
         self._metrics = (train_loss, val_loss, train_acc, val_acc)
         if self._window_steps:
             self._grad_norms = self._window_grad_norms / self._window_steps
-            self._update_ratios = self._window_update_ratios / self._window_steps
+            self._update_ratios = self._update_ratio_now.copy()
         self._window_steps = 0
         self._window_grad_norms[:] = 0.0
-        self._window_update_ratios[:] = 0.0
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
                              train_acc, val_acc, self._grad_norms, self._update_ratios)
         if self.diverged:

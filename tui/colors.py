@@ -1,0 +1,64 @@
+"""The dashboard's colours, one place: series per variant, classes, layers.
+
+RGB triples; Textual reduces them to 256 or 16 colours on terminals without true colour.
+"""
+
+from __future__ import annotations
+
+RGB = tuple[int, int, int]
+
+# One hue per variant, in the order of the scenario's [[variant]] tables.
+VARIANT = [
+    (88, 166, 255),    # blue
+    (255, 159, 67),    # orange
+    (46, 204, 113),    # green
+    (217, 128, 250),   # violet
+    (249, 202, 36),    # yellow
+    (72, 219, 251),    # cyan
+    (255, 107, 129),   # pink
+    (200, 214, 229),   # grey
+]
+
+# Class colours for decision boundaries: class 0 orange, class 1 blue (as TensorFlow Playground).
+CLASS = [
+    (245, 146, 35),
+    (8, 119, 189),
+    (46, 204, 113),
+    (217, 128, 250),
+    (249, 202, 36),
+    (231, 76, 60),
+    (72, 219, 251),
+    (160, 160, 160),
+    (142, 68, 173),
+    (26, 188, 156),
+]
+
+BACKGROUND: RGB = (24, 24, 28)
+NEUTRAL: RGB = (235, 235, 235)
+DIVERGED: RGB = (231, 76, 60)
+INITIAL: RGB = (140, 140, 150)
+
+
+def variant_color(index: int) -> RGB:
+    return VARIANT[index % len(VARIANT)]
+
+
+def dim(color: RGB, amount: float = 0.45) -> RGB:
+    """``color`` pulled ``amount`` of the way toward the background."""
+    return mix(color, BACKGROUND, amount)
+
+
+def mix(a: RGB, b: RGB, t: float) -> RGB:
+    """Linear blend: ``a`` at t = 0, ``b`` at t = 1."""
+    return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t),
+            round(a[2] + (b[2] - a[2]) * t))
+
+
+def hex_color(color: RGB) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*color)
+
+
+def layer_color(index: int, n_layers: int) -> RGB:
+    """First hidden layer blue through to the output layer red, so depth reads at a glance."""
+    t = index / max(1, n_layers - 1)
+    return mix((88, 166, 255), (255, 107, 107), t)

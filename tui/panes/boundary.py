@@ -1,0 +1,171 @@
+"""Decision boundary: the model's output over the input plane, with the training points on top.
+
+Drawn with half blocks (``▀``: the top pixel in the foreground colour, the bottom one in the
+background colour), so each character shows two cells of the grid and the plane stays square.
+plotext has no good heat map, so this one renderable is drawn here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from .. import colors
+from ..worker import Progress
+from . import View
+
+FADE = 0.45             # how far the plane is pulled toward dark, so the points stand out
+
+
+def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float]) -> np.ndarray:
+    """RGB (rows, cols, 3) for a grid of model outputs."""
+    values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.5)
+    if task == "multiclass":
+        palette = np.array(colors.CLASS, dtype=float)
+        rgb = palette[np.clip(values.round().astype(int), 0, len(palette) - 1) % len(palette)]
+        return rgb * (1 - FADE) + np.array(colors.BACKGROUND) * FADE
+    if task == "regression":
+        lo, hi = value_range
+        t = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+    else:
+        t = np.clip(values, 0.0, 1.0)
+    low, high = np.array(colors.CLASS[0], float), np.array(colors.CLASS[1], float)
+    middle = np.array(colors.NEUTRAL, float)
+    t = t[..., None]
+    # orange -> white -> blue, as TensorFlow Playground; certainty shows as saturation
+    rgb = np.where(t < 0.5, low + (middle - low) * (t * 2), middle + (high - middle) * (t * 2 - 1))
+    return rgb * (1 - FADE) + np.array(colors.BACKGROUND) * FADE
+
+
+class BoundaryPicture:
+    """Rich renderable of one boundary grid and the training points, fitted square in the space."""
+
+    def __init__(self, grid: np.ndarray, extent, task: str, points: np.ndarray | None,
+                 labels: np.ndarray | None):
+        self.grid = grid
+        self.extent = extent
+        self.task = task
+        self.points = points
+        self.labels = labels
+
+    def value_range(self) -> tuple[float, float]:
+        if self.labels is not None and len(self.labels):
+            return float(np.min(self.labels)), float(np.max(self.labels))
+        finite = self.grid[np.isfinite(self.grid)]
+        return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = options.height or width // 2
+        side = max(2, min(width, 2 * height))           # pixels; a pixel is half a character tall
+        cols, pixel_rows = side, side - side % 2
+        rows_src, cols_src = self.grid.shape
+        # Screen row 0 is the top (x2_max); grid row 0 is x2_min.
+        yi = ((np.arange(pixel_rows)[::-1] + 0.5) * rows_src / pixel_rows).astype(int)
+        xi = ((np.arange(cols) + 0.5) * cols_src / cols).astype(int)
+        rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range())
+        self._paint_points(rgb)
+        rgb = np.clip(rgb, 0, 255).astype(int)
+        pad = " " * ((width - cols) // 2)
+        for row in range(0, pixel_rows, 2):
+            if pad:
+                yield Segment(pad)
+            for top, bottom in zip(rgb[row], rgb[row + 1]):
+                yield Segment("▀", Style(color=_hex(top), bgcolor=_hex(bottom)))
+            yield Segment.line()
+
+    def _paint_points(self, rgb: np.ndarray) -> None:
+        """Each training point lights its pixel in its label's full colour, over the faded plane."""
+        if self.points is None or self.labels is None or not len(self.points):
+            return
+        pixel_rows, cols = rgb.shape[:2]
+        x1_min, x1_max, x2_min, x2_max = self.extent
+        px = (self.points[:, 0] - x1_min) / ((x1_max - x1_min) or 1.0)
+        py = (self.points[:, 1] - x2_min) / ((x2_max - x2_min) or 1.0)
+        col = np.clip((px * cols).astype(int), 0, cols - 1)
+        row = np.clip(((1 - py) * pixel_rows).astype(int), 0, pixel_rows - 1)
+        if self.task == "regression":
+            faded = cell_colors(np.asarray(self.labels, float)[None, :], "regression", self.value_range())[0]
+            point_rgb = (faded - np.array(colors.BACKGROUND) * FADE) / (1 - FADE)
+        else:
+            palette = np.array(colors.CLASS, dtype=float)
+            point_rgb = palette[np.asarray(self.labels).astype(int) % len(palette)]
+        rgb[row, col] = point_rgb
+
+
+def _hex(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(int(rgb[0]), int(rgb[1]), int(rgb[2]))
+
+
+class BoundaryView(Widget):
+    """Shows a ``BoundaryPicture`` (or nothing yet)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.picture: BoundaryPicture | None = None
+
+    def render(self):
+        return self.picture if self.picture is not None else ""
+
+
+class BoundaryPane(Vertical):
+    """The selected variant's decision boundary, or a note when the data is not a 2-D plane."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.datasets: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield BoundaryView(id="boundary-view")
+        yield Static(id="boundary-note", classes="legend")
+
+    def on_mount(self) -> None:
+        self.border_title = "Decision boundary"
+
+    def clear(self) -> None:
+        self.datasets = ()
+
+    def show(self, progress: Progress, view: View) -> None:
+        variant = min(view.variant, len(progress.snapshots) - 1)
+        snap = progress.snapshots[variant]
+        dataset = self.datasets[variant] if variant < len(self.datasets) else None
+        plane = getattr(dataset, "plane", None)
+        boundary_view = self.query_one(BoundaryView)
+        note = self.query_one("#boundary-note", Static)
+        if snap.boundary is None or plane is None:
+            boundary_view.picture = None
+            boundary_view.display = False
+            note.update(Text("no decision boundary: the data is not a 2-D plane", style="dim italic"))
+        else:
+            boundary_view.display = True
+            grid = np.asarray(snap.boundary, dtype=float)
+            boundary_view.picture = BoundaryPicture(grid, snap.boundary_extent, dataset.task,
+                                                    np.asarray(plane.points_train),
+                                                    np.asarray(plane.labels_train))
+            note.update(self._legend(dataset.task))
+        boundary_view.refresh()
+        self.border_subtitle = progress.labels[variant] if len(progress.snapshots) > 1 else ""
+
+    @staticmethod
+    def _legend(task: str) -> Text:
+        text = Text()
+        if task == "regression":
+            text.append("■ ", style=_hex(colors.CLASS[0]))
+            text.append("low  ")
+            text.append("■ ", style=_hex(colors.CLASS[1]))
+            text.append("high value")
+        else:
+            for k in range(2 if task == "binary" else 3):
+                text.append("■ ", style=_hex(colors.CLASS[k]))
+                text.append(f"class {k}  ")
+            if task != "binary":
+                text.append("…")
+        text.append("  bright dots: training points", style="dim")
+        return text

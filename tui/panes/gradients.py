@@ -1,0 +1,108 @@
+"""Gradients: each layer's gradient norm now (bars) and over time (lines), both on a log scale.
+
+A log axis keeps a vanishing 1e-6 and a healthy 1e-1 readable side by side; layers below
+``VANISHING`` or above ``EXPLODING`` are named under the plots.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from .. import colors
+from ..worker import Progress
+from . import View
+from .plot import Plot
+
+VANISHING = 1e-5
+EXPLODING = 1e1
+LOG_FLOOR = -9          # bars start at 1e-9
+LOG_CEILING = 3         # and end at 1e+3
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """``h1 … hN`` for the hidden layers, ``out`` for the output layer."""
+    return [f"h{i + 1}" for i in range(n_layers - 1)] + ["out"]
+
+
+def log_ticks() -> tuple[list[float], list[str]]:
+    positions = list(range(0, LOG_CEILING - LOG_FLOOR + 1, 3))
+    return positions, [f"1e{p + LOG_FLOOR}" for p in positions]
+
+
+class GradientsPane(Vertical):
+    """Per-layer gradient L2 norms of the selected variant."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="grad-plots"):
+            yield Plot(id="grad-bars")
+            yield Plot(id="grad-history")
+        yield Static(id="grad-alerts", classes="legend")
+
+    def on_mount(self) -> None:
+        self.border_title = "Gradients"
+
+    def show(self, progress: Progress, view: View) -> None:
+        index = min(view.variant, len(progress.snapshots) - 1)
+        snap = progress.snapshots[index]
+        norms = np.asarray(snap.grad_norms, dtype=float)
+        names = layer_names(len(norms))
+        self.border_subtitle = progress.labels[index] if len(progress.snapshots) > 1 else ""
+        self._draw_bars(norms, names)
+        self._draw_history(snap.history, names)
+        self._write_alerts(norms, names, snap.step)
+
+    def _draw_bars(self, norms: np.ndarray, names: list[str]) -> None:
+        plot = self.query_one("#grad-bars", Plot)
+        plt = plot.plt
+        plt.clear_figure()
+        plt.title("now (log)")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log10(norms)
+        lengths = [min(LOG_CEILING, max(LOG_FLOOR, v)) - LOG_FLOOR if math.isfinite(v)
+                   else (LOG_CEILING - LOG_FLOOR if v > 0 else 0.0) for v in logs]
+        # One bar per call so each layer keeps its colour; output layer on top.
+        for i, length in enumerate(lengths):
+            plt.bar([i], [length], orientation="h", color=colors.layer_color(i, len(names)), width=0.6)
+        plt.yticks(list(range(len(names))), names)
+        plt.xlim(0, LOG_CEILING - LOG_FLOOR)
+        plt.xticks(*log_ticks())
+        plot.refresh()
+
+    def _draw_history(self, history, names: list[str]) -> None:
+        plot = self.query_one("#grad-history", Plot)
+        plt = plot.plt
+        plt.clear_figure()
+        plt.title("over steps (log)")
+        plt.xfrequency(4)
+        steps = np.asarray(history.step, dtype=float)
+        grad_norms = np.asarray(history.grad_norms, dtype=float)
+        if len(steps) and grad_norms.ndim == 2:
+            for layer in range(grad_norms.shape[1]):
+                values = grad_norms[:, layer]
+                keep = np.isfinite(values) & (values > 0)
+                if keep.any():
+                    plt.yscale("log")       # only with a positive point: plotext fails otherwise
+                    plt.plot(steps[keep].tolist(), values[keep].tolist(), marker="braille",
+                             color=colors.layer_color(layer, len(names)))
+        plot.refresh()
+
+    def _write_alerts(self, norms: np.ndarray, names: list[str], step: int) -> None:
+        text = Text()
+        vanishing = [n for n, v in zip(names, norms) if math.isfinite(v) and v < VANISHING]
+        exploding = [n for n, v in zip(names, norms) if not math.isfinite(v) or v > EXPLODING]
+        for i, (name, value) in enumerate(zip(names, norms)):
+            if i:
+                text.append(" ")
+            text.append(name, style=colors.hex_color(colors.layer_color(i, len(names))))
+            text.append(f" {value:.1e}", style="dim")
+        if vanishing:
+            text.append(f"\nvanishing (< {VANISHING:.0e}): {' '.join(vanishing)}", style="bold yellow")
+        if exploding:
+            text.append(f"\nexploding (> {EXPLODING:.0e}): {' '.join(exploding)}", style="bold red")
+        self.query_one("#grad-alerts", Static).update(text)

@@ -1,0 +1,76 @@
+"""Loss: train and validation loss of every variant over the steps, with the divergence marked."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from .. import colors
+from ..worker import Progress
+from . import View
+from .plot import Plot
+
+SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
+
+
+def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
+    """Exponential moving average that skips non-finite points instead of spreading them."""
+    out = np.empty_like(values)
+    last = None
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last = v if last is None else weight * last + (1 - weight) * v
+        out[i] = last if last is not None else v
+    return out
+
+
+class LossPane(Vertical):
+    """Every variant's curves overlaid: bright validation, dim train; a red line where one diverged."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="loss-legend", classes="legend")
+        yield Plot(id="loss-plot")
+
+    def on_mount(self) -> None:
+        self.border_title = "Loss"
+
+    def show(self, progress: Progress, view: View) -> None:
+        plot = self.query_one("#loss-plot", Plot)
+        plt = plot.plt
+        plt.clear_figure()
+        plt.xfrequency(5)
+        legend = Text()
+        for i, snap in enumerate(progress.snapshots):
+            color = colors.variant_color(i)
+            history = snap.history
+            steps = np.asarray(history.step, dtype=float)
+            for values, series_color in ((history.train_loss, colors.dim(color)),
+                                         (history.val_loss, color)):
+                values = np.asarray(values, dtype=float)
+                if view.smooth:
+                    values = smooth(values)
+                keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
+                if keep.any():
+                    if view.log_scale:
+                        plt.yscale("log")   # only with a positive point: plotext fails otherwise
+                    plt.plot(steps[keep].tolist(), values[keep].tolist(), color=series_color,
+                             marker="braille")
+            if snap.diverged and snap.diverged_step is not None:
+                plt.vline(snap.diverged_step, colors.DIVERGED)
+            if legend:
+                legend.append("  ")
+            legend.append("━━ ", style=colors.hex_color(color))
+            legend.append(progress.labels[i] if len(progress.snapshots) > 1 else "loss")
+            if snap.diverged:
+                legend.append(f" diverged@{snap.diverged_step}", style="bold " + colors.hex_color(colors.DIVERGED))
+            elif snap.state != "running" and len(progress.snapshots) > 1:
+                legend.append(f" {snap.state}", style="dim")
+        legend.append("   bright val · dim train", style="dim")
+        self.query_one("#loss-legend", Static).update(legend)
+        self.border_subtitle = " · ".join(
+            part for part in ("log" if view.log_scale else "linear",
+                              "smoothed" if view.smooth else "") if part)
+        plot.refresh()

@@ -1,0 +1,61 @@
+"""The status line: what the runs are doing right now, in one row."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..worker import Progress
+from . import View
+
+STATE_STYLES = {
+    "compiling": "bold #000000 on #f9ca24",
+    "running": "bold #000000 on #2ecc71",
+    "paused": "bold #000000 on #ff9f43",
+    "finished": "bold #ffffff on #1e6fd9",
+    "stopped early": "bold #ffffff on #1e6fd9",
+    "diverged": "bold #ffffff on #e74c3c",
+}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def _lr(value: float) -> str:
+    return f"{value:.3g}"
+
+
+class StatusLine(Static):
+    """Step, epoch, speed, learning rate, optimizer, dropout and state of the shown variant."""
+
+    def __init__(self, *, show_speed: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.show_speed = show_speed
+
+    def compiling(self, frame: int, scenario: str) -> None:
+        text = Text()
+        text.append(f" {SPINNER[frame % len(SPINNER)]} compiling kernels… ", style=STATE_STYLES["compiling"])
+        text.append(f"  {scenario}: the first start builds the training kernels (a few seconds)", style="dim")
+        self.update(text)
+
+    def show(self, progress: Progress, view: View, scenario: str) -> None:
+        variant = min(view.variant, len(progress.snapshots) - 1)
+        snap = progress.snapshots[variant]
+        cfg = progress.configs[variant]
+        state = progress.state
+        label = state if not progress.detail else f"{state}: {progress.detail}"
+        if state == "paused" and progress.detail == "narration":
+            label = "paused: space to go on"
+        text = Text()
+        text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
+        fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}")]
+        if self.show_speed:
+            fields.append(("steps/s", f"{progress.steps_per_second:,.0f}" if state == "running" else "–"))
+        fields += [("lr", _lr(snap.lr)), ("opt", cfg.train.optimizer),
+                   ("dropout", f"{cfg.model.dropout:g}" if cfg.model.dropout else "off")]
+        for name, value in fields:
+            text.append(f"  {name} ", style="dim")
+            text.append(value, style="bold")
+        where = scenario
+        if len(progress.snapshots) > 1:
+            where += f" · {progress.labels[variant]} ({variant + 1}/{len(progress.snapshots)})"
+        text.append(f"  {where}", style="dim italic")
+        self.update(text)

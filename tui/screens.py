@@ -1,0 +1,84 @@
+"""Modal screens: the help page and the lesson picker."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+PANES_HELP = [
+    ("Loss", "train (dim) and validation (bright) loss of every variant; a red line where one diverged"),
+    ("Boundary", "the model's output over the 2-D input plane, training points on top"),
+    ("Gradients", "each layer's gradient norm, now and over time, on a log scale"),
+    ("Weights", "the selected layer's weight histogram, its step-0 outline, and a strip over time"),
+    ("Lesson", "what the lesson is about, what the script said, and its expectations live"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key and what it does, and what each pane shows."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="close-help")]
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column()
+        for binding in self.app.BINDINGS:
+            keys.add_row(binding.key_display or binding.key, binding.tooltip or binding.description)
+        panes = Table.grid(padding=(0, 2))
+        panes.add_column(style="bold", no_wrap=True)
+        panes.add_column()
+        for name, text in PANES_HELP:
+            panes.add_row(name, text)
+        with Vertical(id="help-dialog"):
+            with VerticalScroll():
+                yield Static(Text("Keys", style="bold underline"))
+                yield Static(keys)
+                yield Static(Text("\nPanes", style="bold underline"))
+                yield Static(panes)
+                yield Static(Text("\nctrl+p opens the command palette with the same actions.", style="dim"))
+            yield Static(Text("escape closes", style="dim"), id="help-footer")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-dialog").border_title = "nnsim help"
+
+
+class ScenarioPicker(ModalScreen[str | None]):
+    """The built-in lessons with their one-line summaries; Enter opens one."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="close-picker")]
+
+    def __init__(self, lessons: list[tuple[str, str, str]], current: str) -> None:
+        """``lessons``: (name, title, summary) of each built-in lesson."""
+        super().__init__()
+        self.lessons = lessons
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for name, title, summary in self.lessons:
+            prompt = Text(name, style="bold")
+            prompt.append(f"  {title}")
+            if summary:
+                prompt.append(f"\n  {summary}", style="dim")
+            options.append(Option(prompt, id=name))
+        with Vertical(id="picker-dialog"):
+            yield OptionList(*options, id="picker-list")
+            yield Static(Text("enter opens · escape cancels", style="dim"), id="picker-footer")
+
+    def on_mount(self) -> None:
+        self.query_one("#picker-dialog").border_title = "Choose a lesson"
+        option_list = self.query_one(OptionList)
+        names = [name for name, _, _ in self.lessons]
+        if self.current in names:
+            option_list.highlighted = names.index(self.current)
+        option_list.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)

@@ -48,8 +48,8 @@ def drive(run: Run, schedule: list[tuple[int, Event]], *, on_event: Callable[[Ru
           on_progress: Callable[[Run], None], cancel: threading.Event | None = None):
     """Advance ``run`` to its end, stopping exactly at each event's step to apply it.
 
-    Chunk sizes adapt to the speed of the run (about ``CHUNK_SECONDS`` each); chunking never
-    changes a result. Returns the final snapshot.
+    Chunk sizes adapt to the speed of the run (about ``CHUNK_SECONDS`` each) but always end at
+    a check or an event, so where they end never depends on timing. Returns the final snapshot.
     """
     pending = list(schedule)
     chunk = run.config.train.eval_every
@@ -66,12 +66,23 @@ def drive(run: Run, schedule: list[tuple[int, Event]], *, on_event: Callable[[Ru
             raise Cancelled
         target = pending[0][0] if pending else run.config.train.steps
         started, before = time.perf_counter(), run.step
-        snapshot = run.advance(max(1, min(chunk, target - run.step)))
+        snapshot = run.advance(_chunk_end(before, chunk, target, run.config.train.eval_every) - before)
         if run.step == before and not run.finished:
             raise RuntimeError(f"{run.name}: advance made no progress at step {before}")
         elapsed = time.perf_counter() - started
         chunk = max(1, min(4 * chunk, int(chunk * CHUNK_SECONDS / max(elapsed, 1e-4))))
         on_progress(run)
+
+
+def _chunk_end(step: int, chunk: int, target: int, eval_every: int) -> int:
+    """Where the next chunk ends: about ``chunk`` steps on, at a check boundary or ``target``.
+
+    Chunks end where the run measures anyway (every ``eval_every`` steps) or at an event, never
+    at a point that depends on how fast this machine is.
+    """
+    end = step + chunk
+    end = max(end - end % eval_every, step - step % eval_every + eval_every)
+    return min(end, target)
 
 
 class Console:

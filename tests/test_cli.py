@@ -1,6 +1,7 @@
 """The nnsim command line: broken files, seeds, list/show, headless runs and their files."""
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -262,3 +263,31 @@ def test_check_table(tmp_path, capsys):
     assert lines[3].split() == ["impossible", "FAIL", "FAIL"]
     assert lines[2].split()[0] == "compare"
     assert "impossible seed 1: final_above:" in out
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_is_one_line_rewritten(tmp_path):
+    from nnsim.headless import run_scenario
+
+    out, err = io.StringIO(), Terminal()
+    scenario = load_scenario(COMPARE, overrides=(("train.steps", 120),))
+    assert run_scenario(scenario, out=out, err=err) in (0, 1)
+    assert "\n" not in err.getvalue()                      # never a new line, only \r rewrites
+    assert "adam 120/120" in err.getvalue() and err.getvalue().endswith("\r\033[K")
+    assert "\r" not in out.getvalue()
+    quiet = Terminal()
+    run_scenario(scenario, out=io.StringIO(), err=quiet, quiet=True)
+    assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("step, chunk, target, end", [
+    (0, 35, 1000, 30), (0, 5, 1000, 10), (30, 1, 1000, 40), (37, 100, 1000, 130), (37, 100, 50, 50),
+])
+def test_chunks_end_at_checks_or_events(step, chunk, target, end):
+    from nnsim.headless import _chunk_end
+
+    assert _chunk_end(step, chunk, target, eval_every=10) == end

@@ -417,3 +417,11 @@ def test_readme_documents_every_key_and_kind():
     for key in ("title", "summary", "lesson", "name", "label", "seed_offset", "at_step", "at_epoch",
                 "say", "set", "because"):
         assert f"`{key}`" in text
+
+
+def test_the_readme_example_is_a_valid_scenario():
+    text = README.read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    scenario = parse(example)
+    assert [v.name for v in scenario.variants] == ["too-low", "good"]
+    assert scenario.events and scenario.expectations

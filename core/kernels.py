@@ -30,7 +30,9 @@ W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, RESIDUAL = range(6)
 C_LOSS, C_OPTIMIZER, C_SCHEDULE, C_L1_PROXIMAL, N_CODES = range(5)
 CONSTANT, STEP, COSINE = range(3)
 # Slots of the int64 ``counters`` array: the run's position, advanced by train_chunk.
-K_STEP, K_EPOCH, K_CURSOR, K_ADAM_T, N_COUNTERS = range(5)
+K_STEP, K_EPOCH, K_CURSOR, K_ADAM_T, K_DIVERGED_AT, N_COUNTERS = range(6)
+# Slots of the float ``window_loss`` array: what the batches since the last check had in common.
+W_LOSS_SUM, W_LOSS_SQUARES, W_STEPS, N_WINDOW = range(4)
 # Slots of the uint64 ``rng_state`` array: separate streams, so toggling dropout leaves the
 # batch order unchanged.
 R_SHUFFLE, R_DROPOUT = range(2)
@@ -383,16 +385,19 @@ def learning_rate(hyper, schedule, step):
 @kernel
 def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y, order,
                 counters, rng_state, hyper, codes, batch_size, n_steps, acts, units, masks,
-                upstream, dz_buf, downstream, initial_loss, check_every, out_loss,
-                out_grad_norms, update_ratios):
+                upstream, dz_buf, downstream, initial_loss, check_every, window_loss,
+                window_grad_norms, update_ratios):
     """Run ``n_steps`` mini-batch steps; return how many ran (fewer only on divergence).
 
-    Per step it writes the batch loss to ``out_loss[s]`` and each layer's weight-gradient L2
-    norm to ``out_grad_norms[s]``; on the last step before a check (every ``check_every``
-    steps) it writes each layer's update/weight ratio ‖Δw‖/‖w‖ to ``update_ratios``. The position (step, epoch, cursor into ``order``), the random
+    Per step it adds the batch loss (and its square, and 1) to ``window_loss`` and each
+    layer's weight-gradient L2 norm to ``window_grad_norms``, one step after another, so the
+    sums do not depend on the chunking; the caller reads and clears them at each check. On
+    the last step before a check (every ``check_every`` steps) it writes each layer's
+    update/weight ratio ‖Δw‖/‖w‖ to ``update_ratios``. The position (step, epoch, cursor into ``order``), the random
     streams and the optimizer moments live in the caller's arrays, so ten calls of 100 steps
     compute bit for bit what one call of 1000 does. A step whose loss or parameters are not
-    finite, or whose loss exceeds ``divergence`` × the first step's, stops the chunk.
+    finite, or whose loss exceeds ``divergence`` × the first step's, stops the chunk and is
+    recorded in ``counters[K_DIVERGED_AT]`` (1-based step).
     """
     n_train, n_in = x.shape
     outputs = y.shape[1]
@@ -430,7 +435,7 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
             total = 0.0
             for k in range(w_off, w_off + table[layer, N_IN] * table[layer, N_OUT]):
                 total += grads[k] * grads[k]
-            out_grad_norms[s, layer] = math.sqrt(total)
+            window_grad_norms[layer] += math.sqrt(total)
         if hyper[H_L2] > 0.0 or (l1 > 0.0 and not l1_proximal):
             penalty(params, table, grads, 0.0 if l1_proximal else l1, hyper[H_L2])
         clip = hyper[H_CLIP]
@@ -473,9 +478,12 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
                     size += previous[k] * previous[k]
                 update_ratios[layer] = math.sqrt(moved) / math.sqrt(size) if size > 0.0 else 0.0
         counters[K_STEP] = step + 1
-        out_loss[s] = loss
+        window_loss[W_LOSS_SUM] += loss
+        window_loss[W_LOSS_SQUARES] += loss * loss
+        window_loss[W_STEPS] += 1.0
         if step == 0:
             initial_loss[0] = loss
         if not finite or (initial_loss[0] > 0.0 and loss > hyper[H_DIVERGENCE] * initial_loss[0]):
+            counters[K_DIVERGED_AT] = step + 1
             return s + 1
     return n_steps

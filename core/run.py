@@ -109,8 +109,8 @@ class Run:
         self._codes = np.zeros(kernels.N_CODES, dtype=np.int64)
         n_layers = self.layout.n_layers
         eval_every = cfg.train.eval_every
-        self._out_loss = np.zeros(eval_every)
-        self._out_grad_norms = np.zeros((eval_every, n_layers))
+        self._window_loss = np.zeros(kernels.N_WINDOW)
+        self._window_grad_norms = np.zeros(n_layers)
         self._update_ratio_now = np.full(n_layers, np.nan)
         self._logits = {split: np.zeros((len(getattr(self.dataset, f"y_{split}")),
                                          self.dataset.n_outputs))
@@ -158,12 +158,11 @@ class Run:
         self._initial_loss[0] = 0.0
         self._lr_scale = 1.0
         self._history.clear()
-        self._window_steps = 0
-        self._window_grad_norms = np.zeros(self.layout.n_layers)
+        self._window_loss[:] = 0.0
+        self._window_grad_norms[:] = 0.0
         self._update_ratio_now[:] = np.nan
         self._grad_norms = np.full(self.layout.n_layers, np.nan)
         self._update_ratios = np.full(self.layout.n_layers, np.nan)
-        self.diverged_step: int | None = None
         self.stopped_early = False
         self.best_step: int | None = None
         self._best_val_loss = np.inf
@@ -203,6 +202,11 @@ class Run:
         return int(self._counters[kernels.K_EPOCH])
 
     @property
+    def diverged_step(self) -> int | None:
+        """The step whose loss or weights went non-finite or exploded, if one did."""
+        return int(self._counters[kernels.K_DIVERGED_AT]) or None
+
+    @property
     def diverged(self) -> bool:
         return self.diverged_step is not None
 
@@ -233,11 +237,12 @@ class Run:
         current = self.layout.unflatten(self.params)
         if len(params) != len(current):
             raise ValueError(f"expected {len(current)} layers, got {len(params)}")
-        for i, ((W, b), (W_new, b_new)) in enumerate(zip(current, params)):
-            W_new, b_new = np.asarray(W_new, float), np.asarray(b_new, float)
+        new = [(np.asarray(W, float), np.asarray(b, float)) for W, b in params]
+        for i, ((W, b), (W_new, b_new)) in enumerate(zip(current, new)):
             if W_new.shape != W.shape or b_new.shape != b.shape:
                 raise ValueError(f"layer {i}: expected W {W.shape} and b {b.shape}, "
                                  f"got {W_new.shape} and {b_new.shape}")
+        for (W, b), (W_new, b_new) in zip(current, new):
             W[:] = W_new
             b[:] = b_new
 
@@ -299,12 +304,8 @@ class Run:
             self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
             self._order, self._counters, self._streams, self._hyper, self._codes,
             self._batch_rows, n, self._acts, self._units, self._masks, *self._deltas,
-            self._initial_loss, self.config.train.eval_every, self._out_loss,
-            self._out_grad_norms, self._update_ratio_now)
-        self._window_steps += done
-        self._window_grad_norms += self._out_grad_norms[:done].sum(axis=0)
-        if done < n or not np.isfinite(self._out_loss[done - 1]):
-            self.diverged_step = self.step
+            self._initial_loss, self.config.train.eval_every, self._window_loss,
+            self._window_grad_norms, self._update_ratio_now)
         return done
 
     def _measure(self, split: str) -> tuple[float, float]:
@@ -320,10 +321,11 @@ class Run:
         train_loss, train_acc = self._measure("train")
         val_loss, val_acc = self._measure("val")
         self._metrics = (train_loss, val_loss, train_acc, val_acc)
-        if self._window_steps:
-            self._grad_norms = self._window_grad_norms / self._window_steps
+        steps = self._window_loss[kernels.W_STEPS]
+        if steps:
+            self._grad_norms = self._window_grad_norms / steps
             self._update_ratios = self._update_ratio_now.copy()
-        self._window_steps = 0
+        self._window_loss[:] = 0.0
         self._window_grad_norms[:] = 0.0
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
                              train_acc, val_acc, self._grad_norms, self._update_ratios)

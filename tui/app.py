@@ -95,7 +95,7 @@ class NnsimApp(App[int]):
 
     def __init__(self, scenario: Scenario, *, open_ended: bool = False, seed: int | None = None,
                  replay: bool = False, autoplay: bool = False, stop_at: int | None = None,
-                 show_speed: bool = True, chunk_seconds: float | None = None) -> None:
+                 show_speed: bool = True, chunk_steps: int | None = None) -> None:
         super().__init__()
         self.scenario = scenario
         self.open_ended = open_ended
@@ -104,7 +104,7 @@ class NnsimApp(App[int]):
         self.autoplay = autoplay
         self.stop_at = stop_at
         self.show_speed = show_speed
-        self.chunk_seconds = chunk_seconds
+        self.chunk_steps = chunk_steps
         self.view = View()
         self.trainer: Trainer | None = None
         self.progress: Progress | None = None
@@ -142,13 +142,11 @@ class NnsimApp(App[int]):
         """A fresh trainer for ``self.scenario``; any previous one is cancelled."""
         self.trainer = Trainer(
             self.scenario, open_ended=self.open_ended, stop_at=self.stop_at,
-            hold_on_narration=self.replay and not self.autoplay,
-            **({"chunk_seconds": self.chunk_seconds} if self.chunk_seconds else {}))
+            hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.progress = None
         self._started = time.monotonic()
         self.query_one(LessonPane).set_scenario(self.scenario)
-        for pane in (self.query_one(WeightsPane), self.query_one(BoundaryPane)):
-            pane.clear()
+        self.query_one(BoundaryPane).clear()
         self.sub_title = self.scenario.title
         self._train(self.trainer)
 
@@ -179,7 +177,6 @@ class NnsimApp(App[int]):
         if self.progress is not None and progress.step < self.progress.step:
             self.query_one(LessonPane).restart()
         self.progress = progress
-        self.query_one(WeightsPane).record(progress)
         self._dirty = True
         self._draw(force=self._urgent or progress.state != "running")
 
@@ -313,18 +310,19 @@ class NnsimApp(App[int]):
 
 def create_app(scenario: str | Path | None = None, *, seed: int | None = 0, replay: bool = False,
                autoplay: bool = False, stop_at: int | None = None, show_speed: bool = True,
-               chunk_seconds: float | None = None) -> NnsimApp:
+               chunk_steps: int | None = None) -> NnsimApp:
     """The dashboard for a built-in lesson name or a ``.toml`` path (default: the playground).
 
-    ``stop_at`` pauses once every run reaches that step and ``show_speed=False`` hides the
-    timing-dependent steps/s: together they make a screen that is the same on every machine.
+    ``stop_at`` pauses once every run reaches that step, ``chunk_steps`` fixes the chunk size
+    (otherwise adapted to the machine's speed) and ``show_speed=False`` hides the steps/s:
+    together they make a screen that is the same on every machine.
     Raises ``ScenarioError`` for a scenario that does not load.
     """
     name = PLAYGROUND if scenario is None else scenario
     loaded = load_scenario(name, seed=seed)
     return NnsimApp(loaded, open_ended=loaded.name == PLAYGROUND,
                     seed=seed, replay=replay or autoplay, autoplay=autoplay, stop_at=stop_at,
-                    show_speed=show_speed, chunk_seconds=chunk_seconds)
+                    show_speed=show_speed, chunk_steps=chunk_steps)
 
 
 def run_app(scenario: str | None = None, *, seed: int | None = None, replay: bool = False,

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 from textual.message import Message
 
 from ..core.config import OPTIMIZERS, ConfigError, RunConfig
@@ -27,6 +28,7 @@ from ..core.snapshot import Snapshot
 CHUNK_SECONDS = 0.04        # one round of every variant: fresh snapshots ~25 times a second
 PAUSED_POLL_SECONDS = 0.1   # how often a paused worker wakes to check it was cancelled
 DEFAULT_DROPOUT = 0.5       # what `d` switches on when the scenario had no dropout
+TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,29 @@ class Command:
 
 
 @dataclass(frozen=True)
+class WeightTimeline:
+    """Evenly spaced moments of one run's weight histograms, oldest first (step 0 kept first)."""
+
+    steps: tuple[int, ...] = ()
+    hists: tuple[np.ndarray, ...] = ()       # each (n_layers, n_bins)
+
+    def add(self, step: int, hist: np.ndarray, spacing: int) -> "WeightTimeline":
+        """This timeline with ``hist`` appended if ``spacing`` steps have passed; when it is
+        full, every other moment goes, so a run of any length fits in constant memory."""
+        if self.steps and step < self.steps[-1] + spacing:
+            return self
+        steps, hists = self.steps + (step,), self.hists + (hist,)
+        if len(steps) > TIMELINE_ROWS:
+            steps, hists = steps[::2], hists[::2]
+        return WeightTimeline(steps, hists)
+
+    @property
+    def spacing(self) -> int:
+        """Steps between kept moments: doubles each time the timeline is thinned."""
+        return self.steps[1] - self.steps[0] if len(self.steps) > 1 else 0
+
+
+@dataclass(frozen=True)
 class Progress:
     """Everything the panes draw, for one moment: immutable, safe to read on the UI thread."""
 
@@ -47,6 +72,7 @@ class Progress:
     snapshots: tuple[Snapshot, ...]
     configs: tuple[RunConfig, ...]      # current settings (after keys and events)
     outcomes: tuple[Outcome, ...]       # what the expectation checker reads
+    weight_timelines: tuple[WeightTimeline, ...]
     state: str                          # compiling | running | paused | finished | diverged ...
     detail: str                         # a short reason, e.g. "diverged at step 12"
     steps_per_second: float
@@ -119,12 +145,13 @@ class Trainer:
 
     def __init__(self, scenario: Scenario, *, open_ended: bool = False, stop_at: int | None = None,
                  hold_on_narration: bool = False, start_paused: bool = False,
-                 chunk_seconds: float = CHUNK_SECONDS) -> None:
+                 chunk_seconds: float = CHUNK_SECONDS, chunk_steps: int | None = None) -> None:
         self.scenario = scenario
         self.open_ended = open_ended
         self.stop_at = stop_at
         self.hold_on_narration = hold_on_narration
         self.chunk_seconds = chunk_seconds
+        self.fixed_chunk = chunk_steps
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._slot = _Slot()
         self._paused = start_paused
@@ -135,7 +162,8 @@ class Trainer:
         self._snapshots: list[Snapshot] = []
         self._final_outcomes: dict[int, Outcome] = {}
         self._saved_dropout: dict[int, float] = {}
-        self._chunk = 10
+        self._chunk = chunk_steps or 10
+        self._timelines: list[WeightTimeline] = []
         self._speed = 0.0
 
     # ------------------------------------------------------------------ called from the UI thread
@@ -188,6 +216,7 @@ class Trainer:
         self._schedules = [scenario.schedule(run.name, run.steps_per_epoch) for run in self.runs]
         self._next_event = [0] * len(self.runs)
         self._snapshots = [run.snapshot() for run in self.runs]
+        self._timelines = [WeightTimeline().add(0, s.weight_hist, 0) for s in self._snapshots]
         self._post(RunsBuilt(tuple(run.dataset for run in self.runs)))
 
     def _drain(self) -> None:
@@ -224,7 +253,7 @@ class Trainer:
             n = min(n, self.stop_at - step)
         return max(n, 1)
 
-    def _round(self, n_steps: int) -> None:
+    def _round(self, n_steps: int, adapt: bool = True) -> None:
         """Advance every active run by ``n_steps`` and adapt the chunk to the time it took."""
         started = time.perf_counter()
         advanced = 0
@@ -234,18 +263,25 @@ class Trainer:
             before = self._snapshots[i].step
             snap = run.advance(n_steps, past_end=self.open_ended)
             self._snapshots[i] = snap
+            self._record(i, snap)
             advanced = max(advanced, snap.step - before)
         elapsed = max(time.perf_counter() - started, 1e-6)
-        if advanced:
+        if advanced and adapt:
             rate = advanced / elapsed
             self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
-            scale = min(4.0, max(0.25, self.chunk_seconds / elapsed))
-            self._chunk = max(1, min(1_000_000, int(round(n_steps * scale))))
+            if self.fixed_chunk is None:
+                scale = min(4.0, max(0.25, self.chunk_seconds / elapsed))
+                self._chunk = max(1, min(1_000_000, int(round(n_steps * scale))))
         self._fire_due_events()
         if self._reached_stop():
             self.stop_at = None     # pause here once; space trains on
             self._paused = True
         self._publish()
+
+    def _record(self, index: int, snap: Snapshot) -> None:
+        timeline = self._timelines[index]
+        spacing = max(self.runs[index].config.train.eval_every, timeline.spacing)
+        self._timelines[index] = timeline.add(snap.step, snap.weight_hist, spacing)
 
     def _fire_due_events(self) -> None:
         for i, run in enumerate(self.runs):
@@ -278,7 +314,7 @@ class Trainer:
         elif kind == "step":
             self._set_paused(True)
             if self._trainable():
-                self._round(max(1, int(command.value or 1)))
+                self._round(max(1, int(command.value or 1)), adapt=False)
                 return
         elif kind == "scale":
             self._each_set(command.key, lambda cfg: _get(cfg, command.key) * command.value)
@@ -323,6 +359,7 @@ class Trainer:
         for run in self.runs:
             run.reset()
         self._snapshots = [run.snapshot() for run in self.runs]
+        self._timelines = [WeightTimeline().add(0, s.weight_hist, 0) for s in self._snapshots]
         self._next_event = [0] * len(self.runs)
         self._speed = 0.0
         self._fire_due_events()
@@ -362,6 +399,7 @@ class Trainer:
             snapshots=tuple(self._snapshots),
             configs=tuple(run.config for run in self.runs),
             outcomes=tuple(self._outcome(i) for i in range(len(self.runs))),
+            weight_timelines=tuple(self._timelines),
             state=state, detail=detail,
             steps_per_second=self._speed if state == "running" else 0.0,
             chunk_steps=self._chunk,

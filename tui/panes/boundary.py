@@ -158,14 +158,14 @@ class BoundaryPane(Vertical):
         text = Text()
         if task == "regression":
             text.append("■ ", style=_hex(colors.CLASS[0]))
-            text.append("low  ")
+            text.append("low ")
             text.append("■ ", style=_hex(colors.CLASS[1]))
             text.append("high value")
         else:
             for k in range(2 if task == "binary" else 3):
                 text.append("■ ", style=_hex(colors.CLASS[k]))
-                text.append(f"class {k}  ")
+                text.append(f"class {k} ")
             if task != "binary":
                 text.append("…")
-        text.append("  bright dots: training points", style="dim")
+        text.append(" · dots: training data", style="dim")
         return text

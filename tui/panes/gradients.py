@@ -30,8 +30,12 @@ def layer_names(n_layers: int) -> list[str]:
     return [f"h{i + 1}" for i in range(n_layers - 1)] + ["out"]
 
 
-def log_ticks() -> tuple[list[float], list[str]]:
-    positions = list(range(0, LOG_CEILING - LOG_FLOOR + 1, 3))
+def log_ticks(plot_width: int) -> tuple[list[float], list[str]]:
+    """Decades to label on the bars' axis: as many as fit without overlapping (plotext drops
+    overlapping labels in an order that changes from run to run)."""
+    span = LOG_CEILING - LOG_FLOOR
+    step = 3 if plot_width >= 36 else 6 if plot_width >= 16 else span
+    positions = list(range(0, span + 1, step))
     return positions, [f"1e{p + LOG_FLOOR}" for p in positions]
 
 
@@ -71,7 +75,7 @@ class GradientsPane(Vertical):
             plt.bar([i], [length], orientation="h", color=colors.layer_color(i, len(names)), width=0.6)
         plt.yticks(list(range(len(names))), names)
         plt.xlim(0, LOG_CEILING - LOG_FLOOR)
-        plt.xticks(*log_ticks())
+        plt.xticks(*log_ticks(plot.size.width))
         plot.refresh()
 
     def _draw_history(self, history, names: list[str]) -> None:
@@ -79,7 +83,7 @@ class GradientsPane(Vertical):
         plt = plot.plt
         plt.clear_figure()
         plt.title("over steps (log)")
-        plt.xfrequency(4)
+        plt.xfrequency(4 if plot.size.width >= 40 else 2)
         steps = np.asarray(history.step, dtype=float)
         grad_norms = np.asarray(history.grad_norms, dtype=float)
         if len(steps) and grad_norms.ndim == 2:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -41,7 +43,7 @@ class LessonPane(VerticalScroll):
         self.query_one("#lesson-title", Static).update(title)
         self.query_one("#lesson-text", Static).update(Text(scenario.lesson))
         self.query_one("#lesson-narration", Static).update("")
-        self.query_one("#lesson-expectations", Static).update("")
+        self._write_expectations([(None, e.kind, _describe(e), e.because) for e in scenario.expectations])
 
     def narrate(self, step: int, text: str) -> None:
         self.narration = (self.narration + [(step, text)])[-MAX_NARRATION:]
@@ -60,16 +62,24 @@ class LessonPane(VerticalScroll):
         if self.scenario is None or not self.scenario.expectations:
             return
         outcomes = {o.name: o for o in progress.outcomes}
-        out = Text("Expectations", style="bold underline")
-        for expectation in self.scenario.expectations:
-            try:
-                result = expectation.check(outcomes)
-            except KeyError:        # a run it reads is not part of this session
-                continue
-            icon, style = ICONS[result.passed]
+        results = [expectation.check(outcomes) for expectation in self.scenario.expectations]
+        self._write_expectations([(r.passed, r.kind, r.message, r.because) for r in results])
+
+    def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
+        """``rows``: (passed or None while undecided, kind, message, because)."""
+        out = Text("Expectations", style="bold underline") if rows else Text()
+        for passed, kind, message, because in rows:
+            icon, style = ICONS[passed]
             out.append(f"\n{icon} ", style=style)
-            out.append(f"{result.kind}: ", style="bold")
-            out.append(result.message)
-            if result.because:
-                out.append(f"\n  {result.because}", style="dim italic")
+            out.append(f"{kind}: ", style="bold")
+            out.append(message)
+            if because:
+                out.append(f"\n  {because}", style="dim italic")
         self.query_one("#lesson-expectations", Static).update(out)
+
+
+def _describe(expectation) -> str:
+    """What an expectation asks, before there is anything to check it against."""
+    values = [f"{f.name} {getattr(expectation, f.name)}" for f in dataclasses.fields(expectation)
+              if f.name != "because" and getattr(expectation, f.name) not in ("", 0, None)]
+    return ", ".join(values) + " (not checked yet)"

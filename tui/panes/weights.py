@@ -2,7 +2,8 @@
 
 The strip is TensorBoard's histogram view turned into colour: one row per moment (newest at
 the bottom), one column per bin, brighter where more weights sit. Snapshots bin each layer
-over fixed edges, so columns line up across time.
+over fixed edges, so columns line up across time; the worker keeps the moments
+(``worker.WeightTimeline``), as it sees every snapshot and the screen may skip some.
 """
 
 from __future__ import annotations
@@ -20,31 +21,6 @@ from ..worker import Progress
 from . import View
 from .plot import Plot
 from .gradients import layer_names
-
-STRIP_ROWS = 64         # moments kept per layer (two per character row)
-
-
-class Timeline:
-    """At most ``STRIP_ROWS`` evenly spaced moments of one variant: when full, every other one
-    goes and the spacing doubles, so a run of any length fits in constant memory."""
-
-    def __init__(self, spacing: int = 10):
-        self.spacing = spacing
-        self.steps: list[int] = []
-        self.hists: list[np.ndarray] = []       # each (n_layers, n_bins)
-
-    def add(self, step: int, hist: np.ndarray) -> None:
-        if self.steps and step < self.steps[-1] + self.spacing:
-            return
-        self.steps.append(step)
-        self.hists.append(hist)
-        if len(self.steps) > STRIP_ROWS:
-            self.steps, self.hists = self.steps[::2], self.hists[::2]
-            self.spacing *= 2
-
-    def layer(self, layer: int) -> list[np.ndarray]:
-        return [h[layer] for h in self.hists]
-
 
 class HeatStrip:
     """Rich renderable: ``rows`` (time, oldest first) x bins, two time rows per character."""
@@ -86,31 +62,12 @@ class WeightStrip(Widget):
 class WeightsPane(Vertical):
     """Histogram of the selected layer of the selected variant (`[` / `]` change the layer)."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._initial: dict[int, np.ndarray] = {}         # variant -> step 0's histograms
-        self._timelines: dict[int, Timeline] = {}
-
     def compose(self) -> ComposeResult:
         yield Plot(id="weights-plot")
         yield WeightStrip(id="weights-strip")
 
     def on_mount(self) -> None:
         self.border_title = "Weights"
-
-    def clear(self) -> None:
-        self._initial.clear()
-        self._timelines.clear()
-
-    def record(self, progress: Progress) -> None:
-        """Keep step 0's histograms and a bounded timeline of every variant (called per bundle)."""
-        for v, snap in enumerate(progress.snapshots):
-            timeline = self._timelines.get(v)
-            if timeline is None or (timeline.steps and snap.step < timeline.steps[-1]):   # new or reset
-                timeline = self._timelines[v] = Timeline()
-            if snap.step == 0:
-                self._initial[v] = np.asarray(snap.weight_hist)
-            timeline.add(snap.step, np.asarray(snap.weight_hist))
 
     def show(self, progress: Progress, view: View) -> None:
         variant = min(view.variant, len(progress.snapshots) - 1)
@@ -127,17 +84,16 @@ class WeightsPane(Vertical):
         # Bars at bin indices (plotext would print float x values as category labels).
         bins = list(range(hist.shape[1]))
         plt.bar(bins, hist[layer].tolist(), color=color, width=1.0, marker="sd")
-        initial = self._initial.get(variant)
-        if initial is not None and layer < len(initial):
-            plt.plot(bins, initial[layer].tolist(), color=colors.INITIAL, marker="braille")
+        timeline = progress.weight_timelines[variant]
+        if timeline.steps and timeline.steps[0] == 0:
+            plt.plot(bins, timeline.hists[0][layer].tolist(), color=colors.INITIAL, marker="braille")
         tick_bins = np.linspace(0, hist.shape[1] - 1, 5).round().astype(int)
         centers = (edges[layer][:-1] + edges[layer][1:]) / 2
         plt.xticks(tick_bins.tolist(), [f"{centers[b]:.2g}" for b in tick_bins])
         plot.refresh()
 
         strip = self.query_one(WeightStrip)
-        timeline = self._timelines.get(variant)
-        strip.strip = HeatStrip(timeline.layer(layer) if timeline else [], color)
+        strip.strip = HeatStrip([h[layer] for h in timeline.hists], color)
         strip.refresh()
         who = f"{progress.labels[variant]} · " if len(progress.snapshots) > 1 else ""
         self.border_subtitle = f"{who}layer {names[layer]} ({layer + 1}/{len(names)}) · grey: step 0 · [ ] layer"

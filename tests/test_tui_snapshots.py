@@ -1,0 +1,41 @@
+"""SVG snapshots of the dashboard after a fixed number of steps on a fixed seed.
+
+`stop_at` pauses every run at the same step and `show_speed=False` hides the only
+timing-dependent number, so the screen is the same on every machine. Update the stored
+images with `pytest tests/test_tui_snapshots.py --snapshot-update` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import time
+
+from nnsim.tui.app import create_app
+from test_tui import ENDLESS      # the pilot tests' two-variant lesson, long enough to pause
+
+STEPS = 100
+
+
+def app_after_fixed_steps(tmp_path):
+    path = tmp_path / "snapshot.toml"
+    path.write_text(ENDLESS)
+    return create_app(str(path), seed=7, stop_at=STEPS, show_speed=False, chunk_steps=10)
+
+
+async def paused_at_stop(pilot) -> None:
+    app = pilot.app
+    deadline = time.monotonic() + 60
+    while app.progress is None or app.progress.state != "paused":
+        assert time.monotonic() < deadline, (
+            f"the runs never reached the fixed step: {app.progress and app.progress.state}, "
+            f"workers {[(w.state, w.error) for w in app.workers]}")
+        await pilot.pause(0.02)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+def test_main_screen_80x24(snap_compare, tmp_path):
+    assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(80, 24), run_before=paused_at_stop)
+
+
+def test_main_screen_160x48(snap_compare, tmp_path):
+    assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(160, 48), run_before=paused_at_stop)

@@ -81,6 +81,25 @@ def activate(code, z):
 
 
 @kernel
+def activate_rows(code, u, bias):
+    """u ← act(u + bias) in place, (B, n) with bias (n,). One loop per activation, so the
+    branch is taken once per layer and the ReLU loops vectorise."""
+    rows, cols = u.shape
+    if code == RELU:
+        for i in range(rows):
+            for j in range(cols):
+                u[i, j] = activate(RELU, u[i, j] + bias[j])
+    elif code == TANH:
+        for i in range(rows):
+            for j in range(cols):
+                u[i, j] = activate(TANH, u[i, j] + bias[j])
+    else:
+        for i in range(rows):
+            for j in range(cols):
+                u[i, j] = activate(code, u[i, j] + bias[j])
+
+
+@kernel
 def activation_slope(code, a):
     """d act(z) / dz written in terms of the output a = act(z), which the forward pass kept,
     so backpropagation needs no second exp."""
@@ -147,6 +166,24 @@ def matmul_a_bt(d, w, out):
             out[i, p] = total
 
 
+@kernel
+def sum_of_squares(a, start, stop):
+    """Σ a[start:stop]² with four running sums, so the loop vectorises without ``reassoc``
+    and the order of additions, hence the result, is fixed."""
+    s0 = s1 = s2 = s3 = 0.0
+    k = start
+    while k + 4 <= stop:
+        s0 += a[k] * a[k]
+        s1 += a[k + 1] * a[k + 1]
+        s2 += a[k + 2] * a[k + 2]
+        s3 += a[k + 3] * a[k + 3]
+        k += 4
+    while k < stop:
+        s0 += a[k] * a[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 # --- forward, loss, backward ---------------------------------------------------------------
 
 @kernel
@@ -171,17 +208,17 @@ def forward(params, table, batch_rows, acts, units, masks, dropout, draw_masks, 
         a = acts[a_off:a_off + batch_rows * n_out].reshape((batch_rows, n_out))    # (B, n_out)
         u = units[u_off:u_off + batch_rows * n_out].reshape((batch_rows, n_out))   # (B, n_out)
         matmul(a_prev, w, u)
-        hidden = layer < n_layers - 1
-        keep = 1.0 - dropout
+        activate_rows(code, u, bias)
+        drop = dropout > 0.0 and layer < n_layers - 1
+        if drop and draw_masks:
+            keep = 1.0 - dropout
+            for k in range(u_off, u_off + batch_rows * n_out):
+                masks[k] = 1.0 / keep if next_uniform(rng_state, R_DROPOUT) < keep else 0.0
         for i in range(batch_rows):
             for j in range(n_out):
-                value = activate(code, u[i, j] + bias[j])
-                u[i, j] = value
-                if hidden and dropout > 0.0:
-                    k = u_off + i * n_out + j
-                    if draw_masks:
-                        masks[k] = 1.0 / keep if next_uniform(rng_state, R_DROPOUT) < keep else 0.0
-                    value *= masks[k]
+                value = u[i, j]
+                if drop:
+                    value *= masks[u_off + i * n_out + j]
                 if residual:
                     value += a_prev[i, j]
                 a[i, j] = value
@@ -393,9 +430,9 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
     layer's weight-gradient L2 norm to ``window_grad_norms``, one step after another, so the
     sums do not depend on the chunking; the caller reads and clears them at each check. On
     the last step before a check (every ``check_every`` steps) it writes each layer's
-    update/weight ratio ‖Δw‖/‖w‖ to ``update_ratios``. The position (step, epoch, cursor into ``order``), the random
-    streams and the optimizer moments live in the caller's arrays, so ten calls of 100 steps
-    compute bit for bit what one call of 1000 does. A step whose loss or parameters are not
+    update/weight ratio ‖Δw‖/‖w‖ to ``update_ratios``. The position (step, epoch, cursor into
+    ``order``), the random streams and the optimizer moments live in the caller's arrays, so
+    ten calls of 100 steps compute bit for bit what one call of 1000 does. A step whose loss or parameters are not
     finite, or whose loss exceeds ``divergence`` × the first step's, stops the chunk and is
     recorded in ``counters[K_DIVERGED_AT]`` (1-based step).
     """
@@ -414,8 +451,11 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
         xb = acts[:rows * n_in].reshape((rows, n_in))                              # (B, n_in)
         yb = dz_buf[:rows * outputs].reshape((rows, outputs))                      # (B, K)
         for i in range(rows):
-            xb[i, :] = x[order[start + i]]
-            yb[i, :] = y[order[start + i]]
+            row = order[start + i]
+            for j in range(n_in):
+                xb[i, j] = x[row, j]
+            for j in range(outputs):
+                yb[i, j] = y[row, j]
         counters[K_CURSOR] = start + rows
         if counters[K_CURSOR] >= n_train:
             counters[K_CURSOR] = 0
@@ -432,18 +472,12 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
                  dz_buf, downstream)
         for layer in range(n_layers):
             w_off = table[layer, W_OFFSET]
-            total = 0.0
-            for k in range(w_off, w_off + table[layer, N_IN] * table[layer, N_OUT]):
-                total += grads[k] * grads[k]
-            window_grad_norms[layer] += math.sqrt(total)
+            window_grad_norms[layer] += math.sqrt(sum_of_squares(grads, w_off, table[layer, B_OFFSET]))
         if hyper[H_L2] > 0.0 or (l1 > 0.0 and not l1_proximal):
             penalty(params, table, grads, 0.0 if l1_proximal else l1, hyper[H_L2])
         clip = hyper[H_CLIP]
         if clip > 0.0:
-            total = 0.0
-            for k in range(grads.size):
-                total += grads[k] * grads[k]
-            norm = math.sqrt(total)
+            norm = math.sqrt(sum_of_squares(grads, 0, grads.size))
             if norm > clip:
                 for k in range(grads.size):
                     grads[k] *= clip / norm
@@ -464,9 +498,9 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
                     w = params[k]
                     params[k] = w - threshold if w > threshold else (
                         w + threshold if w < -threshold else 0.0)
-        finite = math.isfinite(loss)
-        for k in range(params.size):
-            finite = finite and math.isfinite(params[k])
+        # A non-finite weight makes the sum of squares non-finite (as does one past 1e154,
+        # which has diverged just as surely).
+        finite = math.isfinite(loss) and math.isfinite(sum_of_squares(params, 0, params.size))
         if measure_update:
             for layer in range(n_layers):
                 w_off = table[layer, W_OFFSET]

@@ -1,0 +1,56 @@
+"""Every built-in lesson: well formed, and its expectations hold.
+
+The lessons are discovered, not listed, so a lesson added to ``scenarios/`` is tested without
+touching this file. The default suite checks each lesson on seed 0; the slow sweep (``pytest -m
+slow``, run in CI) checks seeds 0-9, as ``nnsim check`` would. Both go through the headless
+runner the CLI uses, so a failure reads like ``nnsim check`` output: the expectation's one line
+with the measured numbers.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from nnsim import headless
+from nnsim.core.scenario import builtin_names, load_scenario
+
+LESSONS = builtin_names()
+SWEEP_SEEDS = range(10)
+
+
+def failed_expectations(name: str, seed: int) -> list[str]:
+    """Run every variant of lesson ``name`` on ``seed``; the lines of the expectations that failed."""
+    scenario = load_scenario(name, seed=seed)
+    with ThreadPoolExecutor(max_workers=headless.WORKERS) as pool:
+        results = headless.check(scenario, headless.gather(headless.submit(pool, scenario)))
+    return [f"{name} seed {seed}: {r.kind}: {r.message}" for r in results if not r.passed]
+
+
+def test_there_are_lessons():
+    assert len(LESSONS) >= 10, LESSONS
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_is_complete(name):
+    scenario = load_scenario(name)
+    assert scenario.title, f"{name}: no title"
+    assert scenario.summary, f"{name}: no summary (the line `nnsim list` shows)"
+    assert scenario.lesson, f"{name}: no lesson text"
+    assert scenario.expectations, f"{name}: no [[expect]]: a lesson must state what will happen"
+    unexplained = [e.kind for e in scenario.expectations if not e.because]
+    assert not unexplained, f"{name}: expectations without a 'because': {unexplained}"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_holds_on_seed_0(name):
+    failures = failed_expectations(name, 0)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_holds_on_seeds_0_to_9(name):
+    failures = [line for seed in SWEEP_SEEDS for line in failed_expectations(name, seed)]
+    assert not failures, "\n".join(failures)

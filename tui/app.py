@@ -30,6 +30,7 @@ from .panes import View
 from .panes.boundary import BoundaryPane
 from .panes.gradients import GradientsPane
 from .panes.lesson import LessonPane
+from .panes.plot import RenderCost
 from .panes.loss import LossPane
 from .panes.status import StatusLine
 from .panes.weights import WeightsPane
@@ -38,7 +39,10 @@ from .worker import Narration, Notice, Progress, ProgressReady, RunsBuilt, Train
 
 PLAYGROUND = "playground"       # `nnsim` alone; it trains until paused
 REDRAW_SECONDS = 0.1            # panes redraw at most ten times a second
-COMPILING_AFTER = 0.3           # seconds without a first snapshot before saying "compiling"
+UI_SHARE = 0.15                 # and spend at most this share of the time drawing: the
+                                # drawing holds the GIL that the training thread needs too
+SWITCH_INTERVAL = 0.001         # hand the GIL to the training thread sooner than Python's 5 ms
+COMPILING_AFTER = 1.5           # seconds without a first snapshot before saying "compiling"
 
 LEARNING_RATE = Binding.Group("LR", compact=True)
 
@@ -69,7 +73,7 @@ class NnsimApp(App[int]):
                 tooltip="Double the learning rate", group=LEARNING_RATE),
         Binding("minus", "scale_lr(0.5)", "LR÷2", id="lr-down", key_display="-",
                 tooltip="Halve the learning rate", group=LEARNING_RATE),
-        Binding("d", "dropout", "Dropout", id="dropout", tooltip="Dropout on or off"),
+        Binding("d", "dropout", "Drop", id="dropout", tooltip="Dropout on or off"),
         Binding("o", "optimizer", "Optim", id="optimizer",
                 tooltip="Next optimizer (sgd, momentum, nesterov, rmsprop, adam, adamw)"),
         Binding("s", "pick_scenario", "Lesson", id="scenario", tooltip="Choose another lesson"),
@@ -108,32 +112,43 @@ class NnsimApp(App[int]):
         self.view = View()
         self.trainer: Trainer | None = None
         self.progress: Progress | None = None
-        self._dirty = False
+        self._stale: set[str] = set()          # panes not yet showing self.progress
+        self._rotation = [pane for pane, _, _ in PANES]     # least recently drawn first
         self._urgent = False
         self._last_draw = 0.0
-        self._draw_timer = None
+        self._draw_interval = REDRAW_SECONDS
+        self._cost_mark = 0.0
+        self._switch_interval = sys.getswitchinterval()
         self._started = 0.0
         self._spinner = 0
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Tabs(*(Tab(label, id=f"tab-{pane}") for pane, label, _ in PANES), id="pane-tabs")
+        # Kept as attributes: messages arrive while a modal screen (help, palette) is on top,
+        # and ``query_one`` would search that screen.
+        self.panes = {pane: widget(id=pane, classes="pane") for pane, _, widget in PANES}
+        self.status = StatusLine(id="status", show_speed=self.show_speed)
+        self.tabs = Tabs(*(Tab(label, id=f"tab-{pane}") for pane, label, _ in PANES), id="pane-tabs")
+        yield self.tabs
         with Container(id="panes"):
-            for pane, _, widget in PANES:
-                yield widget(id=pane, classes="pane")
-        yield StatusLine(id="status", show_speed=self.show_speed)
-        yield Footer(compact=True)
+            yield from self.panes.values()
+        yield self.status
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#loss").add_class("-active")
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self.panes["loss"].add_class("-active")
         self.set_interval(0.1, self._tick)
         self.start_training()
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         pane = event.tab.id.removeprefix("tab-")
         for other, _, _ in PANES:
-            self.query_one(f"#{other}").set_class(other == pane, "-active")
+            self.panes[other].set_class(other == pane, "-active")
         self._draw(force=True)
 
     # ------------------------------------------------------------------ training
@@ -145,8 +160,8 @@ class NnsimApp(App[int]):
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.progress = None
         self._started = time.monotonic()
-        self.query_one(LessonPane).set_scenario(self.scenario)
-        self.query_one(BoundaryPane).clear()
+        self.panes["lesson"].set_scenario(self.scenario)
+        self.panes["boundary"].clear()
         self.sub_title = self.scenario.title
         self._train(self.trainer)
 
@@ -166,7 +181,7 @@ class NnsimApp(App[int]):
 
     def on_runs_built(self, message: RunsBuilt) -> None:
         if self._mine(message):
-            self.query_one(BoundaryPane).datasets = message.datasets
+            self.panes["boundary"].datasets = message.datasets
 
     def on_progress_ready(self, message: ProgressReady) -> None:
         if not self._mine(message):
@@ -175,10 +190,10 @@ class NnsimApp(App[int]):
         if progress is None:
             return
         if self.progress is not None and progress.step < self.progress.step:
-            self.query_one(LessonPane).restart()
+            self.panes["lesson"].restart()
         self.progress = progress
-        self._dirty = True
-        self._draw(force=self._urgent or progress.state != "running")
+        self._stale = {pane for pane, _, _ in PANES}
+        self._draw(force=progress.state != "running")
 
     def on_narration(self, message: Narration) -> None:
         if not self._mine(message):
@@ -187,7 +202,7 @@ class NnsimApp(App[int]):
         if message.variant and line:
             line = f"[{message.variant}] {line}"
         if line:
-            self.query_one(LessonPane).narrate(message.step, line)
+            self.panes["lesson"].narrate(message.step, line)
         if message.text and (self.replay or self.autoplay):
             hint = "\n(space to go on)" if message.hold else ""
             self.notify(message.text + hint, title=f"step {message.step}",
@@ -201,26 +216,43 @@ class NnsimApp(App[int]):
 
     def _tick(self) -> None:
         if self.progress is None:
-            if time.monotonic() - self._started > COMPILING_AFTER:
-                self._spinner += 1
-                self.query_one(StatusLine).compiling(self._spinner, self.scenario.name)
+            self._spinner += 1
+            compiling = time.monotonic() - self._started > COMPILING_AFTER
+            self.status.starting(self._spinner, self.scenario.name, compiling)
             return
         self._draw()
 
     def _draw(self, force: bool = False) -> None:
-        """Redraw the visible panes, at most every ``REDRAW_SECONDS`` unless forced."""
-        if self.progress is None or not (self._dirty or force):
+        """Bring the screen up to date with ``self.progress``.
+
+        The status line is redrawn every time. Panes are redrawn one per call, the one
+        stale the longest first, so the event loop is never held by more than one picture
+        and a key press waits for at most one; calls are at least ``REDRAW_SECONDS`` apart,
+        or further when the last picture took long (big screens), so drawing stays within
+        ``UI_SHARE`` of the time and leaves the GIL to the training thread. ``force`` (the
+        runs stopped, or the user changed the view) redraws every visible pane at once.
+        """
+        if self.progress is None:
+            return
+        if self._urgent:            # a key's effect: the status line shows it now
+            self._urgent = False
+            self.status.show(self.progress, self.view, self.scenario.name)
+        if not (self._stale or force):
             return
         now = time.monotonic()
-        if not force and now - self._last_draw < REDRAW_SECONDS:
+        if not force and now - self._last_draw < self._draw_interval:
             return
         self._last_draw = now
-        self._dirty = self._urgent = False
-        for pane, _, _ in PANES:
-            widget = self.query_one(f"#{pane}")
-            if widget.display:
-                widget.show(self.progress, self.view)
-        self.query_one(StatusLine).show(self.progress, self.view, self.scenario.name)
+        cost, self._cost_mark = RenderCost.seconds - self._cost_mark, RenderCost.seconds
+        self._draw_interval = max(REDRAW_SECONDS, min(2.0, cost / UI_SHARE))
+        visible = [pane for pane in self._rotation if self.panes[pane].display]
+        stale = [pane for pane in visible if pane in self._stale or force]
+        for pane in stale if force else stale[:1]:
+            self.panes[pane].show(self.progress, self.view)
+            self._stale.discard(pane)
+            self._rotation.remove(pane)
+            self._rotation.append(pane)
+        self.status.show(self.progress, self.view, self.scenario.name)
 
     def _set_view(self, **changes) -> None:
         self.view = dataclasses.replace(self.view, **changes)
@@ -269,7 +301,7 @@ class NnsimApp(App[int]):
         self._set_view(layer=self.view.layer + delta)
 
     def action_show_pane(self, pane: str) -> None:
-        self.query_one(Tabs).active = f"tab-{pane}"
+        self.tabs.active = f"tab-{pane}"
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

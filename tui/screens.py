@@ -63,7 +63,7 @@ class ScenarioPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         options = []
         for name, title, summary in self.lessons:
-            prompt = Text(name, style="bold")
+            prompt = Text.assemble((name, "bold"))
             prompt.append(f"  {title}")
             if summary:
                 prompt.append(f"\n  {summary}", style="dim")

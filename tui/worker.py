@@ -251,6 +251,11 @@ class Trainer:
                 n = min(n, schedule[self._next_event[i]][0] - self._snapshots[i].step)
         if self.stop_at is not None:
             n = min(n, self.stop_at - step)
+        if self.open_ended:     # stop once at train.steps: the expectations are checked there
+            for i in range(len(self.runs)):
+                end = self.runs[i].config.train.steps
+                if self._active(i) and self._snapshots[i].step < end:
+                    n = min(n, end - self._snapshots[i].step)
         return max(n, 1)
 
     def _round(self, n_steps: int, adapt: bool = True) -> None:
@@ -361,6 +366,7 @@ class Trainer:
         self._snapshots = [run.snapshot() for run in self.runs]
         self._timelines = [WeightTimeline().add(0, s.weight_hist, 0) for s in self._snapshots]
         self._next_event = [0] * len(self.runs)
+        self._final_outcomes.clear()
         self._speed = 0.0
         self._fire_due_events()
 
@@ -382,14 +388,16 @@ class Trainer:
         return "finished", detail
 
     def _outcome(self, index: int) -> Outcome:
-        """A running run is observed through its snapshot; an ended one once, with test metrics."""
+        """A running run is observed through its snapshot; an ended one once, with test metrics.
+
+        The playground trains on past ``train.steps``, but its expectations keep the verdict
+        of that step, as ``nnsim run`` gives it."""
         run, snap = self.runs[index], self._snapshots[index]
         if not snap.finished or not self.scenario.expectations:
             return Outcome(snapshot=snap, config=run.config)
-        cached = self._final_outcomes.get(index)
-        if cached is None or cached.snapshot.step != snap.step:
-            cached = self._final_outcomes[index] = Outcome.from_run(run, snap)
-        return cached
+        if index not in self._final_outcomes:
+            self._final_outcomes[index] = Outcome.from_run(run, snap)
+        return self._final_outcomes[index]
 
     def _publish(self) -> None:
         state, detail = self._state()

@@ -7,10 +7,11 @@ plotext has no good heat map, so this one renderable is drawn here.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -20,6 +21,8 @@ from textual.widgets import Static
 from .. import colors
 from ..worker import Progress
 from . import View
+from .halfblock import half_blocks
+from .plot import RenderCost
 
 FADE = 0.45             # how far the plane is pulled toward dark, so the points stand out
 
@@ -62,6 +65,12 @@ class BoundaryPicture:
         return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        started = time.thread_time()
+        segments = self._segments(options)
+        RenderCost.add(time.thread_time() - started)
+        return segments
+
+    def _segments(self, options: ConsoleOptions) -> list[Segment]:
         width = options.max_width
         height = options.height or width // 2
         side = max(2, min(width, 2 * height))           # pixels; a pixel is half a character tall
@@ -72,14 +81,7 @@ class BoundaryPicture:
         xi = ((np.arange(cols) + 0.5) * cols_src / cols).astype(int)
         rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range())
         self._paint_points(rgb)
-        rgb = np.clip(rgb, 0, 255).astype(int)
-        pad = " " * ((width - cols) // 2)
-        for row in range(0, pixel_rows, 2):
-            if pad:
-                yield Segment(pad)
-            for top, bottom in zip(rgb[row], rgb[row + 1]):
-                yield Segment("▀", Style(color=_hex(top), bgcolor=_hex(bottom)))
-            yield Segment.line()
+        return half_blocks(rgb, pad=(width - cols) // 2)
 
     def _paint_points(self, rgb: np.ndarray) -> None:
         """Each training point lights its pixel in its label's full colour, over the faded plane."""

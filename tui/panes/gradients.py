@@ -17,7 +17,7 @@ from textual.widgets import Static
 from .. import colors
 from ..worker import Progress
 from . import View
-from .plot import Plot
+from .plot import Plot, step_ticks, thin
 
 VANISHING = 1e-5
 EXPLODING = 1e1
@@ -83,8 +83,8 @@ class GradientsPane(Vertical):
         plt = plot.plt
         plt.clear_figure()
         plt.title("over steps (log)")
-        plt.xfrequency(4 if plot.size.width >= 40 else 2)
         steps = np.asarray(history.step, dtype=float)
+        plt.xticks(*step_ticks(steps[-1] if len(steps) else 0, plot.size.width))
         grad_norms = np.asarray(history.grad_norms, dtype=float)
         if len(steps) and grad_norms.ndim == 2:
             for layer in range(grad_norms.shape[1]):
@@ -92,7 +92,8 @@ class GradientsPane(Vertical):
                 keep = np.isfinite(values) & (values > 0)
                 if keep.any():
                     plt.yscale("log")       # only with a positive point: plotext fails otherwise
-                    plt.plot(steps[keep].tolist(), values[keep].tolist(), marker="braille",
+                    xs, ys = thin(steps[keep], values[keep], most=2 * max(plot.size.width, 10))
+                    plt.plot(xs.tolist(), ys.tolist(), marker="braille",
                              color=colors.layer_color(layer, len(names)))
         plot.refresh()
 

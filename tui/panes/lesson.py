@@ -37,7 +37,7 @@ class LessonPane(VerticalScroll):
     def set_scenario(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.narration = []
-        title = Text(scenario.title, style="bold")
+        title = Text.assemble((scenario.title, "bold"))
         if scenario.summary:
             title.append("\n" + scenario.summary, style="italic")
         self.query_one("#lesson-title", Static).update(title)
@@ -47,7 +47,7 @@ class LessonPane(VerticalScroll):
 
     def narrate(self, step: int, text: str) -> None:
         self.narration = (self.narration + [(step, text)])[-MAX_NARRATION:]
-        out = Text("What happened", style="bold underline")
+        out = Text.assemble(("What happened", "bold underline"))
         for at, line in self.narration:
             out.append(f"\nstep {at}  ", style="dim")
             out.append(line)
@@ -67,7 +67,7 @@ class LessonPane(VerticalScroll):
 
     def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
         """``rows``: (passed or None while undecided, kind, message, because)."""
-        out = Text("Expectations", style="bold underline") if rows else Text()
+        out = Text.assemble(("Expectations", "bold underline")) if rows else Text()
         for passed, kind, message, because in rows:
             icon, style = ICONS[passed]
             out.append(f"\n{icon} ", style=style)

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from .. import colors
 from ..worker import Progress
 from . import View
-from .plot import Plot
+from .plot import Plot, step_ticks, thin
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
 
@@ -41,7 +41,7 @@ class LossPane(Vertical):
         plot = self.query_one("#loss-plot", Plot)
         plt = plot.plt
         plt.clear_figure()
-        plt.xfrequency(5)
+        plt.xticks(*step_ticks(progress.step, plot.size.width))
         legend = Text()
         for i, snap in enumerate(progress.snapshots):
             color = colors.variant_color(i)
@@ -54,9 +54,10 @@ class LossPane(Vertical):
                     values = smooth(values)
                 keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
                 if keep.any():
+                    xs, ys = thin(steps[keep], values[keep], most=2 * max(plot.size.width, 10))
                     if view.log_scale:
                         plt.yscale("log")   # only with a positive point: plotext fails otherwise
-                    plt.plot(steps[keep].tolist(), values[keep].tolist(), color=series_color,
+                    plt.plot(xs.tolist(), ys.tolist(), color=series_color,
                              marker="braille")
             if snap.diverged and snap.diverged_step is not None:
                 plt.vline(snap.diverged_step, colors.DIVERGED)

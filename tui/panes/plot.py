@@ -1,18 +1,66 @@
-"""A ``PlotextPlot`` that shows a plotext failure as a line of text instead of ending the app.
+"""Plot helpers: a ``PlotextPlot`` that measures what it costs and survives plotext's failures,
+series thinned to what a plot can show, and axis ticks that never collide.
 
 plotext raises on some degenerate inputs (a log axis with no positive point, a single x
 value in some versions); a dashboard that trains for hours should draw a note and go on.
+Building a plot is pure Python that holds the GIL while the training thread waits for it,
+so the app reads ``RenderCost`` to space its redraws (see ``app.NnsimApp._draw``).
 """
 
 from __future__ import annotations
 
+import math
+import time
+
+import numpy as np
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
 
+class RenderCost:
+    """Seconds the UI thread has spent drawing the panes' pictures (only ever grows)."""
+
+    seconds = 0.0
+
+    @classmethod
+    def add(cls, seconds: float) -> None:
+        cls.seconds += seconds
+
+
 class Plot(PlotextPlot):
     def render(self):
+        started = time.thread_time()
         try:
             return super().render()
         except Exception as err:     # noqa: BLE001 - any plotext failure is drawn, not raised
             return Text(f"(cannot draw this plot: {type(err).__name__})", style="dim italic")
+        finally:
+            RenderCost.add(time.thread_time() - started)
+
+
+def thin(x: np.ndarray, *ys: np.ndarray, most: int) -> tuple[np.ndarray, ...]:
+    """At most ``most`` evenly spaced points of a series (the last always kept): a plot
+    ``w`` columns wide shows 2w braille dots across, and every extra point costs time."""
+    if len(x) <= most:
+        return (x, *ys)
+    keep = np.unique(np.linspace(0, len(x) - 1, most).round().astype(int))
+    return (x[keep], *(y[keep] for y in ys))
+
+
+def step_ticks(last_step: float, width: int, label_width: int = 8) -> tuple[list[float], list[str]]:
+    """Round step numbers (1, 2 or 5 times a power of ten) for an x axis ``width`` columns wide,
+    spaced so their labels never overlap (plotext drops overlapping labels unpredictably)."""
+    most = max(2, width // (label_width + 2))
+    if last_step <= 0:
+        return [0.0], ["0"]
+    raw = last_step / most
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    spacing = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    ticks = [float(t) for t in range(0, int(last_step) + 1, int(spacing))]
+    return ticks, [_step_label(t) for t in ticks]
+
+
+def _step_label(step: float) -> str:
+    if step < 100_000:
+        return f"{int(step):,}"
+    return f"{step / 1000:g}k" if step < 10_000_000 else f"{step / 1e6:g}M"

@@ -30,10 +30,14 @@ class StatusLine(Static):
         super().__init__(**kwargs)
         self.show_speed = show_speed
 
-    def compiling(self, frame: int, scenario: str) -> None:
+    def starting(self, frame: int, scenario: str, compiling: bool) -> None:
+        """Before the first snapshot: loading, or (when that takes long) compiling the kernels."""
         text = Text()
-        text.append(f" {SPINNER[frame % len(SPINNER)]} compiling kernels… ", style=STATE_STYLES["compiling"])
-        text.append(f"  {scenario}: the first start builds the training kernels (a few seconds)", style="dim")
+        label = "compiling kernels…" if compiling else "starting…"
+        text.append(f" {SPINNER[frame % len(SPINNER)]} {label} ", style=STATE_STYLES["compiling"])
+        if compiling:
+            text.append(f"  {scenario}: the first start compiles the training kernels once "
+                        "(a few seconds); later starts load them from the cache", style="dim")
         self.update(text)
 
     def show(self, progress: Progress, view: View, scenario: str) -> None:

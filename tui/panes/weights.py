@@ -8,10 +8,11 @@ over fixed edges, so columns line up across time; the worker keeps the moments
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
-from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
@@ -19,8 +20,9 @@ from textual.widget import Widget
 from .. import colors
 from ..worker import Progress
 from . import View
-from .plot import Plot
 from .gradients import layer_names
+from .halfblock import half_blocks
+from .plot import Plot, RenderCost
 
 class HeatStrip:
     """Rich renderable: ``rows`` (time, oldest first) x bins, two time rows per character."""
@@ -30,22 +32,24 @@ class HeatStrip:
         self.color = color
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        started = time.thread_time()
+        segments = self._segments(options)
+        RenderCost.add(time.thread_time() - started)
+        return segments
+
+    def _segments(self, options: ConsoleOptions) -> list[Segment]:
         width = options.max_width
         height = options.height or 4
         rows = self.rows[-2 * height:]
-        grid = np.zeros((2 * height, width))
+        grid = np.zeros((2 * height, width))                      # (time, columns), 0..1
         if rows:
             counts = np.asarray(rows, dtype=float)                # (time, bins)
             columns = (np.arange(width) * counts.shape[1]) // width
             peak = np.log1p(counts.max()) or 1.0
             grid[-len(rows):] = np.log1p(counts[:, columns]) / peak
-        for top, bottom in zip(grid[0::2], grid[1::2]):
-            for a, b in zip(top, bottom):
-                yield Segment("▀", Style(color=self._shade(a), bgcolor=self._shade(b)))
-            yield Segment.line()
-
-    def _shade(self, t: float) -> str:
-        return colors.hex_color(colors.mix(colors.BACKGROUND, self.color, float(t)))
+        background, color = np.array(colors.BACKGROUND, float), np.array(self.color, float)
+        rgb = background + (color - background) * grid[..., None]
+        return half_blocks(rgb.round())
 
 
 class WeightStrip(Widget):

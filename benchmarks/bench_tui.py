@@ -1,0 +1,206 @@
+"""What the dashboard costs: training speed in the TUI against headless, key latency, start-up.
+
+Run from the repository root, against the installed package:
+
+    python benchmarks/bench_tui.py [SCENARIO ...]      (default: playground sgd-vs-adam learning-rate)
+
+1. Speed. Each scenario is trained to its end (the playground to its train.steps) once headless,
+   every variant one after the other through ``nnsim.headless.run_variant`` (what `nnsim run
+   --jobs 1` does), and once in the dashboard, a headless Textual app of 200x50 and of 80x24
+   drawing every visible pane at its usual rate. The ratio is the dashboard's wall time over
+   the headless one; both include building the runs (and the app its start). Best of 3,
+   interleaved. Then the steady state: steps/s of the playground past step 3000 for a few
+   seconds, in the dashboard and through ``Run.advance`` chunked as `nnsim run` chunks.
+2. Key latency. The playground trains at full speed at 200x50; a key event is posted to the
+   app and the clock stops when the app has drawn a snapshot that shows its effect (space:
+   paused; +: the doubled learning rate). Median and worst of 20 presses each.
+3. Start-up, warm Numba cache, in fresh processes: from launching Python to the first frame
+   (the app mounted and laid out) and to the first snapshot drawn.
+Nothing here asserts a timing; the issue's targets are printed beside the figures.
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import asyncio  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from nnsim.core.scenario import load_scenario  # noqa: E402
+from nnsim.headless import run_variant  # noqa: E402
+from nnsim.tui.app import create_app  # noqa: E402
+
+REPEATS = 3
+PRESSES = 20
+SIZES = ((200, 50), (80, 24))
+
+
+def headless_seconds(name: str) -> tuple[float, int]:
+    scenario = load_scenario(name, seed=0)
+    started = time.perf_counter()
+    steps = sum(run_variant(scenario, v).outcome.snapshot.step for v in scenario.variants)
+    return time.perf_counter() - started, steps
+
+
+async def until(pilot, condition, timeout: float = 300.0) -> None:
+    """Poll with a plain sleep: ``pilot.pause`` forces a full screen update each call, which
+    would load the app far more than a real terminal does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the dashboard did not get there")
+        await asyncio.sleep(0.001)
+
+
+async def tui_seconds(name: str, size: tuple[int, int]) -> tuple[float, int]:
+    scenario = load_scenario(name, seed=0)
+    playground = name == "playground"
+    stop_at = scenario.variants[0].config.train.steps if playground else None
+    app = create_app(name, seed=0, stop_at=stop_at)
+    started = time.perf_counter()
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.progress is not None and app.progress.state not in ("running",)
+                    and app.progress.step > 0)
+        elapsed = time.perf_counter() - started
+        steps = sum(s.step for s in app.progress.snapshots)
+    return elapsed, steps
+
+
+STEADY_SECONDS = 4.0
+
+
+def headless_rate() -> float:
+    """Steps/s of the playground past its first 3000 steps, chunked as `nnsim run` chunks."""
+    from nnsim.core.run import Run
+    from nnsim.headless import CHUNK_SECONDS
+
+    run = Run(load_scenario("playground", seed=0).variants[0].config)
+    run.advance(3000)
+    chunk, done = 100, 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < STEADY_SECONDS:
+        t = time.perf_counter()
+        before = run.step
+        run.advance(chunk, past_end=True)
+        done += run.step - before
+        chunk = max(1, min(4 * chunk, int(chunk * CHUNK_SECONDS / max(time.perf_counter() - t, 1e-4))))
+    return done / elapsed
+
+
+async def tui_rate(size: tuple[int, int]) -> float:
+    app = create_app("playground", seed=0)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.progress is not None and app.progress.step >= 3000)
+        started, first = time.perf_counter(), app.progress.step
+        await asyncio.sleep(STEADY_SECONDS)
+        return (app.progress.step - first) / (time.perf_counter() - started)
+
+
+def steady() -> None:
+    print("   steady state, the playground past step 3000 (steps/s, best of interleaved runs)")
+    rates: dict[object, list[float]] = {}
+    for _ in range(REPEATS):
+        rates.setdefault("headless", []).append(headless_rate())
+        for size in SIZES:
+            rates.setdefault(size, []).append(asyncio.run(tui_rate(size)))
+    base = max(rates["headless"])
+    row = f"   {'playground':<22}{base:>9,.0f}   "
+    for size in SIZES:
+        row += f"{max(rates[size]):>11,.0f}   {base / max(rates[size]):>7.2f}"
+    print(row)
+
+
+def speed(names: list[str]) -> None:
+    print("1. training speed, dashboard against headless (target: the dashboard costs < 20%)")
+    print(f"   {'scenario':<22}{'headless':>12}{'TUI 200x50':>14}{'ratio':>8}{'TUI 80x24':>13}{'ratio':>8}")
+    print("   whole lessons, wall time including building the runs (ratio: TUI time / headless time)")
+    for name in names:
+        headless_seconds(name)                      # warm the kernels and the data builders
+        # Interleaved, best of REPEATS: other processes on the machine slow every kind alike.
+        times: dict[object, list[float]] = {}
+        for _ in range(REPEATS):
+            base, steps = headless_seconds(name)
+            times.setdefault("headless", []).append(base)
+            for size in SIZES:
+                tui, tui_steps = asyncio.run(tui_seconds(name, size))
+                assert tui_steps == steps, (name, tui_steps, steps)
+                times.setdefault(size, []).append(tui)
+        base = min(times["headless"])
+        row = f"   {name:<22}{base:>9.2f} s "
+        for size in SIZES:
+            row += f"{min(times[size]):>11.2f} s {min(times[size]) / base:>7.2f}"
+        print(row + f"   ({steps:,} steps over {len(load_scenario(name).variants)} runs)")
+
+
+async def latencies() -> tuple[list[float], list[float]]:
+    app = create_app("playground", seed=0)
+    pause_ms, lr_ms = [], []
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, lambda: app.progress is not None and app.progress.step > 500)
+        for _ in range(PRESSES):
+            await until(pilot, lambda: app.progress.state == "running")
+            started = time.perf_counter()
+            app.simulate_key("space")
+            await until(pilot, lambda: app.progress.state == "paused")
+            pause_ms.append(1000 * (time.perf_counter() - started))
+            app.simulate_key("space")
+        for i in range(PRESSES):
+            key, factor = ("plus", 2.0) if i % 2 == 0 else ("minus", 0.5)
+            target = app.progress.configs[0].train.lr * factor
+            started = time.perf_counter()
+            app.simulate_key(key)
+            await until(pilot, lambda: app.progress.configs[0].train.lr == target)
+            lr_ms.append(1000 * (time.perf_counter() - started))
+    return pause_ms, lr_ms
+
+
+def latency() -> None:
+    pause_ms, lr_ms = asyncio.run(latencies())
+    print("2. key press to a snapshot showing its effect, playground training at 200x50 (target < 100 ms)")
+    for label, values in (("space (pause)", pause_ms), ("+ / - (learning rate)", lr_ms)):
+        print(f"   {label:<24} median {statistics.median(values):6.1f} ms   worst {max(values):6.1f} ms")
+
+
+STARTUP = """
+import sys, time, asyncio
+print("started", flush=True)
+from nnsim.tui.app import create_app
+async def main():
+    app = create_app("playground", seed=0)
+    async with app.run_test(size=(200, 50)) as pilot:
+        print("first-frame", flush=True)
+        while app.progress is None:
+            await asyncio.sleep(0.001)
+        await pilot.pause()
+        print("first-snapshot", flush=True)
+asyncio.run(main())
+"""
+
+
+def startup() -> None:
+    subprocess.run([sys.executable, "-c", STARTUP], check=True, capture_output=True)   # warm cache
+    marks: dict[str, list[float]] = {}
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", STARTUP], stdout=subprocess.PIPE, text=True)
+        for line in child.stdout:
+            marks.setdefault(line.strip(), []).append(time.perf_counter() - started)
+        child.wait()
+    print("3. start-up with a warm Numba cache, from launching Python (target: first frame < 1.5 s)")
+    for mark in ("first-frame", "first-snapshot"):
+        print(f"   {mark:<24} {min(marks[mark]):.2f} s (best of {REPEATS})")
+
+
+def main() -> None:
+    names = sys.argv[1:] or ["playground", "sgd-vs-adam", "learning-rate"]
+    speed(names)
+    steady()
+    latency()
+    startup()
+
+
+if __name__ == "__main__":
+    main()

@@ -143,6 +143,8 @@ async def test_keys_change_the_settings_of_every_run(tmp_path):
         lrs = [c.train.lr for c in app.progress.configs]
         await pilot.press("plus")
         await wait_until(pilot, lambda: [c.train.lr for c in app.progress.configs] == [2 * v for v in lrs])
+        await pilot.pause()
+        assert "lr 0.02 " in str(app.query_one(StatusLine).render())     # paused: shown at once
         await pilot.press("minus", "minus")
         await wait_until(pilot, lambda: [c.train.lr for c in app.progress.configs] == [v / 2 for v in lrs])
         await pilot.press("d")

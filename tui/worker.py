@@ -35,7 +35,7 @@ TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 class Command:
     """One request from the UI to the training thread."""
 
-    kind: str               # toggle | pause | resume | step | scale | set | dropout | optimizer | reset
+    kind: str               # toggle | resume | step | scale | dropout | optimizer | reset
     key: str = ""
     value: Any = None
 
@@ -312,8 +312,6 @@ class Trainer:
         kind = command.kind
         if kind == "toggle":
             self._set_paused(not self._paused)
-        elif kind == "pause":
-            self._set_paused(True)
         elif kind == "resume":
             self._set_paused(False)
         elif kind == "step":
@@ -321,16 +319,17 @@ class Trainer:
             if self._trainable():
                 self._round(max(1, int(command.value or 1)), adapt=False)
                 return
-        elif kind == "scale":
-            self._each_set(command.key, lambda cfg: _get(cfg, command.key) * command.value)
-        elif kind == "set":
-            self._each_set(command.key, lambda cfg: command.value)
-        elif kind == "dropout":
-            self._toggle_dropout()
-        elif kind == "optimizer":
-            current = self.runs[0].config.train.optimizer
-            following = OPTIMIZERS[(OPTIMIZERS.index(current) + 1) % len(OPTIMIZERS)]
-            self._each_set("train.optimizer", lambda cfg: following)
+        elif kind in ("scale", "dropout", "optimizer"):
+            if kind == "scale":
+                self._each_set(command.key, lambda cfg: _get(cfg, command.key) * command.value)
+            elif kind == "dropout":
+                self._toggle_dropout()
+            else:
+                current = self.runs[0].config.train.optimizer
+                following = OPTIMIZERS[(OPTIMIZERS.index(current) + 1) % len(OPTIMIZERS)]
+                self._each_set("train.optimizer", lambda cfg: following)
+            # Paused, the screen would show the old learning rate until the next step.
+            self._snapshots = [run.snapshot() for run in self.runs]
         elif kind == "reset":
             self._reset()
         self._publish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -26,10 +27,11 @@ class LessonPane(VerticalScroll):
         self.narration: list[tuple[int, str]] = []
 
     def compose(self) -> ComposeResult:
+        # What changes while training first, so it shows without scrolling; the text below.
         yield Static(id="lesson-title")
-        yield Static(id="lesson-text")
-        yield Static(id="lesson-narration")
         yield Static(id="lesson-expectations")
+        yield Static(id="lesson-narration")
+        yield Static(id="lesson-text")
 
     def on_mount(self) -> None:
         self.border_title = "Lesson"
@@ -41,7 +43,7 @@ class LessonPane(VerticalScroll):
         if scenario.summary:
             title.append("\n" + scenario.summary, style="italic")
         self.query_one("#lesson-title", Static).update(title)
-        self.query_one("#lesson-text", Static).update(Text(scenario.lesson))
+        self.query_one("#lesson-text", Static).update(Markdown(scenario.lesson))
         self.query_one("#lesson-narration", Static).update("")
         self._write_expectations([(None, e.kind, _describe(e), e.because) for e in scenario.expectations])
 

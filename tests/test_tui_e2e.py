@@ -1,0 +1,73 @@
+"""End to end: the installed `nnsim` in a real terminal (tmux), driven by keys, read off the screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_tui import ENDLESS
+
+TMUX = shutil.which("tmux")
+NNSIM = shutil.which("nnsim") or str(Path(sys.executable).with_name("nnsim"))
+
+pytestmark = [
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)"),
+    pytest.mark.skipif(not os.access(NNSIM, os.X_OK), reason="the nnsim command is not installed"),
+]
+
+
+class Terminal:
+    """One tmux server of our own, with one window running a command."""
+
+    def __init__(self, command: str, size: tuple[int, int] = (100, 30)):
+        self.socket = f"nnsim-e2e-{os.getpid()}"
+        self.tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]),
+                  f"{command}; echo \"[exited $?]\"; sleep 60")
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run([TMUX, "-L", self.socket, *args], check=True, capture_output=True,
+                              text=True, env={**os.environ, "TERM": "xterm-256color"}).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", *keys)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen:\n{screen}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def test_nnsim_trains_pauses_takes_keys_and_quits(tmp_path):
+    lesson = tmp_path / "endless.toml"
+    lesson.write_text(ENDLESS)
+    terminal = Terminal(f"cd {tmp_path} && {NNSIM} {lesson}")
+    try:
+        screen = terminal.wait_for(" running ")
+        assert "Loss" in screen and "space Pause" in screen
+        terminal.keys("Space")
+        terminal.wait_for(" paused ")
+        terminal.keys("+")
+        terminal.wait_for("lr 0.02 ")
+        terminal.keys("2")
+        terminal.wait_for("Decision boundary")
+        terminal.keys("q")
+        terminal.wait_for("[exited 0]")
+    finally:
+        terminal.close()

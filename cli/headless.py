@@ -262,15 +262,16 @@ def metrics_csv(runs: list[VariantRun]) -> str:
                    else len(r.variant.config.model.layers) + 1 for r in runs)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["step", "epoch", "variant", "train_loss", "val_loss", "train_acc", "val_acc",
-                     "lr"] + [f"grad_norm_{i}" for i in range(n_layers)])
+    scalars = ("train_loss", "val_loss", "train_acc", "val_acc", "batch_loss", "batch_loss_std",
+               "lr")
+    writer.writerow(["step", "epoch", "variant", *scalars]
+                    + [f"grad_norm_{i}" for i in range(n_layers)])
     for r in runs:
         h = r.outcome.snapshot.history
         for i in range(len(h)):
             norms = [repr(float(g)) for g in h.grad_norms[i]]
             writer.writerow([int(h.step[i]), int(h.epoch[i]), r.variant.name]
-                            + [repr(float(getattr(h, k)[i])) for k in
-                               ("train_loss", "val_loss", "train_acc", "val_acc", "lr")]
+                            + [repr(float(getattr(h, k)[i])) for k in scalars]
                             + norms + [""] * (n_layers - len(norms)))
     return out.getvalue()
 

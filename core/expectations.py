@@ -19,7 +19,7 @@ from .config import ConfigError, RunConfig, coerce, nearest, unknown_key_error
 from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
-METRICS = HISTORY_METRICS + ("test_loss", "test_acc")
+METRICS = HISTORY_METRICS + ("test_loss", "test_acc", "batch_noise")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,15 @@ def _lower_is_better(metric: str) -> bool:
 
 
 def final_value(outcome: Outcome, metric: str) -> float:
-    """A metric at the end (or now); a diverged run's NaN loss counts as infinitely bad."""
+    """A metric at the end (or now); a diverged run's NaN loss counts as infinitely bad.
+
+    ``batch_noise`` is the spread of the training batches' losses within each check, averaged
+    over the whole run: how noisy the steps were, whatever the loss they ended at.
+    """
+    if metric == "batch_noise":
+        spreads = outcome.snapshot.history.batch_loss_std
+        finite = spreads[np.isfinite(spreads)]
+        return float(finite.mean()) if len(finite) else math.nan
     if metric.startswith("test_"):
         if outcome.test is None:
             return math.nan

@@ -6,7 +6,8 @@ import numpy as np
 
 from .snapshot import History, frozen
 
-_SCALARS = ("step", "epoch", "lr", "train_loss", "val_loss", "train_acc", "val_acc")
+_SCALARS = ("step", "epoch", "lr", "train_loss", "val_loss", "train_acc", "val_acc", "batch_loss",
+            "batch_loss_std")
 
 
 class HistoryBuffer:
@@ -27,8 +28,8 @@ class HistoryBuffer:
         self._stride = 1
         self._checks = 0
 
-    def append(self, step, epoch, lr, train_loss, val_loss, train_acc, val_acc,
-               grad_norms, update_ratios) -> None:
+    def append(self, step, epoch, lr, train_loss, val_loss, train_acc, val_acc, batch_loss,
+               batch_loss_std, grad_norms, update_ratios) -> None:
         """Record one check (or skip it, once the record has been thinned)."""
         check = self._checks
         self._checks += 1
@@ -42,7 +43,8 @@ class HistoryBuffer:
             if check % self._stride:
                 return
         row = self._rows[self._length]
-        row[:len(_SCALARS)] = (step, epoch, lr, train_loss, val_loss, train_acc, val_acc)
+        row[:len(_SCALARS)] = (step, epoch, lr, train_loss, val_loss, train_acc, val_acc,
+                               batch_loss, batch_loss_std)
         row[len(_SCALARS):len(_SCALARS) + self.n_layers] = grad_norms
         row[len(_SCALARS) + self.n_layers:] = update_ratios
         self._length += 1

@@ -322,13 +322,18 @@ class Run:
         val_loss, val_acc = self._measure("val")
         self._metrics = (train_loss, val_loss, train_acc, val_acc)
         steps = self._window_loss[kernels.W_STEPS]
+        batch_loss = batch_loss_std = np.nan
         if steps:
             self._grad_norms = self._window_grad_norms / steps
             self._update_ratios = self._update_ratio_now.copy()
+            batch_loss = self._window_loss[kernels.W_LOSS_SUM] / steps
+            mean_square = self._window_loss[kernels.W_LOSS_SQUARES] / steps
+            batch_loss_std = np.sqrt(max(mean_square - batch_loss * batch_loss, 0.0))
         self._window_loss[:] = 0.0
         self._window_grad_norms[:] = 0.0
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
-                             train_acc, val_acc, self._grad_norms, self._update_ratios)
+                             train_acc, val_acc, batch_loss, batch_loss_std, self._grad_norms,
+                             self._update_ratios)
         if self.diverged:
             return
         t = self.config.train

@@ -24,6 +24,8 @@ class History:
     """Bounded per-check history of a run (downsampled as it grows, so memory stays constant).
 
     One row per validation check (every ``train.eval_every`` steps), oldest first.
+    ``batch_loss`` and ``batch_loss_std`` are the mean and spread of the training batches'
+    losses since the previous check (NaN at step 0): how noisy the steps were.
     ``grad_norms`` and ``update_ratios`` are ``(n_rows, n_layers)``.
     """
 
@@ -34,6 +36,8 @@ class History:
     val_loss: np.ndarray
     train_acc: np.ndarray
     val_acc: np.ndarray
+    batch_loss: np.ndarray
+    batch_loss_std: np.ndarray
     grad_norms: np.ndarray
     update_ratios: np.ndarray
 

@@ -171,7 +171,8 @@ def test_run_writes_metrics_and_summary(compare_out):
     rows = read_csv(out / "metrics.csv")
     n_layers = len(scenario.base.model.layers) + 1
     assert list(rows[0]) == (["step", "epoch", "variant", "train_loss", "val_loss", "train_acc",
-                              "val_acc", "lr"] + [f"grad_norm_{i}" for i in range(n_layers)])
+                              "val_acc", "batch_loss", "batch_loss_std", "lr"]
+                             + [f"grad_norm_{i}" for i in range(n_layers)])
     summary = json.loads((out / "summary.json").read_text())
     assert [v["variant"] for v in summary["variants"]] == [v.name for v in scenario.variants]
     assert summary["seed"] == 3

@@ -29,7 +29,7 @@ def kept_checks(n: int, capacity: int) -> np.ndarray:
 
 def append_check(buffer: HistoryBuffer, i: int) -> None:
     """Check ``i`` with values that say which check they came from."""
-    buffer.append(10 * i, i // 3, 1.0 / (i + 1), 2.0 * i, 3.0 * i, 0.5, 0.25,
+    buffer.append(10 * i, i // 3, 1.0 / (i + 1), 2.0 * i, 3.0 * i, 0.5, 0.25, 4.0 * i, 5.0 * i,
                   np.array([i, -i], float), np.array([i + 0.5, -i - 0.5]))
 
 
@@ -46,6 +46,8 @@ def test_kept_rows_are_every_stride_th_check(n):
     np.testing.assert_array_equal(history.lr, 1.0 / (kept + 1))
     np.testing.assert_array_equal(history.train_loss, 2.0 * kept)
     np.testing.assert_array_equal(history.val_loss, 3.0 * kept)
+    np.testing.assert_array_equal(history.batch_loss, 4.0 * kept)
+    np.testing.assert_array_equal(history.batch_loss_std, 5.0 * kept)
     np.testing.assert_array_equal(history.grad_norms, np.column_stack([kept, -kept]))
     np.testing.assert_array_equal(history.update_ratios, np.column_stack([kept + 0.5, -kept - 0.5]))
     assert history.step.dtype == history.epoch.dtype == np.int64

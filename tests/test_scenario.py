@@ -200,6 +200,7 @@ def history(steps, val_loss=None, train_loss=None, val_acc=None, train_acc=None,
     return History(step=steps, epoch=steps // 10, lr=np.full(n, 0.01),
                    train_loss=column(train_loss, 0.5), val_loss=column(val_loss, 0.5),
                    train_acc=column(train_acc, 0.5), val_acc=column(val_acc, 0.5),
+                   batch_loss=column(None, 0.5), batch_loss_std=column(None, 0.1),
                    grad_norms=(np.asarray(grad_norms, float) if grad_norms is not None
                                else np.ones((n, n_layers))),
                    update_ratios=np.ones((n, n_layers)))

@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`nnsim show x | head`): stop quietly, as cat does, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 2
 
 

@@ -292,3 +292,13 @@ def test_chunks_end_at_checks_or_events(step, chunk, target, end):
     from nnsim.headless import _chunk_end
 
     assert _chunk_end(step, chunk, target, eval_every=10) == end
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`nnsim show x | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "nnsim", "show", "momentum"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()     # before nnsim writes a byte
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

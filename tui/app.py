@@ -131,7 +131,7 @@ class NnsimApp(App[int]):
         self.status = StatusLine(id="status", show_speed=self.show_speed)
         self.tabs = Tabs(*(Tab(label, id=f"tab-{pane}") for pane, label, _ in PANES), id="pane-tabs")
         yield self.tabs
-        with Container(id="panes"):
+        with Container(id="panes") as self.grid:
             yield from self.panes.values()
         yield self.status
         yield Footer(show_command_palette=False)
@@ -182,6 +182,8 @@ class NnsimApp(App[int]):
     def on_runs_built(self, message: RunsBuilt) -> None:
         if self._mine(message):
             self.panes["boundary"].datasets = message.datasets
+            # Without a 2-D plane the wide grid gives the boundary's place to the loss.
+            self.grid.set_class(all(d.plane is None for d in message.datasets), "-no-plane")
 
     def on_progress_ready(self, message: ProgressReady) -> None:
         if not self._mine(message):

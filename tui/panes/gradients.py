@@ -17,7 +17,7 @@ from textual.widgets import Static
 from .. import colors
 from ..worker import Progress
 from . import View
-from .plot import Plot, step_ticks, thin
+from .plot import Plot, step_ticks, thin, value_axis
 
 VANISHING = 1e-5
 EXPLODING = 1e1
@@ -86,15 +86,19 @@ class GradientsPane(Vertical):
         steps = np.asarray(history.step, dtype=float)
         plt.xticks(*step_ticks(steps[-1] if len(steps) else 0, plot.size.width))
         grad_norms = np.asarray(history.grad_norms, dtype=float)
+        plotted = []
         if len(steps) and grad_norms.ndim == 2:
             for layer in range(grad_norms.shape[1]):
                 values = grad_norms[:, layer]
                 keep = np.isfinite(values) & (values > 0)
                 if keep.any():
-                    plt.yscale("log")       # only with a positive point: plotext fails otherwise
-                    xs, ys = thin(steps[keep], values[keep], most=2 * max(plot.size.width, 10))
+                    xs, ys = thin(steps[keep], np.log10(values[keep]), most=2 * max(plot.size.width, 10))
                     plt.plot(xs.tolist(), ys.tolist(), marker="braille",
                              color=colors.layer_color(layer, len(names)))
+                    plotted.append(ys)
+        if plotted:
+            value_axis(plt, min(float(ys.min()) for ys in plotted),
+                       max(float(ys.max()) for ys in plotted), plot.size.height, log=True)
         plot.refresh()
 
     def _write_alerts(self, norms: np.ndarray, names: list[str], step: int) -> None:

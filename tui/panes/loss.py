@@ -11,7 +11,7 @@ from textual.widgets import Static
 from .. import colors
 from ..worker import Progress
 from . import View
-from .plot import Plot, step_ticks, thin
+from .plot import Plot, step_ticks, thin, value_axis
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
 
@@ -43,6 +43,7 @@ class LossPane(Vertical):
         plt.clear_figure()
         plt.xticks(*step_ticks(progress.step, plot.size.width))
         legend = Text()
+        series = []                 # (xs, ys, color, diverged)
         for i, snap in enumerate(progress.snapshots):
             color = colors.variant_color(i)
             history = snap.history
@@ -55,10 +56,7 @@ class LossPane(Vertical):
                 keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
                 if keep.any():
                     xs, ys = thin(steps[keep], values[keep], most=2 * max(plot.size.width, 10))
-                    if view.log_scale:
-                        plt.yscale("log")   # only with a positive point: plotext fails otherwise
-                    plt.plot(xs.tolist(), ys.tolist(), color=series_color,
-                             marker="braille")
+                    series.append((xs, np.log10(ys) if view.log_scale else ys, series_color, snap.diverged))
             if snap.diverged and snap.diverged_step is not None:
                 plt.vline(snap.diverged_step, colors.DIVERGED)
             if legend:
@@ -69,6 +67,18 @@ class LossPane(Vertical):
                 legend.append(f" diverged@{snap.diverged_step}", style="bold " + colors.hex_color(colors.DIVERGED))
             elif snap.state != "running" and len(progress.snapshots) > 1:
                 legend.append(f" {snap.state}", style="dim")
+        if series:
+            # A diverged run's blow-up would flatten every other curve: fit the axis to the
+            # others and let it run off the top (clipped just past the edge, as plotext
+            # draws a line point by point and a line to 1e30 would never end).
+            low = min(float(ys.min()) for _, ys, _, _ in series)
+            healthy = [ys for _, ys, _, diverged in series if not diverged] or [ys for _, ys, _, _ in series]
+            high = max(float(ys.max()) for ys in healthy)
+            margin = max(high - low, 1e-12)
+            for xs, ys, series_color, _ in series:
+                ys = np.clip(ys, low - margin, high + margin)
+                plt.plot(xs.tolist(), ys.tolist(), color=series_color, marker="braille")
+            value_axis(plt, low, high, plot.size.height, log=view.log_scale)
         legend.append("   bright val · dim train", style="dim")
         self.query_one("#loss-legend", Static).update(legend)
         self.border_subtitle = " · ".join(

@@ -64,3 +64,21 @@ def _step_label(step: float) -> str:
     if step < 100_000:
         return f"{int(step):,}"
     return f"{step / 1000:g}k" if step < 10_000_000 else f"{step / 1e6:g}M"
+
+
+def value_axis(plt, lo: float, hi: float, height: int, log: bool = False) -> None:
+    """Fix the y range to [lo, hi] with a few round labels; with ``log`` the plotted values
+    are already log10 and the labels show powers of ten. (plotext's own log axis fails
+    without positive data and reads its limits in other units than its ticks.)"""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = 0.04 * (hi - lo)
+    floor = 0.0 if not log and lo >= 0 else -math.inf     # no padding below zero for losses
+    lo, hi = max(floor, lo - pad), hi + pad
+    n = max(2, min(6, height // 3))
+    ticks = np.linspace(lo, hi, n)
+    labels = [f"{10 ** t:.2g}" if log else f"{t:.3g}" for t in ticks]
+    plt.ylim(lo, hi)
+    plt.yticks(ticks.tolist(), labels)

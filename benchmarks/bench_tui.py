@@ -62,7 +62,7 @@ async def tui_seconds(name: str, size: tuple[int, int]) -> tuple[float, int]:
     app = create_app(name, seed=0, stop_at=stop_at)
     started = time.perf_counter()
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.progress is not None and app.progress.state not in ("running",)
+        await until(pilot, lambda: app.progress is not None and app.progress.state not in ("starting", "running")
                     and app.progress.step > 0)
         elapsed = time.perf_counter() - started
         steps = sum(s.step for s in app.progress.snapshots)

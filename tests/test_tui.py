@@ -95,7 +95,7 @@ async def wait_until(pilot, condition, timeout: float = TIMEOUT) -> None:
 
 
 def settled(app: NnsimApp):
-    return lambda: app.progress is not None and app.progress.state != "running"
+    return lambda: app.progress is not None and app.progress.state not in ("starting", "running")
 
 
 def state(app: NnsimApp) -> str:

@@ -217,12 +217,12 @@ class NnsimApp(App[int]):
     # ------------------------------------------------------------------ drawing
 
     def _tick(self) -> None:
-        if self.progress is None:
+        if self.progress is None or self.progress.state == "starting":
             self._spinner += 1
             compiling = time.monotonic() - self._started > COMPILING_AFTER
             self.status.starting(self._spinner, self.scenario.name, compiling)
-            return
-        self._draw()
+        if self.progress is not None:
+            self._draw()
 
     def _draw(self, force: bool = False) -> None:
         """Bring the screen up to date with ``self.progress``.
@@ -238,7 +238,7 @@ class NnsimApp(App[int]):
             return
         if self._urgent:            # a key's effect: the status line shows it now
             self._urgent = False
-            self.status.show(self.progress, self.view, self.scenario.name)
+            self._show_status()
         if not (self._stale or force):
             return
         now = time.monotonic()
@@ -254,7 +254,11 @@ class NnsimApp(App[int]):
             self._stale.discard(pane)
             self._rotation.remove(pane)
             self._rotation.append(pane)
-        self.status.show(self.progress, self.view, self.scenario.name)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        if self.progress.state != "starting":     # while starting, _tick shows a spinner
+            self.status.show(self.progress, self.view, self.scenario.name)
 
     def _set_view(self, **changes) -> None:
         self.view = dataclasses.replace(self.view, **changes)

@@ -73,7 +73,7 @@ class Progress:
     configs: tuple[RunConfig, ...]      # current settings (after keys and events)
     outcomes: tuple[Outcome, ...]       # what the expectation checker reads
     weight_timelines: tuple[WeightTimeline, ...]
-    state: str                          # compiling | running | paused | finished | diverged ...
+    state: str                          # starting | running | paused | finished | diverged ...
     detail: str                         # a short reason, e.g. "diverged at step 12"
     steps_per_second: float
     chunk_steps: int
@@ -165,6 +165,7 @@ class Trainer:
         self._chunk = chunk_steps or 10
         self._timelines: list[WeightTimeline] = []
         self._speed = 0.0
+        self._trained = False       # no round done yet: the kernels may still be compiling
 
     # ------------------------------------------------------------------ called from the UI thread
 
@@ -271,6 +272,7 @@ class Trainer:
             self._record(i, snap)
             advanced = max(advanced, snap.step - before)
         elapsed = max(time.perf_counter() - started, 1e-6)
+        self._trained = True
         if advanced and adapt:
             rate = advanced / elapsed
             self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
@@ -379,7 +381,7 @@ class Trainer:
         if self._trainable():
             if self._paused:
                 return "paused", self._hold_reason or detail
-            return "running", detail
+            return ("running" if self._trained else "starting"), detail
         if len(snaps) == 1:
             return snaps[0].state, detail
         if len(diverged) == len(snaps):

@@ -9,7 +9,7 @@ from ..worker import Progress
 from . import View
 
 STATE_STYLES = {
-    "compiling": "bold #000000 on #f9ca24",
+    "starting": "bold #000000 on #f9ca24",
     "running": "bold #000000 on #2ecc71",
     "paused": "bold #000000 on #ff9f43",
     "finished": "bold #ffffff on #1e6fd9",
@@ -34,7 +34,7 @@ class StatusLine(Static):
         """Before the first snapshot: loading, or (when that takes long) compiling the kernels."""
         text = Text()
         label = "compiling kernels…" if compiling else "starting…"
-        text.append(f" {SPINNER[frame % len(SPINNER)]} {label} ", style=STATE_STYLES["compiling"])
+        text.append(f" {SPINNER[frame % len(SPINNER)]} {label} ", style=STATE_STYLES["starting"])
         if compiling:
             text.append(f"  {scenario}: the first start compiles the training kernels once "
                         "(a few seconds); later starts load them from the cache", style="dim")

@@ -329,3 +329,22 @@ async def test_the_dashboard_gives_the_headless_numbers(tmp_path):
 async def test_the_dashboard_gives_the_headless_gradient_norms(tmp_path):
     for tui, headless in await finished_tui_and_headless(tmp_path):
         np.testing.assert_array_equal(tui.history.grad_norms, headless.history.grad_norms)
+
+
+async def test_a_run_that_cannot_start_is_reported_not_a_crash(tmp_path):
+    (tmp_path / "columns.csv").write_text("a,b\n1,2\n3,4\n")
+    wrong_column = scenario_file(tmp_path, """
+title = "No such column"
+[data]
+kind = "csv"
+path = "columns.csv"
+target_column = "y"
+""", "wrong-column")
+    app = create_app(wrong_column, show_speed=False)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.failure != "")
+        await pilot.pause()
+        assert "columns.csv" in app.failure
+        assert "error" in str(app.query_one(StatusLine).render())
+        await pilot.press("q")
+    assert app.return_code == 0

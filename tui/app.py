@@ -112,6 +112,7 @@ class NnsimApp(App[int]):
         self.view = View()
         self.trainer: Trainer | None = None
         self.progress: Progress | None = None
+        self.failure = ""               # why training stopped with an error, if it did
         self._stale: set[str] = set()          # panes not yet showing self.progress
         self._rotation = [pane for pane, _, _ in PANES]     # least recently drawn first
         self._urgent = False
@@ -159,6 +160,7 @@ class NnsimApp(App[int]):
             self.scenario, open_ended=self.open_ended, stop_at=self.stop_at,
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.progress = None
+        self.failure = ""
         self._started = time.monotonic()
         self.panes["lesson"].set_scenario(self.scenario)
         self.panes["boundary"].clear()
@@ -173,8 +175,10 @@ class NnsimApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "training" and event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", title="training stopped",
-                        severity="error", timeout=30)
+            self.failure = f"{type(error).__name__}: {error}" if not str(error).startswith(
+                type(error).__name__) else str(error)
+            self.status.failed(self.failure)
+            self.notify(self.failure, title="training stopped", severity="error", timeout=30)
 
     def _mine(self, message) -> bool:
         return self.trainer is not None and getattr(message, "trainer", None) is self.trainer
@@ -217,6 +221,8 @@ class NnsimApp(App[int]):
     # ------------------------------------------------------------------ drawing
 
     def _tick(self) -> None:
+        if self.failure:
+            return
         if self.progress is None or self.progress.state == "starting":
             self._spinner += 1
             compiling = time.monotonic() - self._started > COMPILING_AFTER

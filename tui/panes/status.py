@@ -40,6 +40,12 @@ class StatusLine(Static):
                         "(a few seconds); later starts load them from the cache", style="dim")
         self.update(text)
 
+    def failed(self, message: str) -> None:
+        text = Text()
+        text.append(" error ", style=STATE_STYLES["diverged"])
+        text.append(f"  {message}  (s: another lesson, q: quit)")
+        self.update(text)
+
     def show(self, progress: Progress, view: View, scenario: str) -> None:
         variant = min(view.variant, len(progress.snapshots) - 1)
         snap = progress.snapshots[variant]

@@ -66,6 +66,6 @@ class StatusLine(Static):
             text.append(value, style="bold")
         where = scenario
         if len(progress.snapshots) > 1:
-            where += f" · {progress.labels[variant]} ({variant + 1}/{len(progress.snapshots)})"
+            where += f" · {progress.labels[variant]} ({variant + 1}/{len(progress.snapshots)}, v: next)"
         text.append(f"  {where}", style="dim italic")
         self.update(text)

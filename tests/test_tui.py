@@ -95,7 +95,8 @@ async def wait_until(pilot, condition, timeout: float = TIMEOUT) -> None:
 
 
 def settled(app: NnsimApp):
-    return lambda: app.progress is not None and app.progress.state not in ("starting", "running")
+    return lambda: (app.progress is not None and app.progress.state not in ("starting", "running")
+                    and app.up_to_date)
 
 
 def state(app: NnsimApp) -> str:

@@ -24,7 +24,7 @@ def app_after_fixed_steps(tmp_path):
 async def paused_at_stop(pilot) -> None:
     app = pilot.app
     deadline = time.monotonic() + 60
-    while app.progress is None or app.progress.state != "paused":
+    while app.progress is None or app.progress.state != "paused" or not app.up_to_date:
         assert time.monotonic() < deadline, (
             f"the runs never reached the fixed step: {app.progress and app.progress.state}, "
             f"workers {[(w.state, w.error) for w in app.workers]}")

@@ -197,9 +197,17 @@ class NnsimApp(App[int]):
             return
         if self.progress is not None and progress.step < self.progress.step:
             self.panes["lesson"].restart()
+        if self.progress is None or progress.state != self.progress.state:
+            self._urgent = True     # paused, finished, diverged: say so before any picture
         self.progress = progress
         self._stale = {pane for pane, _, _ in PANES}
-        self._draw(force=progress.state != "running")
+        self._draw()
+
+    @property
+    def up_to_date(self) -> bool:
+        """Every visible pane shows the latest snapshot (tests and screenshots wait for it)."""
+        return self.progress is not None and not any(
+            self.panes[pane].display for pane in self._stale)
 
     def on_narration(self, message: Narration) -> None:
         if not self._mine(message):
@@ -233,12 +241,13 @@ class NnsimApp(App[int]):
     def _draw(self, force: bool = False) -> None:
         """Bring the screen up to date with ``self.progress``.
 
-        The status line is redrawn every time. Panes are redrawn one per call, the one
-        stale the longest first, so the event loop is never held by more than one picture
-        and a key press waits for at most one; calls are at least ``REDRAW_SECONDS`` apart,
-        or further when the last picture took long (big screens), so drawing stays within
-        ``UI_SHARE`` of the time and leaves the GIL to the training thread. ``force`` (the
-        runs stopped, or the user changed the view) redraws every visible pane at once.
+        The status line is redrawn every time, and at once after a key or a change of state.
+        Panes are redrawn one per call, the one stale the longest first, so the event loop is
+        never held by more than one picture and a key press waits for at most one; calls are
+        at least ``REDRAW_SECONDS`` apart, or further when the last picture took long (big
+        screens), so drawing stays within ``UI_SHARE`` of the time and leaves the GIL to the
+        training thread. ``force`` (the user changed the view or the tab) redraws every
+        visible pane at once.
         """
         if self.progress is None:
             return

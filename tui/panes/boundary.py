@@ -7,10 +7,8 @@ plotext has no good heat map, so this one renderable is drawn here.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,7 +20,7 @@ from .. import colors
 from ..worker import Progress
 from . import View
 from .halfblock import half_blocks
-from .plot import RenderCost
+from .plot import Picture
 
 FADE = 0.45             # how far the plane is pulled toward dark, so the points stand out
 
@@ -47,7 +45,7 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float])
     return rgb * (1 - FADE) + np.array(colors.BACKGROUND) * FADE
 
 
-class BoundaryPicture:
+class BoundaryPicture(Picture):
     """Rich renderable of one boundary grid and the training points, fitted square in the space."""
 
     def __init__(self, grid: np.ndarray, extent, task: str, points: np.ndarray | None,
@@ -63,12 +61,6 @@ class BoundaryPicture:
             return float(np.min(self.labels)), float(np.max(self.labels))
         finite = self.grid[np.isfinite(self.grid)]
         return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        started = time.thread_time()
-        segments = self._segments(options)
-        RenderCost.add(time.thread_time() - started)
-        return segments
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
         width = options.max_width

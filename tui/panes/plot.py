@@ -13,6 +13,8 @@ import math
 import time
 
 import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
@@ -25,6 +27,20 @@ class RenderCost:
     @classmethod
     def add(cls, seconds: float) -> None:
         cls.seconds += seconds
+
+
+class Picture:
+    """A Rich renderable drawn by ``_segments``; the time it takes counts in ``RenderCost``."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        started = time.thread_time()
+        try:
+            return self._segments(options)
+        finally:
+            RenderCost.add(time.thread_time() - started)
+
+    def _segments(self, options: ConsoleOptions) -> list[Segment]:
+        raise NotImplementedError
 
 
 class Plot(PlotextPlot):

@@ -8,10 +8,8 @@ over fixed edges, so columns line up across time; the worker keeps the moments
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import ConsoleOptions
 from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -22,20 +20,14 @@ from ..worker import Progress
 from . import View
 from .gradients import layer_names
 from .halfblock import half_blocks
-from .plot import Plot, RenderCost
+from .plot import Picture, Plot
 
-class HeatStrip:
+class HeatStrip(Picture):
     """Rich renderable: ``rows`` (time, oldest first) x bins, two time rows per character."""
 
     def __init__(self, rows: list[np.ndarray], color: colors.RGB):
         self.rows = rows
         self.color = color
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        started = time.thread_time()
-        segments = self._segments(options)
-        RenderCost.add(time.thread_time() - started)
-        return segments
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
         width = options.max_width

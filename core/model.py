@@ -12,15 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ACTIVATIONS, OPTIMIZERS, ModelConfig
+from .config import ACTIVATIONS, ModelConfig
 
-# Integer codes the kernels understand, in the order of the names in config.py.
+# The kernels' activation codes (kernels.LINEAR ...) follow the order of the names in config.py.
 ACTIVATION_CODE = {name: code for code, name in enumerate(ACTIVATIONS)}
-LOSS_CODE = {"mse": 0, "bce": 1, "softmax": 2}
-OPTIMIZER_CODE = {name: code for code, name in enumerate(OPTIMIZERS)}
-
-# Columns of Layout.table.
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, RESIDUAL = range(6)
 
 
 @dataclass(frozen=True)
@@ -28,7 +23,7 @@ class Layout:
     """Where each layer's parameters live in the flat buffer.
 
     ``table`` is ``(n_layers, 6)`` int64: weight offset, bias offset, n_in, n_out, activation
-    code, residual flag. The last layer is the output layer; its activation is linear and the
+    code, residual flag (columns ``kernels.W_OFFSET`` ... ``kernels.RESIDUAL``). The last layer is the output layer; its activation is linear and the
     loss applies the output nonlinearity (sigmoid or softmax) so the gradient stays exact.
     """
 

@@ -2,15 +2,17 @@
 
 Every function updates the whole flat parameter buffer in place from the gradient buffer of
 the same layout, so one call updates every layer. ``optimizer_step`` picks one by its code
-(``model.OPTIMIZER_CODE``); the moment buffers ``first``/``second`` mean what each optimizer
+(``OPTIMIZER_CODE``); the moment buffers ``first``/``second`` mean what each optimizer
 says they mean, and switching optimizer mid-run starts them again from zero.
 """
 
 import math
 
+from .config import OPTIMIZERS
 from .jit import kernel
 
 SGD, MOMENTUM, NESTEROV, RMSPROP, ADAM, ADAMW = range(6)
+OPTIMIZER_CODE = dict(zip(OPTIMIZERS, (SGD, MOMENTUM, NESTEROV, RMSPROP, ADAM, ADAMW), strict=True))
 
 
 @kernel

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
-from .config import ConfigError, RunConfig, config_from_dict, with_value
+from .config import SCHEDULES, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
-from .model import OPTIMIZER_CODE, Layout, build_layout, init_params
+from .model import Layout, build_layout, init_params
+from .optimizers import OPTIMIZER_CODE
 from .snapshot import Snapshot, frozen
 
 HISTOGRAM_BINS = 32
@@ -108,7 +109,6 @@ class Run:
         self._hyper = np.zeros(kernels.N_HYPER)
         self._codes = np.zeros(kernels.N_CODES, dtype=np.int64)
         n_layers = self.layout.n_layers
-        eval_every = cfg.train.eval_every
         self._window_loss = np.zeros(kernels.N_WINDOW)
         self._window_grad_norms = np.zeros(n_layers)
         self._update_ratio_now = np.full(n_layers, np.nan)
@@ -141,7 +141,7 @@ class Run:
         c = self._codes
         c[kernels.C_LOSS] = self._loss_code
         c[kernels.C_OPTIMIZER] = OPTIMIZER_CODE[t.optimizer]
-        c[kernels.C_SCHEDULE] = ("constant", "step", "cosine").index(t.schedule)
+        c[kernels.C_SCHEDULE] = SCHEDULES.index(t.schedule)
         c[kernels.C_L1_PROXIMAL] = t.l1_mode == "proximal"
 
     # --- public API ------------------------------------------------------------------------

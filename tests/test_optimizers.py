@@ -12,7 +12,7 @@ import pytest
 
 from nnsim.core import optimizers
 from nnsim.core.config import OPTIMIZERS
-from nnsim.core.model import OPTIMIZER_CODE
+from nnsim.core.optimizers import OPTIMIZER_CODE
 
 LR, BETA, BETA1, BETA2, EPS, DECAY = 0.1, 0.9, 0.8, 0.95, 1e-8, 0.3
 

@@ -24,3 +24,10 @@ JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", fastmath=FASTMAT
 def kernel(fn):
     """Compile ``fn`` as an nnsim kernel (nopython, no GIL, cached)."""
     return njit(**JIT_OPTIONS)(fn)
+
+
+def quick_kernel(fn):
+    """Compile ``fn`` like ``kernel`` but keep the GIL across a call from Python: for entry
+    points that run for a microsecond, where giving the GIL up and taking it back (which can
+    wait a whole switch interval while the UI thread draws) costs more than the call."""
+    return njit(**{**JIT_OPTIONS, "nogil": False})(fn)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .jit import kernel
+from .jit import kernel, quick_kernel
 from .optimizers import optimizer_step
 
 # Activation codes (model.ACTIVATION_CODE) and loss codes.
@@ -405,9 +405,18 @@ def loss_and_accuracy(loss_code, logits, targets, scratch):
     return loss, correct / rows
 
 
+@kernel
+def measure(loss_code, params, table, x, y, block_rows, acts, units, logits, scratch):
+    """Mean loss and accuracy of the network on a whole split ``x`` (N, n_in), ``y`` (N, K);
+    ``logits`` and ``scratch`` (N, K) are workspace. One call, so a check leaves and takes
+    back the GIL once per split."""
+    predict(params, table, x, block_rows, acts, units, logits)
+    return loss_and_accuracy(loss_code, logits, y, scratch)
+
+
 # --- the training loop ---------------------------------------------------------------------
 
-@kernel
+@quick_kernel
 def learning_rate(hyper, schedule, step):
     """The learning rate for ``step`` (0-based): base × plateau scale × schedule."""
     lr = hyper[H_LR] * hyper[H_LR_SCALE]

@@ -310,10 +310,10 @@ class Run:
 
     def _measure(self, split: str) -> tuple[float, float]:
         logits = self._logits[split]
-        kernels.predict(self.params, self.layout.table, getattr(self.dataset, f"x_{split}"),
-                        self._capacity, self._acts, self._units, logits)
-        y = getattr(self.dataset, f"y_{split}")
-        loss, accuracy = kernels.loss_and_accuracy(self._loss_code, logits, y, self._scratch[split])
+        loss, accuracy = kernels.measure(
+            self._loss_code, self.params, self.layout.table, getattr(self.dataset, f"x_{split}"),
+            getattr(self.dataset, f"y_{split}"), self._capacity, self._acts, self._units, logits,
+            self._scratch[split])
         return float(loss), float(accuracy)
 
     def _check(self) -> None:

@@ -26,6 +26,10 @@ INITS = ("zeros", "normal", "xavier", "he")
 LOSSES = ("auto", "mse", "bce", "softmax")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
+CLEANINGS = ("none", "drop", "repair")
+NORMALIZATIONS = ("none", "minmax", "zscore")
+TASKS = ("auto", "binary", "multiclass", "regression")
+L1_MODES = ("proximal", "subgradient")
 
 
 class ConfigError(ValueError):
@@ -37,60 +41,77 @@ class ConfigError(ValueError):
         self.message = message
 
 
+def setting(default, meaning: str, *, choices: tuple = (), live: bool = False):
+    """A config field with its facts: the one-line ``meaning`` (the key reference in
+    scenarios/README.md is built from it), its ``choices`` if it is one of a list, and whether a
+    running run accepts a change (``live``; anything else defines a different run)."""
+    return field(default=default, metadata={"meaning": meaning, "choices": choices, "live": live})
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    kind: str = "spiral"
-    n_points: int = 500            # points generated (2-D and regression sets, houses)
-    noise: float = 0.1             # label/position noise of generated sets
-    classes: int = 3               # blobs / spirals: number of classes
-    features: tuple[str, ...] = ("x1", "x2")   # 2-D sets: inputs fed to the network
-    bad_fraction: float = 0.0      # houses: fraction of injected bad records
-    clean: str = "none"            # none | drop | repair
-    normalize: str = "none"        # none | minmax | zscore  (fitted on train only)
-    split: tuple[float, ...] = (0.7, 0.15, 0.15)   # train / validation / test
-    path: str = ""                 # csv: file, relative to the scenario file
-    feature_columns: tuple[str, ...] = ()
-    target_column: str = ""
-    task: str = "auto"             # csv: auto | binary | multiclass | regression
+    kind: str = setting("spiral", "the data set (csv: your own file)", choices=DATA_KINDS)
+    n_points: int = setting(500, "points generated (2-D and regression sets, houses)")
+    noise: float = setting(0.1, "label/position noise of generated sets")
+    classes: int = setting(3, "blobs / spirals: number of classes")
+    features: tuple[str, ...] = setting(("x1", "x2"), "2-D sets: inputs fed to the network; any of "
+                                        + ", ".join(DERIVED_FEATURES))
+    bad_fraction: float = setting(0.0, "houses: fraction of injected bad records")
+    clean: str = setting("none", "what to do with bad records", choices=CLEANINGS)
+    normalize: str = setting("none", "feature scaling, fitted on the training split only",
+                             choices=NORMALIZATIONS)
+    split: tuple[float, ...] = setting((0.7, 0.15, 0.15), "train / validation / test fractions")
+    path: str = setting("", "csv: the file, relative to the scenario file")
+    feature_columns: tuple[str, ...] = setting((), "csv: the input columns (empty: every column "
+                                                   "but the target)")
+    target_column: str = setting("", "csv: the column to predict")
+    task: str = setting("auto", "csv: what the target is", choices=TASKS)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    layers: tuple[int, ...] = (8, 8)   # hidden layer widths
-    activation: str = "tanh"           # hidden activation
-    init: str = "xavier"               # zeros | normal | xavier | he
-    init_std: float = 0.1              # normal init only
-    residual: bool = False             # skip connections between equal-width hidden layers
-    dropout: float = 0.0               # on hidden activations, training only
-    output_bias: float = 0.0           # initial output bias (e.g. -6 to start confidently wrong)
+    layers: tuple[int, ...] = setting((8, 8), "hidden layer widths")
+    activation: str = setting("tanh", "hidden activation", choices=ACTIVATIONS)
+    init: str = setting("xavier", "initial weights", choices=INITS)
+    init_std: float = setting(0.1, "normal init only: the standard deviation")
+    residual: bool = setting(False, "skip connections between equal-width hidden layers")
+    dropout: float = setting(0.0, "on hidden activations, training only", live=True)
+    output_bias: float = setting(0.0, "initial output bias (e.g. -6 to start confidently wrong)")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    loss: str = "auto"                 # auto picks bce / softmax / mse from the data's task
-    optimizer: str = "adam"
-    lr: float = 0.01
-    momentum: float = 0.9              # momentum / nesterov
-    beta1: float = 0.9                 # adam / adamw
-    beta2: float = 0.999               # adam / adamw / rmsprop decay
-    eps: float = 1e-8
-    weight_decay: float = 0.0          # adamw: decoupled decay
-    l1: float = 0.0
-    l1_mode: str = "proximal"          # proximal (soft threshold: exact zeros) | subgradient
-    l2: float = 0.0
-    batch_size: int = 32               # 0 = full batch
-    steps: int = 2000                  # the run ends here
-    clip_norm: float = 0.0             # clip gradients to this global L2 norm; 0 = off
-    schedule: str = "constant"
-    schedule_step: int = 1000          # step schedule: multiply by gamma every this many steps
-    schedule_gamma: float = 0.5
-    plateau_patience: int = 0          # reduce-on-plateau: checks without improvement; 0 = off
-    plateau_factor: float = 0.5
-    early_stopping: int = 0            # patience in checks (of eval_every steps); 0 = off
-    restore_best: bool = True
-    eval_every: int = 10               # steps between validation checks (and history points)
-    seed: int = 0
-    divergence_factor: float = 1e6     # loss above this multiple of the first loss counts as diverged
+    loss: str = setting("auto", "auto picks bce / softmax / mse from the data's task",
+                        choices=LOSSES)
+    optimizer: str = setting("adam", "the update rule", choices=OPTIMIZERS, live=True)
+    lr: float = setting(0.01, "learning rate", live=True)
+    momentum: float = setting(0.9, "momentum / nesterov", live=True)
+    beta1: float = setting(0.9, "adam / adamw", live=True)
+    beta2: float = setting(0.999, "adam / adamw / rmsprop decay", live=True)
+    eps: float = setting(1e-8, "adam / adamw / rmsprop: added to the denominator", live=True)
+    weight_decay: float = setting(0.0, "adamw: decoupled decay", live=True)
+    l1: float = setting(0.0, "L1 penalty strength on the weights", live=True)
+    l1_mode: str = setting("proximal", "proximal (soft threshold: exact zeros) or subgradient",
+                           choices=L1_MODES, live=True)
+    l2: float = setting(0.0, "L2 penalty strength on the weights", live=True)
+    batch_size: int = setting(32, "rows per step; 0 = full batch")
+    steps: int = setting(2000, "the run ends here", live=True)
+    clip_norm: float = setting(0.0, "clip gradients to this global L2 norm; 0 = off", live=True)
+    schedule: str = setting("constant", "learning-rate schedule", choices=SCHEDULES, live=True)
+    schedule_step: int = setting(1000, "step schedule: multiply by gamma every this many steps",
+                                 live=True)
+    schedule_gamma: float = setting(0.5, "step schedule: the factor", live=True)
+    plateau_patience: int = setting(0, "reduce-on-plateau: checks without improvement; 0 = off",
+                                    live=True)
+    plateau_factor: float = setting(0.5, "reduce-on-plateau: multiply the learning rate by this",
+                                    live=True)
+    early_stopping: int = setting(0, "patience in checks (of eval_every steps); 0 = off", live=True)
+    restore_best: bool = setting(True, "early stopping: go back to the weights of the best check",
+                                 live=True)
+    eval_every: int = setting(10, "steps between validation checks (and history points)")
+    seed: int = setting(0, "initial weights, data order, dropout masks (`--seed` replaces it)")
+    divergence_factor: float = setting(1e6, "loss above this multiple of the first loss counts as "
+                                            "diverged", live=True)
 
 
 @dataclass(frozen=True)
@@ -102,29 +123,44 @@ class RunConfig:
 
 TABLES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
-_CHOICES = {
-    "data.kind": DATA_KINDS,
-    "data.clean": ("none", "drop", "repair"),
-    "data.normalize": ("none", "minmax", "zscore"),
-    "data.task": ("auto", "binary", "multiclass", "regression"),
-    "model.activation": ACTIVATIONS,
-    "model.init": INITS,
-    "train.loss": LOSSES,
-    "train.optimizer": OPTIMIZERS,
-    "train.schedule": SCHEDULES,
-    "train.l1_mode": ("proximal", "subgradient"),
-}
+
+@dataclass(frozen=True)
+class Key:
+    """Everything known about one dotted key, e.g. ``train.lr``."""
+
+    name: str
+    type: Any
+    default: Any
+    meaning: str
+    choices: tuple
+    live: bool
 
 
-def nearest(name: str, candidates) -> str | None:
-    """The closest valid spelling of ``name``, if one is close enough to be a typo."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+def _keys() -> dict[str, Key]:
+    keys = {}
+    for table, cls in TABLES.items():
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            name = f"{table}.{f.name}"
+            keys[name] = Key(name, hints[f.name], f.default, f.metadata["meaning"],
+                             f.metadata["choices"], f.metadata["live"])
+    return keys
+
+
+KEYS = _keys()
+LIVE_KEYS = frozenset(name for name, key in KEYS.items() if key.live)
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """`` (did you mean 'x'?)`` when ``name`` looks like a typo of one of ``candidates``, else ``""``."""
+    matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
 def unknown_key_error(key: str, candidates) -> ConfigError:
-    suggestion = nearest(key.rsplit(".", 1)[-1], candidates)
-    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    """``candidates`` are names within one table, or dotted keys (then ``key`` is matched whole)."""
+    dotted = all("." in c for c in candidates)
+    hint = did_you_mean(key if dotted else key.rsplit(".", 1)[-1], candidates)
     return ConfigError(key, f"unknown key{hint}; valid keys: {', '.join(sorted(candidates))}")
 
 
@@ -169,17 +205,13 @@ def _check_ranges(cfg: RunConfig) -> None:
 
     def need(ok: bool, key: str, expected: str) -> None:
         if not ok:
-            table, name = key.split(".")
-            value = getattr(getattr(cfg, table), name)
-            raise ConfigError(key, f"expected {expected}, got {value!r}")
+            raise ConfigError(key, f"expected {expected}, got {get_value(cfg, key)!r}")
 
-    for key, choices in _CHOICES.items():
-        table, name = key.split(".")
-        value = getattr(getattr(cfg, table), name)
-        if value not in choices:
-            suggestion = nearest(value, choices)
-            hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
-            raise ConfigError(key, f"expected one of {', '.join(choices)}, got {value!r}{hint}")
+    for key in KEYS.values():
+        value = get_value(cfg, key.name)
+        if key.choices and value not in key.choices:
+            raise ConfigError(key.name, f"expected one of {', '.join(key.choices)}, got {value!r}"
+                                        f"{did_you_mean(value, key.choices)}")
     d, m, t = cfg.data, cfg.model, cfg.train
     need(d.n_points >= 10, "data.n_points", "at least 10")
     need(d.noise >= 0, "data.noise", "a number >= 0")
@@ -188,9 +220,7 @@ def _check_ranges(cfg: RunConfig) -> None:
     need(len(d.features) > 0, "data.features", "at least one feature")
     for f in d.features:
         if f not in DERIVED_FEATURES:
-            suggestion = nearest(f, DERIVED_FEATURES)
-            hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
-            raise ConfigError("data.features", f"unknown feature {f!r}{hint}; "
+            raise ConfigError("data.features", f"unknown feature {f!r}{did_you_mean(f, DERIVED_FEATURES)}; "
                               f"expected some of {', '.join(DERIVED_FEATURES)}")
     need(len(d.split) == 3 and all(s >= 0 for s in d.split) and abs(sum(d.split) - 1) < 1e-9
          and d.split[0] > 0 and d.split[1] > 0,
@@ -263,9 +293,17 @@ def config_to_dict(cfg: RunConfig) -> dict:
     return {t: {k: plain(v) for k, v in dataclasses.asdict(getattr(cfg, t)).items()} for t in TABLES}
 
 
+def get_value(cfg: RunConfig, key: str) -> Any:
+    """The value of one dotted key (``train.lr``) in ``cfg``."""
+    if key not in KEYS:
+        raise unknown_key_error(key, KEYS)
+    table, _, name = key.partition(".")
+    return getattr(getattr(cfg, table), name)
+
+
 def with_value(cfg: RunConfig, key: str, value: Any) -> RunConfig:
     """``cfg`` with one dotted key (``train.lr``) changed, validated."""
+    if key not in KEYS:
+        raise unknown_key_error(key, KEYS)
     table, _, name = key.partition(".")
-    if table not in TABLES or not name:
-        raise unknown_key_error(key, [f"{t}.{f.name}" for t, c in TABLES.items() for f in fields(c)])
     return config_from_dict({table: {name: value}}, base=cfg)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Mapping, Union, get_args, get_origin, get_type
 
 import numpy as np
 
-from .config import ConfigError, RunConfig, coerce, nearest, unknown_key_error
+from .config import ConfigError, RunConfig, coerce, did_you_mean, unknown_key_error
 from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
@@ -456,8 +456,7 @@ class Race(Expectation):
 
 
 def unknown_variant(name, configs) -> str:
-    suggestion = nearest(str(name), configs)
-    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    hint = did_you_mean(str(name), configs)
     return f"no variant named {name!r}{hint}; variants: {', '.join(configs)}"
 
 
@@ -476,8 +475,7 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
         raise ConfigError("kind", f"missing; expected one of {', '.join(KINDS)}")
     name = table["kind"]
     if name not in KINDS:
-        suggestion = nearest(str(name), KINDS)
-        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        hint = did_you_mean(str(name), KINDS)
         raise ConfigError("kind", f"expected one of {', '.join(KINDS)}, got {name!r}{hint}")
     cls = KINDS[name]
     hints = get_type_hints(cls)
@@ -493,8 +491,7 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
         if required and key not in values:
             raise ConfigError(key, f"missing; the kind {name!r} needs {key!r}")
     if "metric" in values and values["metric"] not in METRICS:
-        suggestion = nearest(values["metric"], METRICS)
-        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        hint = did_you_mean(values["metric"], METRICS)
         raise ConfigError("metric", f"expected one of {', '.join(METRICS)}, "
                                     f"got {values['metric']!r}{hint}")
     if "variant" in valid and not values.get("variant"):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
-from .config import SCHEDULES, ConfigError, RunConfig, config_from_dict, with_value
+from .config import LIVE_KEYS, SCHEDULES, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
 from .model import Layout, build_layout, init_params
@@ -25,16 +25,6 @@ from .optimizers import OPTIMIZER_CODE
 from .snapshot import Snapshot, frozen
 
 HISTOGRAM_BINS = 32
-
-# Settings that change how the next steps are taken; anything else (the data, the network's
-# shape, the batch size, the seed) defines a different run.
-MUTABLE_KEYS = frozenset({
-    "model.dropout", "train.lr", "train.optimizer", "train.momentum", "train.beta1",
-    "train.beta2", "train.eps", "train.weight_decay", "train.l1", "train.l1_mode", "train.l2",
-    "train.clip_norm", "train.steps", "train.schedule", "train.schedule_step",
-    "train.schedule_gamma", "train.plateau_patience", "train.plateau_factor",
-    "train.early_stopping", "train.restore_best", "train.divergence_factor",
-})
 
 _SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 _LOSS_FOR_TASK = {"binary": "bce", "multiclass": "softmax", "regression": "mse"}
@@ -181,10 +171,10 @@ class Run:
     def set(self, key: str, value) -> None:
         """Change a setting (``train.lr``, ``model.dropout``, ``train.optimizer``, …) from the
         next step on. Switching optimizer starts its moments from zero."""
-        if key not in MUTABLE_KEYS:
+        if key not in LIVE_KEYS:
             with_value(self.config, key, value)   # a bad key or value is reported as such first
             raise ConfigError(key, "cannot change during a run (it defines a different run); "
-                                   f"settable keys: {', '.join(sorted(MUTABLE_KEYS))}")
+                                   f"settable keys: {', '.join(sorted(LIVE_KEYS))}")
         old_optimizer = self.config.train.optimizer
         self.config = with_value(self.config, key, value)
         if self.config.train.optimizer != old_optimizer:

@@ -14,13 +14,13 @@ import importlib.resources
 import inspect
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import (
-    ACTIVATIONS, DATA_KINDS, DERIVED_FEATURES, LOSSES, OPTIMIZERS, SCHEDULES, TABLES, ConfigError,
-    RunConfig, config_from_dict, nearest, unknown_key_error, with_value,
+    KEYS, LIVE_KEYS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
+    unknown_key_error, with_value,
 )
 from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
 
@@ -129,8 +129,7 @@ def resolve(name_or_path: str | Path) -> Path:
     builtin = importlib.resources.files("nnsim.scenarios") / f"{text}.toml"
     if not builtin.is_file():
         names = builtin_names()
-        suggestion = nearest(text, names)
-        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        hint = did_you_mean(text, names)
         raise ScenarioError(text, "", f"no built-in lesson or .toml file of that name{hint}; "
                                       f"built-in lessons: {', '.join(names) or 'none'}")
     return Path(str(builtin))
@@ -151,10 +150,8 @@ def parse_override(text: str) -> tuple[str, Any]:
             raise ScenarioError("--set", key, f"cannot read the value {raw!r}: expected a number, "
                                               "true/false, a word, a \"string\" or a [list]") from None
         value = raw
-    table, _, name = key.partition(".")
-    if table not in TABLES or name not in {f.name for f in fields(TABLES[table])}:
-        suggestion = nearest(key, [f"{t}.{f.name}" for t, c in TABLES.items() for f in fields(c)])
-        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    if key not in KEYS:
+        hint = did_you_mean(key, KEYS)
         raise ScenarioError("--set", key, f"unknown key{hint}; the keys are those of [data], "
                                           "[model] and [train] in scenarios/README.md")
     return key, value
@@ -338,20 +335,14 @@ class _Parser:
                     with_value(configs[v], key, value)
                 except ConfigError as err:
                     raise self.error(f"{where}.set.{err.key}", err.message) from None
-            if key not in _mutable_keys():
+            if key not in LIVE_KEYS:
                 raise self.error(f"{where}.set.{key}", "cannot change during a run; make it a "
-                                 f"[[variant]] instead (settable: {', '.join(sorted(_mutable_keys()))})")
+                                 f"[[variant]] instead (settable: {', '.join(sorted(LIVE_KEYS))})")
         say = self.text(table, "say")
         if not changes and not say:
             raise self.error(where, "expected 'set' and/or 'say' (an event must do something)")
         return Event(index=index, at_step=table.get("at_step"), at_epoch=table.get("at_epoch"),
                      variant=variant, set=changes, say=say)
-
-
-def _mutable_keys() -> frozenset[str]:
-    """The keys an event may set: those ``Run.set`` accepts (imported late: it loads the kernels)."""
-    from .run import MUTABLE_KEYS
-    return MUTABLE_KEYS
 
 
 def _flatten(table: dict, prefix: str = ""):
@@ -377,25 +368,20 @@ def toml_value(value) -> str:
 # ----------------------------------------------------------------------------- reference
 
 def reference_markdown() -> str:
-    """The key reference of ``scenarios/README.md``, generated from the dataclasses.
+    """The key reference of ``scenarios/README.md``, generated from ``config.KEYS``.
 
-    Every field of ``config.py`` (with its default and its comment there) and every
-    expectation kind (with its keys) appears; a test keeps the README equal to this.
+    Every key (with its default, meaning and choices) and every expectation kind (with its
+    keys) appears; a test keeps the README equal to this.
     """
     lines = []
-    for table, cls in TABLES.items():
-        comments = _field_comments(cls)
+    for table in TABLES:
         lines += [f"### `[{table}]`", "", "| key | default | meaning |", "|---|---|---|"]
-        for f in fields(cls):
-            key = f"{table}.{f.name}"
-            meaning = "; ".join(m for m in (comments.get(f.name), _MEANINGS.get(key)) if m)
-            if key in _CHOICE_LISTS:
-                meaning += f"; one of {', '.join(_CHOICE_LISTS[key])}"
-            lines.append(f"| `{key}` | `{toml_value(getattr(cls(), f.name))}` | "
-                         f"{_cell(meaning.lstrip('; '))} |")
+        for key in (k for k in KEYS.values() if k.name.startswith(f"{table}.")):
+            meaning = key.meaning + (f"; one of {', '.join(key.choices)}" if key.choices else "")
+            lines.append(f"| `{key.name}` | `{toml_value(key.default)}` | {_cell(meaning)} |")
         lines.append("")
     lines += ["Keys an `[[event]]` may `set` (the others define a different run): "
-              + ", ".join(f"`{k}`" for k in sorted(_mutable_keys())) + ".", ""]
+              + ", ".join(f"`{k}`" for k in sorted(LIVE_KEYS)) + ".", ""]
     lines += ["### `[[expect]]` kinds", "",
               "Every expectation has `kind` and an optional `because` (shown with the result).",
               "`variant` may be left out when the scenario has a single run.", "",
@@ -419,35 +405,3 @@ def _default_note(name: str, required: bool, default) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
-
-
-_CHOICE_LISTS = {"data.kind": DATA_KINDS, "model.activation": ACTIVATIONS, "train.loss": LOSSES,
-                 "train.optimizer": OPTIMIZERS, "train.schedule": SCHEDULES}
-
-# Meanings of the keys that carry no comment in config.py.
-_MEANINGS = {
-    "data.kind": "the data set (csv: your own file)",
-    "data.features": "any of " + ", ".join(DERIVED_FEATURES),
-    "data.feature_columns": "csv: the input columns (empty: every column but the target)",
-    "data.target_column": "csv: the column to predict",
-    "train.optimizer": "the update rule",
-    "train.lr": "learning rate",
-    "train.eps": "adam / adamw / rmsprop: added to the denominator",
-    "train.l1": "L1 penalty strength on the weights",
-    "train.l2": "L2 penalty strength on the weights",
-    "train.schedule": "learning-rate schedule",
-    "train.schedule_gamma": "step schedule: the factor",
-    "train.plateau_factor": "reduce-on-plateau: multiply the learning rate by this",
-    "train.restore_best": "early stopping: go back to the weights of the best check",
-    "train.seed": "initial weights, data order, dropout masks (`--seed` replaces it)",
-}
-
-
-def _field_comments(cls) -> dict[str, str]:
-    """The ``# comment`` beside each field in the source of a config dataclass."""
-    comments = {}
-    for line in inspect.getsource(cls).splitlines():
-        match = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
-        if match:
-            comments[match.group(1)] = match.group(2).strip()
-    return comments

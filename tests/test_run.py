@@ -289,7 +289,7 @@ def test_set_validates_values_and_names():
     with pytest.raises(ConfigError) as error:
         run.set("train.lr", -1.0)
     assert error.value.key == "train.lr" and run.config.train.lr == 0.1
-    with pytest.raises(ConfigError, match="did you mean 'lr'"):
+    with pytest.raises(ConfigError, match="did you mean 'train.lr'"):
         run.set("train.lrr", 0.2)
 
 

@@ -1,6 +1,8 @@
 """Scenario parsing, variant expansion, events, expectations (on synthetic snapshots) and the
 key reference in scenarios/README.md."""
 
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -426,3 +428,13 @@ def test_the_readme_example_is_a_valid_scenario():
     scenario = parse(example)
     assert [v.name for v in scenario.variants] == ["too-low", "good"]
     assert scenario.events and scenario.expectations
+
+
+def test_parsing_every_lesson_loads_no_kernels():
+    """Reading a scenario (``nnsim show``, the dashboard's first frame) must not wait for Numba."""
+    code = ("import sys\n"
+            "from nnsim.core.scenario import builtin_names, load_scenario\n"
+            "for name in builtin_names(): load_scenario(name)\n"
+            "print(sorted(m for m in sys.modules if m == 'numba' or m.endswith('.kernels')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DATA_KINDS, DataConfig, nearest
+from ..config import DATA_KINDS, DataConfig, did_you_mean
 from .cleaning import CleaningReport, clean
 from .csv_loader import load_csv
 from .dataset import Dataset, Plane
@@ -37,8 +37,7 @@ def _load(cfg: DataConfig, rng: np.random.Generator, base_dir: Path | None) -> T
         return load_digits()
     if cfg.kind == "csv":
         return load_csv(cfg, base_dir)
-    suggestion = nearest(cfg.kind, DATA_KINDS)
-    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    hint = did_you_mean(cfg.kind, DATA_KINDS)
     raise DataError("data.kind", f"unknown data set {cfg.kind!r}{hint}")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataConfig, nearest
+from ..config import DataConfig, did_you_mean
 from .records import DataError, Table
 
 MAX_CLASSES_AUTO = 10   # task = auto: an integer target with at most this many values is a class label
@@ -48,8 +48,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 def _column(header: list[str], name: str, key: str, path: Path) -> int:
     if name in header:
         return header.index(name)
-    suggestion = nearest(name, header)
-    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    hint = did_you_mean(name, header)
     raise DataError(key, f"{path}: no column '{name}'{hint}; columns: {', '.join(header)}")
 
 

@@ -19,19 +19,16 @@ Run from the repository root, against the installed package:
 Nothing here asserts a timing; the issue's targets are printed beside the figures.
 """
 
-import os
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-from nnsim.core.scenario import load_scenario  # noqa: E402
-from nnsim.headless import run_variant  # noqa: E402
-from nnsim.tui.app import create_app  # noqa: E402
+from nnsim.core.driver import ChunkClock
+from nnsim.core.scenario import load_scenario
+from nnsim.headless import run_variant
+from nnsim.tui.app import create_app
 
 REPEATS = 3
 PRESSES = 20
@@ -62,10 +59,10 @@ async def tui_seconds(name: str, size: tuple[int, int]) -> tuple[float, int]:
     app = create_app(name, seed=0, stop_at=stop_at)
     started = time.perf_counter()
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.progress is not None and app.progress.state not in ("starting", "running")
-                    and app.progress.step > 0)
+        await until(pilot, lambda: app.frame is not None and app.frame.state not in ("starting", "running")
+                    and app.frame.step > 0)
         elapsed = time.perf_counter() - started
-        steps = sum(s.step for s in app.progress.snapshots)
+        steps = sum(s.step for s in app.frame.snapshots)
     return elapsed, steps
 
 
@@ -75,28 +72,27 @@ STEADY_SECONDS = 4.0
 def headless_rate() -> float:
     """Steps/s of the playground past its first 3000 steps, chunked as `nnsim run` chunks."""
     from nnsim.core.run import Run
-    from nnsim.headless import CHUNK_SECONDS
 
     run = Run(load_scenario("playground", seed=0).variants[0].config)
     run.advance(3000)
-    chunk, done = 100, 0
+    clock, done = ChunkClock(), 0
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < STEADY_SECONDS:
         t = time.perf_counter()
         before = run.step
-        run.advance(chunk, past_end=True)
+        run.advance(clock.steps, past_end=True)
         done += run.step - before
-        chunk = max(1, min(4 * chunk, int(chunk * CHUNK_SECONDS / max(time.perf_counter() - t, 1e-4))))
+        clock.observe(run.step - before, time.perf_counter() - t)
     return done / elapsed
 
 
 async def tui_rate(size: tuple[int, int]) -> float:
     app = create_app("playground", seed=0)
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.progress is not None and app.progress.step >= 3000)
-        started, first = time.perf_counter(), app.progress.step
+        await until(pilot, lambda: app.frame is not None and app.frame.step >= 3000)
+        started, first = time.perf_counter(), app.frame.step
         await asyncio.sleep(STEADY_SECONDS)
-        return (app.progress.step - first) / (time.perf_counter() - started)
+        return (app.frame.step - first) / (time.perf_counter() - started)
 
 
 def steady() -> None:
@@ -139,20 +135,20 @@ async def latencies() -> tuple[list[float], list[float]]:
     app = create_app("playground", seed=0)
     pause_ms, lr_ms = [], []
     async with app.run_test(size=(200, 50)) as pilot:
-        await until(pilot, lambda: app.progress is not None and app.progress.step > 500)
+        await until(pilot, lambda: app.frame is not None and app.frame.step > 500)
         for _ in range(PRESSES):
-            await until(pilot, lambda: app.progress.state == "running")
+            await until(pilot, lambda: app.frame.state == "running")
             started = time.perf_counter()
             app.simulate_key("space")
-            await until(pilot, lambda: app.progress.state == "paused")
+            await until(pilot, lambda: app.frame.state == "paused")
             pause_ms.append(1000 * (time.perf_counter() - started))
             app.simulate_key("space")
         for i in range(PRESSES):
             key, factor = ("plus", 2.0) if i % 2 == 0 else ("minus", 0.5)
-            target = app.progress.configs[0].train.lr * factor
+            target = app.frame.configs[0].train.lr * factor
             started = time.perf_counter()
             app.simulate_key(key)
-            await until(pilot, lambda: app.progress.configs[0].train.lr == target)
+            await until(pilot, lambda: app.frame.configs[0].train.lr == target)
             lr_ms.append(1000 * (time.perf_counter() - started))
     return pause_ms, lr_ms
 
@@ -172,7 +168,7 @@ async def main():
     app = create_app("playground", seed=0)
     async with app.run_test(size=(200, 50)) as pilot:
         print("first-frame", flush=True)
-        while app.progress is None:
+        while app.frame is None:
             await asyncio.sleep(0.001)
         await pilot.pause()
         print("first-snapshot", flush=True)

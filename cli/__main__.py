@@ -4,17 +4,14 @@ Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, d
 A bad scenario or data file prints one line, ``file: key: what was expected``, never a traceback.
 """
 
+import argparse
 import os
+import re
+import sys
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # before numpy: one BLAS thread per run
-
-import argparse  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from . import __version__  # noqa: E402
-from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override  # noqa: E402
+from . import __version__
+from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
 
 COMMANDS = ("list", "run", "check", "show")
 DEFAULT_SCENARIO = "playground"
@@ -98,8 +95,8 @@ def command_parser() -> argparse.ArgumentParser:
 
 def _add_pace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--jobs", type=_workers, default=2, metavar="N",
-                        help="runs training at once, one thread each (default 2)")
+    parser.add_argument("--jobs", type=_workers, metavar="N",
+                        help="runs training at once, one thread each (default: one per CPU core)")
 
 
 def tui_parser() -> argparse.ArgumentParser:

@@ -8,27 +8,32 @@ thread finished first.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from .core.config import ConfigError
+from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
+from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
-from .core.scenario import Event, Scenario, ScenarioError, Variant
+from .core.scenario import Scenario, ScenarioError, Variant
 
-WORKERS = 2                 # this machine has two cores; one run per core
-CHUNK_SECONDS = 0.2         # aim for a progress update about this often per run
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not on Linux
+        return os.cpu_count() or 1
+
+
+WORKERS = _cores()          # one run per core: the kernels release the GIL
 
 
 @dataclass(frozen=True)
@@ -38,51 +43,6 @@ class VariantRun:
     variant: Variant
     outcome: Outcome
     seconds: float
-
-
-class Cancelled(Exception):
-    """The user interrupted the runs."""
-
-
-def drive(run: Run, schedule: list[tuple[int, Event]], *, on_event: Callable[[Run, int, Event], None],
-          on_progress: Callable[[Run], None], cancel: threading.Event | None = None):
-    """Advance ``run`` to its end, stopping exactly at each event's step to apply it.
-
-    Chunk sizes adapt to the speed of the run (about ``CHUNK_SECONDS`` each) but always end at
-    a check or an event, so where they end never depends on timing. Returns the final snapshot.
-    """
-    pending = list(schedule)
-    chunk = run.config.train.eval_every
-    snapshot = run.snapshot()
-    while True:
-        while pending and pending[0][0] <= run.step:
-            step, event = pending.pop(0)
-            for key, value in event.set:
-                run.set(key, value)
-            on_event(run, step, event)
-        if run.finished:
-            return snapshot
-        if cancel is not None and cancel.is_set():
-            raise Cancelled
-        target = pending[0][0] if pending else run.config.train.steps
-        started, before = time.perf_counter(), run.step
-        snapshot = run.advance(_chunk_end(before, chunk, target, run.config.train.eval_every) - before)
-        if run.step == before and not run.finished:
-            raise RuntimeError(f"{run.name}: advance made no progress at step {before}")
-        elapsed = time.perf_counter() - started
-        chunk = max(1, min(4 * chunk, int(chunk * CHUNK_SECONDS / max(elapsed, 1e-4))))
-        on_progress(run)
-
-
-def _chunk_end(step: int, chunk: int, target: int, eval_every: int) -> int:
-    """Where the next chunk ends: about ``chunk`` steps on, at a check boundary or ``target``.
-
-    Chunks end where the run measures anyway (every ``eval_every`` steps) or at an event, never
-    at a point that depends on how fast this machine is.
-    """
-    end = step + chunk
-    end = max(end - end % eval_every, step - step % eval_every + eval_every)
-    return min(end, target)
 
 
 class Console:
@@ -100,7 +60,6 @@ class Console:
         self.states: dict[str, str] = {}
         self.quarters: dict[str, int] = {}
         self.last_draw = 0.0
-        self.said: set[int] = set()
 
     def _clear(self) -> None:
         if self.live and self.states:
@@ -139,16 +98,13 @@ class Console:
                                + (f" ({state})" if not state[0].isdigit() else "") + "\n")
                 self.err.flush()
 
-    def event(self, run: Run, step: int, event: Event) -> None:
+    def tell(self, fired: Fired) -> None:
         """Narrate an event once, however many variants it applies to."""
-        with self.lock:
-            if event.index in self.said and event.variant is None:
-                return
-            self.said.add(event.index)
-        changes = ", ".join(f"{k} = {v}" for k, v in event.set)
-        who = event.variant or "all"
-        parts = [p for p in (changes, event.say) if p]
-        self.print(f"[step {step}, {who}] " + " — ".join(parts))
+        if not fired.tell:
+            return
+        who = fired.event.variant or "all"
+        parts = [p for p in (fired.changes, fired.event.say) if p]
+        self.print(f"[step {fired.step}, {who}] " + " — ".join(parts))
 
     def done(self) -> None:
         with self.lock:
@@ -158,26 +114,27 @@ class Console:
 
 
 def run_variant(scenario: Scenario, variant: Variant, console: Console | None = None,
-                cancel: threading.Event | None = None) -> VariantRun:
-    """Build one variant's run, drive it to its end with its events, observe the outcome."""
+                cancel: threading.Event | None = None, told: Told | None = None) -> VariantRun:
+    """Build one variant's run and play it to its end with its events."""
     started = time.perf_counter()
     try:
         run = Run(variant.config, name=variant.name, base_dir=scenario.base_dir)
     except ConfigError as err:   # the data file, or a loss that does not fit the data's task
         key = err.key if len(scenario.variants) == 1 else f"variant[{variant.name}].{err.key}"
         raise ScenarioError(str(scenario.path), key, err.message) from None
-    schedule = scenario.schedule(variant.name, run.steps_per_epoch)
-    quiet = (lambda *args: None)
-    snapshot = drive(run, schedule, on_event=console.event if console else quiet,
-                     on_progress=console.update if console else quiet, cancel=cancel)
-    outcome = Outcome.from_run(run, snapshot)
+    scripted = ScriptedRun(run, scenario, told)
+    if console is None:
+        outcome = play(scripted, cancel=cancel)
+    else:
+        outcome = play(scripted, tell=console.tell, progress=console.update, cancel=cancel)
     return VariantRun(variant, outcome, time.perf_counter() - started)
 
 
 def submit(pool: ThreadPoolExecutor, scenario: Scenario, console: Console | None = None,
            cancel: threading.Event | None = None) -> list[Future]:
     """Start every variant of ``scenario`` on ``pool``; futures in variant order."""
-    return [pool.submit(run_variant, scenario, v, console, cancel) for v in scenario.variants]
+    told = Told()
+    return [pool.submit(run_variant, scenario, v, console, cancel, told) for v in scenario.variants]
 
 
 def gather(futures: list[Future]) -> list[VariantRun]:
@@ -206,24 +163,6 @@ def _cell(value: float | int | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def summary_rows(runs: list[VariantRun]) -> list[dict]:
-    """Final numbers per variant (the rows of the table and of summary.json)."""
-    rows = []
-    for r in runs:
-        snap, test = r.outcome.snapshot, r.outcome.test or (math.nan, math.nan)
-        rows.append({
-            "variant": r.variant.name, "label": r.variant.label, "seed": r.variant.config.train.seed,
-            "step": snap.step, "epoch": snap.epoch,
-            "train_loss": snap.train_loss, "val_loss": snap.val_loss,
-            "train_acc": snap.train_acc, "val_acc": snap.val_acc,
-            "test_loss": float(test[0]), "test_acc": float(test[1]),
-            "diverged_step": snap.diverged_step,
-            "stopped_early_step": snap.step if snap.stopped_early else None,
-            "best_step": snap.best_step,
-        })
-    return rows
-
-
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns padded to their widest cell; the first column left-aligned, the rest right."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -241,7 +180,11 @@ def summary_table(runs: list[VariantRun]) -> str:
     keys = ["variant", "step", "train_loss", "val_loss", "train_acc", "val_acc", "test_loss",
             "test_acc", "diverged_step", "stopped_early_step"]
     return format_table(headers, [[row[k] if k == "variant" else _cell(row[k]) for k in keys]
-                                  for row in summary_rows(runs)])
+                                  for row in summary_rows(_pairs(runs))])
+
+
+def _pairs(runs: list[VariantRun]) -> list[tuple[Variant, Outcome]]:
+    return [(r.variant, r.outcome) for r in runs]
 
 
 def format_results(results: list[Result]) -> str:
@@ -254,78 +197,14 @@ def format_results(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- files
-
-def metrics_csv(runs: list[VariantRun]) -> str:
-    """One row per history row per variant, by variant then step."""
-    n_layers = max(len(r.outcome.snapshot.history.grad_norms[0]) if len(r.outcome.snapshot.history)
-                   else len(r.variant.config.model.layers) + 1 for r in runs)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    scalars = ("train_loss", "val_loss", "train_acc", "val_acc", "batch_loss", "batch_loss_std",
-               "lr")
-    writer.writerow(["step", "epoch", "variant", *scalars]
-                    + [f"grad_norm_{i}" for i in range(n_layers)])
-    for r in runs:
-        h = r.outcome.snapshot.history
-        for i in range(len(h)):
-            norms = [repr(float(g)) for g in h.grad_norms[i]]
-            writer.writerow([int(h.step[i]), int(h.epoch[i]), r.variant.name]
-                            + [repr(float(getattr(h, k)[i])) for k in scalars]
-                            + norms + [""] * (n_layers - len(norms)))
-    return out.getvalue()
-
-
-def _plain(value):
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def summary_json(scenario: Scenario, seed: int | None, overrides, runs: list[VariantRun],
-                 results: list[Result]) -> str:
-    doc = {
-        "scenario": scenario.name,
-        "title": scenario.title,
-        "seed": seed,
-        "set": {k: v for k, v in overrides},
-        "variants": summary_rows(runs),
-        "expectations": [{"kind": r.kind, "passed": r.passed, "message": r.message,
-                          "because": r.because, "details": list(r.details)} for r in results],
-        "passed": all(r.passed for r in results),
-    }
-    return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"
-
-
-def write_atomically(folder: Path, name: str, text: str) -> Path:
-    """Write ``folder/name`` through a temporary file, so it is never seen half-written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), out_dir: Path | None = None,
-                 quiet: bool = False, workers: int = WORKERS, out: TextIO | None = None,
+                 quiet: bool = False, workers: int | None = None, out: TextIO | None = None,
                  err: TextIO | None = None) -> int:
     """``nnsim run``: play a scenario headless and report. Returns the exit status (0 or 1)."""
     console = Console(out or sys.stdout, err or sys.stderr, progress=not quiet)
     n = len(scenario.variants)
     console.print(f"{scenario.name}: {scenario.title}")
+    workers = workers or WORKERS
     threads = min(workers, n)
     console.print(f"{n} run{'s' if n > 1 else ''} ({', '.join(v.name for v in scenario.variants)}),"
                   f" seed {scenario.base.train.seed}, {threads} thread{'s' if threads > 1 else ''}")
@@ -352,14 +231,15 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     console.print(f"{held} of {len(results)} expectations hold. {n} runs in {wall:.1f} s "
                   f"(their own times add up to {sum(r.seconds for r in runs):.1f} s)")
     if out_dir is not None:
-        files = [write_atomically(out_dir, "metrics.csv", metrics_csv(runs)),
+        histories = [(r.variant.name, r.outcome.snapshot.history) for r in runs]
+        files = [write_atomically(out_dir, "metrics.csv", metrics_csv(histories)),
                  write_atomically(out_dir, "summary.json",
-                                  summary_json(scenario, seed, overrides, runs, results))]
+                                  summary_json(scenario, seed, overrides, _pairs(runs), results))]
         console.print("wrote " + ", ".join(str(f) for f in files))
     return 0 if held == len(results) else 1
 
 
-def check_scenarios(scenarios: list[list[Scenario]], seeds: list[int], *, workers: int = WORKERS,
+def check_scenarios(scenarios: list[list[Scenario]], seeds: list[int], *, workers: int | None = None,
                     out: TextIO | None = None, err: TextIO | None = None, progress: bool = True) -> int:
     """``nnsim check``: each scenario (one loaded per seed) run and checked; a pass/fail table.
 
@@ -369,7 +249,7 @@ def check_scenarios(scenarios: list[list[Scenario]], seeds: list[int], *, worker
     cancel = threading.Event()
     started = time.perf_counter()
     failures, cells = [], []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers or WORKERS) as pool:
         try:
             pending = [[submit(pool, s, cancel=cancel) for s in per_seed] for per_seed in scenarios]
             for per_seed, futures_per_seed in zip(scenarios, pending):

@@ -10,11 +10,7 @@
   (``reassoc`` would let a sum's order depend on how the vectoriser splits it).
 """
 
-import os
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per run; runs parallelise
-
-from numba import njit  # noqa: E402
+from numba import njit
 
 FASTMATH_FLAGS = {"nsz", "arcp", "contract"}
 

@@ -285,15 +285,6 @@ def test_progress_on_a_terminal_is_one_line_rewritten(tmp_path):
     assert quiet.getvalue() == ""
 
 
-@pytest.mark.parametrize("step, chunk, target, end", [
-    (0, 35, 1000, 30), (0, 5, 1000, 10), (30, 1, 1000, 40), (37, 100, 1000, 130), (37, 100, 50, 50),
-])
-def test_chunks_end_at_checks_or_events(step, chunk, target, end):
-    from nnsim.headless import _chunk_end
-
-    assert _chunk_end(step, chunk, target, eval_every=10) == end
-
-
 def test_a_closed_pipe_ends_quietly():
     """`nnsim show x | head -1`: the reader leaves early; no BrokenPipeError traceback."""
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", "show", "momentum"],

@@ -2,9 +2,9 @@
 
 The lessons are discovered, not listed, so a lesson added to ``scenarios/`` is tested without
 touching this file. The default suite checks each lesson on seed 0; the slow sweep (``pytest -m
-slow``, run in CI) checks seeds 0-9, as ``nnsim check`` would. Both go through the headless
-runner the CLI uses, so a failure reads like ``nnsim check`` output: the expectation's one line
-with the measured numbers.
+slow``, run in CI) checks seeds 0-9, as ``nnsim check`` would. Both play the lessons through
+the one driver the CLI and the dashboard use, so a failure reads like ``nnsim check`` output:
+the expectation's one line with the measured numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nnsim import headless
+from nnsim.core.driver import ScriptedRun, play
+from nnsim.core.expectations import check_all
 from nnsim.core.scenario import builtin_names, load_scenario
 
 LESSONS = builtin_names()
@@ -23,8 +24,9 @@ SWEEP_SEEDS = range(10)
 def failed_expectations(name: str, seed: int) -> list[str]:
     """Run every variant of lesson ``name`` on ``seed``; the lines of the expectations that failed."""
     scenario = load_scenario(name, seed=seed)
-    with ThreadPoolExecutor(max_workers=headless.WORKERS) as pool:
-        results = headless.check(scenario, headless.gather(headless.submit(pool, scenario)))
+    with ThreadPoolExecutor() as pool:
+        outcomes = list(pool.map(play, ScriptedRun.build(scenario)))
+    results = check_all(scenario.expectations, {o.name: o for o in outcomes})
     return [f"{name} seed {seed}: {r.kind}: {r.message}" for r in results if not r.passed]
 
 

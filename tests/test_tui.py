@@ -95,12 +95,12 @@ async def wait_until(pilot, condition, timeout: float = TIMEOUT) -> None:
 
 
 def settled(app: NnsimApp):
-    return lambda: (app.progress is not None and app.progress.state not in ("starting", "running")
+    return lambda: (app.frame is not None and app.frame.state not in ("starting", "running")
                     and app.up_to_date)
 
 
 def state(app: NnsimApp) -> str:
-    return app.progress.state
+    return app.frame.state
 
 
 async def test_a_snapshot_reaches_every_pane(tmp_path):
@@ -108,7 +108,7 @@ async def test_a_snapshot_reaches_every_pane(tmp_path):
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, settled(app))
         await pilot.pause()
-        assert (state(app), app.progress.step) == ("paused", 50)
+        assert (state(app), app.frame.step) == ("paused", 50)
         status = str(app.query_one(StatusLine).render())
         assert "step 50" in status and "paused" in status and "steps/s" not in status
         assert "adam" in str(app.query_one("#loss-legend").render())
@@ -124,36 +124,36 @@ async def test_space_pauses_and_resumes_and_n_steps_once(tmp_path):
     async with app.run_test() as pilot:
         await wait_until(pilot, settled(app))
         await pilot.press("n")
-        await wait_until(pilot, lambda: app.progress.step == 21)
+        await wait_until(pilot, lambda: app.frame.step == 21)
         await pilot.press("n")
-        await wait_until(pilot, lambda: app.progress.step == 22)
+        await wait_until(pilot, lambda: app.frame.step == 22)
         assert state(app) == "paused"
         await pilot.press("space")
-        await wait_until(pilot, lambda: state(app) == "running" and app.progress.step > 22)
+        await wait_until(pilot, lambda: state(app) == "running" and app.frame.step > 22)
         await pilot.press("space")
         await wait_until(pilot, lambda: state(app) == "paused")
-        paused_at = app.progress.step
+        paused_at = app.frame.step
         await pilot.press("n")
-        await wait_until(pilot, lambda: app.progress.step == paused_at + 1)
+        await wait_until(pilot, lambda: app.frame.step == paused_at + 1)
 
 
 async def test_keys_change_the_settings_of_every_run(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
     async with app.run_test() as pilot:
         await wait_until(pilot, settled(app))
-        lrs = [c.train.lr for c in app.progress.configs]
+        lrs = [c.train.lr for c in app.frame.configs]
         await pilot.press("plus")
-        await wait_until(pilot, lambda: [c.train.lr for c in app.progress.configs] == [2 * v for v in lrs])
+        await wait_until(pilot, lambda: [c.train.lr for c in app.frame.configs] == [2 * v for v in lrs])
         await pilot.pause()
         assert "lr 0.02 " in str(app.query_one(StatusLine).render())     # paused: shown at once
         await pilot.press("minus", "minus")
-        await wait_until(pilot, lambda: [c.train.lr for c in app.progress.configs] == [v / 2 for v in lrs])
+        await wait_until(pilot, lambda: [c.train.lr for c in app.frame.configs] == [v / 2 for v in lrs])
         await pilot.press("d")
-        await wait_until(pilot, lambda: all(c.model.dropout == 0.5 for c in app.progress.configs))
+        await wait_until(pilot, lambda: all(c.model.dropout == 0.5 for c in app.frame.configs))
         await pilot.press("d")
-        await wait_until(pilot, lambda: all(c.model.dropout == 0.0 for c in app.progress.configs))
+        await wait_until(pilot, lambda: all(c.model.dropout == 0.0 for c in app.frame.configs))
         await pilot.press("o")     # adam -> adamw: every variant takes the first one's next
-        await wait_until(pilot, lambda: all(c.train.optimizer == "adamw" for c in app.progress.configs))
+        await wait_until(pilot, lambda: all(c.train.optimizer == "adamw" for c in app.frame.configs))
         assert "adamw" in str(app.query_one(StatusLine).render())
 
 
@@ -162,12 +162,12 @@ async def test_view_keys_log_scale_smoothing_variant_and_layer(tmp_path):
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, settled(app))
         await pilot.press("l", "m")
-        assert app.view.log_scale and app.view.smooth
+        assert app.dashboard.view.log_scale and app.dashboard.view.smooth
         assert app.query_one("#loss").border_subtitle == "log · smoothed"
         await pilot.press("l")
         assert app.query_one("#loss").border_subtitle == "linear · smoothed"
         await pilot.press("v")
-        assert app.view.variant == 1
+        assert app.dashboard.view.variant == 1
         assert app.query_one("#gradients").border_subtitle == "sgd"
         await pilot.press("right_square_bracket")
         assert "layer h2" in app.query_one("#weights").border_subtitle
@@ -182,11 +182,11 @@ async def test_reset_goes_back_to_step_zero_and_replays_the_script(tmp_path):
         lesson = app.query_one(LessonPane)
         assert [step for step, _ in lesson.narration] == [100]
         await pilot.press("r")          # paused: stays paused, at step 0
-        await wait_until(pilot, lambda: app.progress.step == 0)
+        await wait_until(pilot, lambda: app.frame.step == 0)
         assert state(app) == "paused" and not lesson.narration
         await pilot.press("space")
         await wait_until(pilot, lambda: state(app) == "finished")
-        assert app.progress.step == 300
+        assert app.frame.step == 300
         assert [step for step, _ in lesson.narration] == [100, 200]
 
 
@@ -194,28 +194,28 @@ async def test_divergence_is_a_state_and_reset_recovers(tmp_path):
     app = create_app(scenario_file(tmp_path, DIVERGES, "diverges"), show_speed=False)
     async with app.run_test() as pilot:
         await wait_until(pilot, settled(app))
-        snap = app.progress.snapshots[0]
+        snap = app.frame.snapshots[0]
         assert state(app) == "diverged" and snap.diverged
-        assert app.progress.detail == f"diverged at step {snap.diverged_step}"
+        assert app.frame.detail == f"diverged at step {snap.diverged_step}"
         assert f"diverged at step {snap.diverged_step}" in str(app.query_one(StatusLine).render())
         for _ in range(10):             # lr 10 -> 0.01
             await pilot.press("minus")
         await pilot.press("r")
-        await wait_until(pilot, lambda: app.progress.step < snap.diverged_step or state(app) != "diverged")
+        await wait_until(pilot, lambda: app.frame.step < snap.diverged_step or state(app) != "diverged")
         await wait_until(pilot, settled(app))
         assert state(app) == "finished"
-        assert not app.progress.snapshots[0].diverged and app.progress.step == 300
+        assert not app.frame.snapshots[0].diverged and app.frame.step == 300
 
 
 async def test_replay_pauses_at_each_narration_until_a_key(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), replay=True, show_speed=False)
     async with app.run_test() as pilot:
         await wait_until(pilot, settled(app))
-        assert (state(app), app.progress.step, app.progress.detail) == ("paused", 100, "narration")
+        assert (state(app), app.frame.step, app.frame.detail) == ("paused", 100, "narration")
         assert "space to go on" in str(app.query_one(StatusLine).render())
         await pilot.press("space")
-        await wait_until(pilot, lambda: app.progress.step > 100 and state(app) != "running")
-        assert (state(app), app.progress.step) == ("paused", 200)
+        await wait_until(pilot, lambda: app.frame.step > 100 and state(app) != "running")
+        assert (state(app), app.frame.step) == ("paused", 200)
         await pilot.press("enter")
         await wait_until(pilot, lambda: state(app) == "finished")
 
@@ -224,7 +224,7 @@ async def test_autoplay_does_not_pause(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), replay=True, autoplay=True, show_speed=False)
     async with app.run_test() as pilot:
         await wait_until(pilot, settled(app))
-        assert (state(app), app.progress.step) == ("finished", 300)
+        assert (state(app), app.frame.step) == ("finished", 300)
         assert [s for s, _ in app.query_one(LessonPane).narration] == [100, 200]
 
 
@@ -281,7 +281,7 @@ async def test_command_palette_offers_the_actions(tmp_path):
         await pilot.press(*"double the learning")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.progress.configs[0].train.lr == 0.02)
+        await wait_until(pilot, lambda: app.frame.configs[0].train.lr == 0.02)
 
 
 async def test_the_picker_switches_lessons(tmp_path):
@@ -296,8 +296,8 @@ async def test_the_picker_switches_lessons(tmp_path):
         await pilot.press("home", "enter")
         await wait_until(pilot, lambda: app.scenario.name == names[0])
         expected = load_scenario(names[0])
-        await wait_until(pilot, lambda: app.progress is not None
-                         and app.progress.names == tuple(v.name for v in expected.variants))
+        await wait_until(pilot, lambda: app.frame is not None
+                         and app.frame.names == tuple(v.name for v in expected.variants))
         assert str(app.query_one("#lesson-title").render()).startswith(expected.title)
 
 
@@ -310,7 +310,7 @@ async def finished_tui_and_headless(tmp_path):
     async with app.run_test() as pilot:
         await wait_until(pilot, settled(app))
         assert state(app) == "finished"
-        shown = dict(zip(app.progress.names, app.progress.snapshots))
+        shown = dict(zip(app.frame.names, app.frame.snapshots))
     scenario = load_scenario(path, seed=3)
     return [(shown[v.name], run_variant(scenario, v).outcome.snapshot) for v in scenario.variants]
 

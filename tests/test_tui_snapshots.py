@@ -24,9 +24,9 @@ def app_after_fixed_steps(tmp_path):
 async def paused_at_stop(pilot) -> None:
     app = pilot.app
     deadline = time.monotonic() + 60
-    while app.progress is None or app.progress.state != "paused" or not app.up_to_date:
+    while app.frame is None or app.frame.state != "paused" or not app.up_to_date:
         assert time.monotonic() < deadline, (
-            f"the runs never reached the fixed step: {app.progress and app.progress.state}, "
+            f"the runs never reached the fixed step: {app.frame and app.frame.state}, "
             f"workers {[(w.state, w.error) for w in app.workers]}")
         await pilot.pause(0.02)
     await pilot.wait_for_scheduled_animations()

@@ -8,23 +8,25 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class DashboardCommands(Provider):
-    """Offers each of the app's bindings (pause, step, reset, …) as a palette command."""
+    """Offers each of the dashboard's bindings (pause, step, reset, log scale, …) as a command."""
 
     def _commands(self):
-        for binding in self.app.BINDINGS:
-            if binding.id is None or binding.id == "quit":
-                continue
-            title = binding.tooltip or binding.description
-            yield title, f"key: {binding.key_display or binding.key}", binding.action
+        app = self.app
+        for owner in (app, app.dashboard):      # training keys, then the screen's view keys
+            for binding in owner.BINDINGS:
+                if binding.id is None or binding.id == "quit":
+                    continue
+                title = binding.tooltip or binding.description
+                run = partial(app.run_action, binding.action, owner)
+                yield title, f"key: {binding.key_display or binding.key}", run
 
     async def discover(self) -> Hits:
-        for title, help_text, action in self._commands():
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+        for title, help_text, run in self._commands():
+            yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, action in self._commands():
+        for title, help_text, run in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action),
-                          help=help_text)
+                yield Hit(score, matcher.highlight(title), run, help=help_text)

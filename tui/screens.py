@@ -11,13 +11,14 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-PANES_HELP = [
-    ("Loss", "train (dim) and validation (bright) loss of every variant; a red line where one diverged"),
-    ("Boundary", "the model's output over the 2-D input plane, training points on top"),
-    ("Gradients", "each layer's gradient norm, now and over time, on a log scale"),
-    ("Weights", "the selected layer's weight histogram, its step-0 outline, and a strip over time"),
-    ("Lesson", "what the lesson is about, what the script said, and its expectations live"),
-]
+from .panes import PANES
+
+
+def dashboard_bindings(app) -> list[Binding]:
+    """Every key of the dashboard: the app's (training) and the dashboard screen's (view)."""
+    from .dashboard import DashboardScreen
+
+    return [*app.BINDINGS, *DashboardScreen.BINDINGS]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,13 +30,13 @@ class HelpScreen(ModalScreen[None]):
         keys = Table.grid(padding=(0, 2))
         keys.add_column(style="bold cyan", no_wrap=True)
         keys.add_column()
-        for binding in self.app.BINDINGS:
+        for binding in dashboard_bindings(self.app):
             keys.add_row(binding.key_display or binding.key, binding.tooltip or binding.description)
         panes = Table.grid(padding=(0, 2))
         panes.add_column(style="bold", no_wrap=True)
         panes.add_column()
-        for name, text in PANES_HELP:
-            panes.add_row(name, text)
+        for pane in PANES:
+            panes.add_row(pane.TITLE, pane.HELP)
         with Vertical(id="help-dialog"):
             with VerticalScroll():
                 yield Static(Text("Keys", style="bold underline"))

@@ -71,7 +71,10 @@ def build_dataset(cfg: DataConfig, seed: int, base_dir: Path | None = None) -> D
     y_train, y_val, y_test = (encode_targets(y, table.task, table.n_outputs) for _, y in parts)
     plane = None
     if on_plane:
-        labels = parts[0][1] if table.task == "regression" else parts[0][1].astype(np.int64)
-        plane = Plane(_extent(table.x), parts[0][0], labels, cfg.features, scaling)
+        def labels(part):
+            return part[1] if table.task == "regression" else part[1].astype(np.int64)
+
+        plane = Plane(_extent(table.x), parts[0][0], labels(parts[0]), parts[1][0], labels(parts[1]),
+                      cfg.features, scaling)
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, table.task, table.n_outputs,
                    cfg.features if on_plane else table.feature_names, table.target_name, report, plane)

@@ -19,6 +19,8 @@ class Plane:
     extent: tuple[float, float, float, float]   # x1_min, x1_max, x2_min, x2_max (points + margin)
     points_train: np.ndarray                    # (n_train, 2) raw coordinates
     labels_train: np.ndarray                    # (n_train,) class index (int64) or target value
+    points_val: np.ndarray                      # (n_val, 2), the validation split's points
+    labels_val: np.ndarray
     features: tuple[str, ...]
     scaling: Scaling
 

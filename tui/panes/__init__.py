@@ -1,15 +1,15 @@
-"""The dashboard's panes, one widget per file. Each draws a ``Progress`` and never touches a run."""
+"""The dashboard's panes, one widget per file, and their registry: the layout, the tabs, the
+help screen and the command palette are all built from ``PANES``, in this order."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .base import Pane, View
+from .boundary import BoundaryPane
+from .gradients import GradientsPane
+from .lesson import LessonPane
+from .loss import LossPane
+from .weights import WeightsPane
 
+PANES: tuple[type[Pane], ...] = (LossPane, BoundaryPane, GradientsPane, WeightsPane, LessonPane)
 
-@dataclass(frozen=True)
-class View:
-    """How the user asked to look at the runs (keys `l`, `m`, `v`, `[`, `]`)."""
-
-    log_scale: bool = False
-    smooth: bool = False
-    variant: int = 0        # which variant the per-run panes show
-    layer: int = 0          # which layer the weights pane shows
+__all__ = ["PANES", "Pane", "View"]

@@ -12,13 +12,12 @@ from rich.console import ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
 from .. import colors
-from ..worker import Progress
-from . import View
+from ..frame import Frame
+from .base import Pane, View
 from .halfblock import half_blocks
 from .plot import Picture
 
@@ -109,43 +108,34 @@ class BoundaryView(Widget):
         return self.picture if self.picture is not None else ""
 
 
-class BoundaryPane(Vertical):
+class BoundaryPane(Pane):
     """The selected variant's decision boundary, or a note when the data is not a 2-D plane."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.datasets: tuple = ()
+    ID, TITLE, TAB = "boundary", "Decision boundary", "Boundary"
+    HELP = "the model's output over the 2-D input plane, training points on top"
 
     def compose(self) -> ComposeResult:
         yield BoundaryView(id="boundary-view")
         yield Static(id="boundary-note", classes="legend")
 
-    def on_mount(self) -> None:
-        self.border_title = "Decision boundary"
-
-    def clear(self) -> None:
-        self.datasets = ()
-
-    def show(self, progress: Progress, view: View) -> None:
-        variant = min(view.variant, len(progress.snapshots) - 1)
-        snap = progress.snapshots[variant]
-        dataset = self.datasets[variant] if variant < len(self.datasets) else None
-        plane = getattr(dataset, "plane", None)
+    def show(self, frame: Frame, view: View) -> None:
+        variant = self.selected(frame, view)
+        snap = frame.snapshots[variant]
+        points = frame.points[variant]
         boundary_view = self.query_one(BoundaryView)
         note = self.query_one("#boundary-note", Static)
-        if snap.boundary is None or plane is None:
+        if snap.boundary is None or points is None:
             boundary_view.picture = None
             boundary_view.display = False
             note.update(Text("no decision boundary: the data is not a 2-D plane", style="dim italic"))
         else:
             boundary_view.display = True
             grid = np.asarray(snap.boundary, dtype=float)
-            boundary_view.picture = BoundaryPicture(grid, snap.boundary_extent, dataset.task,
-                                                    np.asarray(plane.points_train),
-                                                    np.asarray(plane.labels_train))
-            note.update(self._legend(dataset.task))
+            boundary_view.picture = BoundaryPicture(grid, snap.boundary_extent, points.task,
+                                                    points.train, points.train_labels)
+            note.update(self._legend(points.task))
         boundary_view.refresh()
-        self.border_subtitle = progress.labels[variant] if len(progress.snapshots) > 1 else ""
+        self.border_subtitle = frame.labels[variant] if len(frame.snapshots) > 1 else ""
 
     @staticmethod
     def _legend(task: str) -> Text:

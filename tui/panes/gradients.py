@@ -11,12 +11,12 @@ import math
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Static
 
 from .. import colors
-from ..worker import Progress
-from . import View
+from ..frame import Frame
+from .base import Pane, View
 from .plot import Plot, step_ticks, thin, value_axis
 
 VANISHING = 1e-5
@@ -39,8 +39,11 @@ def log_ticks(plot_width: int) -> tuple[list[float], list[str]]:
     return positions, [f"1e{p + LOG_FLOOR}" for p in positions]
 
 
-class GradientsPane(Vertical):
+class GradientsPane(Pane):
     """Per-layer gradient L2 norms of the selected variant."""
+
+    ID, TITLE = "gradients", "Gradients"
+    HELP = "each layer's gradient norm, now and over time, on a log scale"
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="grad-plots"):
@@ -48,15 +51,12 @@ class GradientsPane(Vertical):
             yield Plot(id="grad-history")
         yield Static(id="grad-alerts", classes="legend")
 
-    def on_mount(self) -> None:
-        self.border_title = "Gradients"
-
-    def show(self, progress: Progress, view: View) -> None:
-        index = min(view.variant, len(progress.snapshots) - 1)
-        snap = progress.snapshots[index]
+    def show(self, frame: Frame, view: View) -> None:
+        index = self.selected(frame, view)
+        snap = frame.snapshots[index]
         norms = np.asarray(snap.grad_norms, dtype=float)
         names = layer_names(len(norms))
-        self.border_subtitle = progress.labels[index] if len(progress.snapshots) > 1 else ""
+        self.border_subtitle = frame.labels[index] if len(frame.snapshots) > 1 else ""
         self._draw_bars(norms, names)
         self._draw_history(snap.history, names)
         self._write_alerts(norms, names, snap.step)

@@ -11,15 +11,18 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ...core.scenario import Scenario
-from ..worker import Progress
-from . import View
+from ..frame import Frame
+from .base import Pane, View
 
 ICONS = {True: ("✓", "bold green"), False: ("✗", "bold red"), None: ("…", "yellow")}
 MAX_NARRATION = 50      # lines kept; older ones scroll away
 
 
-class LessonPane(VerticalScroll):
+class LessonPane(Pane):
     """Reads like a page: what the lesson is, what just happened, and whether it held."""
+
+    ID, TITLE = "lesson", "Lesson"
+    HELP = "what the lesson is about, what the script said, and its expectations live"
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -28,28 +31,40 @@ class LessonPane(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         # What changes while training first, so it shows without scrolling; the text below.
-        yield Static(id="lesson-title")
-        yield Static(id="lesson-expectations")
-        yield Static(id="lesson-narration")
-        yield Static(id="lesson-text")
+        with VerticalScroll(id="lesson-page"):
+            yield Static(id="lesson-title")
+            yield Static(id="lesson-expectations")
+            yield Static(id="lesson-narration")
+            yield Static(id="lesson-text")
 
-    def on_mount(self) -> None:
-        self.border_title = "Lesson"
+    def on_mount(self) -> None:     # (Textual calls Pane.on_mount too)
+        self._write_page()
 
     def set_scenario(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.narration = []
+        self._write_page()
+
+    def narrate(self, step: int, text: str) -> None:
+        self.narration = (self.narration + [(step, text)])[-MAX_NARRATION:]
+        self._write_narration()
+
+    def _write_page(self) -> None:
+        if self.scenario is None or not self.children:
+            return                  # written once composed (on_mount)
+        scenario = self.scenario
         title = Text.assemble((scenario.title, "bold"))
         if scenario.summary:
             title.append("\n" + scenario.summary, style="italic")
         self.query_one("#lesson-title", Static).update(title)
         self.query_one("#lesson-text", Static).update(Markdown(scenario.lesson))
-        self.query_one("#lesson-narration", Static).update("")
+        self._write_narration()
         self._write_expectations([(None, e.kind, _describe(e), e.because) for e in scenario.expectations])
 
-    def narrate(self, step: int, text: str) -> None:
-        self.narration = (self.narration + [(step, text)])[-MAX_NARRATION:]
-        out = Text.assemble(("What happened", "bold underline"))
+    def _write_narration(self) -> None:
+        if not self.children:
+            return
+        out = Text.assemble(("What happened", "bold underline")) if self.narration else Text()
         for at, line in self.narration:
             out.append(f"\nstep {at}  ", style="dim")
             out.append(line)
@@ -58,14 +73,11 @@ class LessonPane(VerticalScroll):
     def restart(self) -> None:
         """After a reset the script plays again from the start."""
         self.narration = []
-        self.query_one("#lesson-narration", Static).update("")
+        self._write_narration()
 
-    def show(self, progress: Progress, view: View) -> None:
-        if self.scenario is None or not self.scenario.expectations:
-            return
-        outcomes = {o.name: o for o in progress.outcomes}
-        results = [expectation.check(outcomes) for expectation in self.scenario.expectations]
-        self._write_expectations([(r.passed, r.kind, r.message, r.because) for r in results])
+    def show(self, frame: Frame, view: View) -> None:
+        if frame.results:
+            self._write_expectations([(r.passed, r.kind, r.message, r.because) for r in frame.results])
 
     def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
         """``rows``: (passed or None while undecided, kind, message, because)."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import Static
 
 from .. import colors
-from ..worker import Progress
-from . import View
+from ..frame import Frame
+from .base import Pane, View
 from .plot import Plot, step_ticks, thin, value_axis
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
@@ -27,24 +26,24 @@ def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
     return out
 
 
-class LossPane(Vertical):
+class LossPane(Pane):
     """Every variant's curves overlaid: bright validation, dim train; a red line where one diverged."""
+
+    ID, TITLE = "loss", "Loss"
+    HELP = "train (dim) and validation (bright) loss of every variant; a red line where one diverged"
 
     def compose(self) -> ComposeResult:
         yield Static(id="loss-legend", classes="legend")
         yield Plot(id="loss-plot")
 
-    def on_mount(self) -> None:
-        self.border_title = "Loss"
-
-    def show(self, progress: Progress, view: View) -> None:
+    def show(self, frame: Frame, view: View) -> None:
         plot = self.query_one("#loss-plot", Plot)
         plt = plot.plt
         plt.clear_figure()
-        plt.xticks(*step_ticks(progress.step, plot.size.width))
+        plt.xticks(*step_ticks(frame.step, plot.size.width))
         legend = Text()
         series = []                 # (xs, ys, color, diverged)
-        for i, snap in enumerate(progress.snapshots):
+        for i, snap in enumerate(frame.snapshots):
             color = colors.variant_color(i)
             history = snap.history
             steps = np.asarray(history.step, dtype=float)
@@ -62,10 +61,10 @@ class LossPane(Vertical):
             if legend:
                 legend.append("  ")
             legend.append("━━ ", style=colors.hex_color(color))
-            legend.append(progress.labels[i] if len(progress.snapshots) > 1 else "loss")
+            legend.append(frame.labels[i] if len(frame.snapshots) > 1 else "loss")
             if snap.diverged:
                 legend.append(f" diverged@{snap.diverged_step}", style="bold " + colors.hex_color(colors.DIVERGED))
-            elif snap.state != "running" and len(progress.snapshots) > 1:
+            elif snap.state != "running" and len(frame.snapshots) > 1:
                 legend.append(f" {snap.state}", style="dim")
         if series:
             # A diverged run's blow-up would flatten every other curve: fit the axis to the

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ..worker import Progress
-from . import View
+from ..frame import Frame
+from .base import View
 
 STATE_STYLES = {
     "starting": "bold #000000 on #f9ca24",
@@ -46,26 +46,26 @@ class StatusLine(Static):
         text.append(f"  {message}  (s: another lesson, q: quit)")
         self.update(text)
 
-    def show(self, progress: Progress, view: View, scenario: str) -> None:
-        variant = min(view.variant, len(progress.snapshots) - 1)
-        snap = progress.snapshots[variant]
-        cfg = progress.configs[variant]
-        state = progress.state
-        label = state if not progress.detail else f"{state}: {progress.detail}"
-        if state == "paused" and progress.detail == "narration":
+    def show(self, frame: Frame, view: View, scenario: str) -> None:
+        variant = min(view.variant, len(frame.snapshots) - 1)
+        snap = frame.snapshots[variant]
+        cfg = frame.configs[variant]
+        state = frame.state
+        label = state if not frame.detail else f"{state}: {frame.detail}"
+        if state == "paused" and frame.detail == "narration":
             label = "paused: space to go on"
         text = Text()
         text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
         fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}")]
         if self.show_speed:
-            fields.append(("steps/s", f"{progress.steps_per_second:,.0f}" if state == "running" else "–"))
+            fields.append(("steps/s", f"{frame.steps_per_second:,.0f}" if state == "running" else "–"))
         fields += [("lr", _lr(snap.lr)), ("opt", cfg.train.optimizer),
                    ("dropout", f"{cfg.model.dropout:g}" if cfg.model.dropout else "off")]
         for name, value in fields:
             text.append(f"  {name} ", style="dim")
             text.append(value, style="bold")
         where = scenario
-        if len(progress.snapshots) > 1:
-            where += f" · {progress.labels[variant]} ({variant + 1}/{len(progress.snapshots)}, v: next)"
+        if len(frame.snapshots) > 1:
+            where += f" · {frame.labels[variant]} ({variant + 1}/{len(frame.snapshots)}, v: next)"
         text.append(f"  {where}", style="dim italic")
         self.update(text)

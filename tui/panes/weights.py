@@ -12,12 +12,11 @@ import numpy as np
 from rich.console import ConsoleOptions
 from rich.segment import Segment
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widget import Widget
 
 from .. import colors
-from ..worker import Progress
-from . import View
+from ..frame import Frame
+from .base import Pane, View
 from .gradients import layer_names
 from .halfblock import half_blocks
 from .plot import Picture, Plot
@@ -55,19 +54,19 @@ class WeightStrip(Widget):
         return self.strip
 
 
-class WeightsPane(Vertical):
+class WeightsPane(Pane):
     """Histogram of the selected layer of the selected variant (`[` / `]` change the layer)."""
+
+    ID, TITLE = "weights", "Weights"
+    HELP = "the selected layer's weight histogram, its step-0 outline, and a strip over time"
 
     def compose(self) -> ComposeResult:
         yield Plot(id="weights-plot")
         yield WeightStrip(id="weights-strip")
 
-    def on_mount(self) -> None:
-        self.border_title = "Weights"
-
-    def show(self, progress: Progress, view: View) -> None:
-        variant = min(view.variant, len(progress.snapshots) - 1)
-        snap = progress.snapshots[variant]
+    def show(self, frame: Frame, view: View) -> None:
+        variant = self.selected(frame, view)
+        snap = frame.snapshots[variant]
         hist = np.asarray(snap.weight_hist, dtype=float)
         edges = np.asarray(snap.weight_hist_edges, dtype=float)
         layer = view.layer % len(hist)
@@ -80,7 +79,7 @@ class WeightsPane(Vertical):
         # Bars at bin indices (plotext would print float x values as category labels).
         bins = list(range(hist.shape[1]))
         plt.bar(bins, hist[layer].tolist(), color=color, width=1.0, marker="sd")
-        timeline = progress.weight_timelines[variant]
+        timeline = frame.weight_timelines[variant]
         if timeline.steps and timeline.steps[0] == 0:
             plt.plot(bins, timeline.hists[0][layer].tolist(), color=colors.INITIAL, marker="braille")
         tick_bins = np.linspace(0, hist.shape[1] - 1, 5).round().astype(int)
@@ -91,5 +90,5 @@ class WeightsPane(Vertical):
         strip = self.query_one(WeightStrip)
         strip.strip = HeatStrip([h[layer] for h in timeline.hists], color)
         strip.refresh()
-        who = f"{progress.labels[variant]} · " if len(progress.snapshots) > 1 else ""
+        who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
         self.border_subtitle = f"{who}layer {names[layer]} ({layer + 1}/{len(names)}) · grey: step 0 · [ ] layer"

@@ -1,0 +1,228 @@
+"""The one driver: where a run's next chunk ends, which scripted events fire, and when.
+
+The headless runner, ``nnsim check``, the dashboard's worker and the tests all step runs through
+``ScriptedRun``, so "what happens at step N" is decided in one place: a chunk ends at the next
+event, at ``train.steps`` and at any stop the caller asks for, and the events due there fire
+before the next step. ``Run.advance`` already splits its work at checks, so where a chunk ends
+never changes a number; it only decides when a scripted change lands, and that is always its
+step.
+
+Time is a parameter of the view, not of the math: ``ChunkClock`` sizes chunks to a slice of
+wall time so that progress shows often whatever the network's size, and ``Pace`` says how many
+steps are due by now when a person is watching. Both change *when* steps run, never *which*.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .expectations import Outcome
+from .run import Run
+from .scenario import Event, Scenario
+from .snapshot import Snapshot
+
+CHUNK_SECONDS = 0.04        # aim for a chunk of about this much work: fresh snapshots ~25 times a second
+MAX_CHUNK = 1_000_000
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A scripted event that fired: what to narrate, and whether this run is the one to tell it."""
+
+    run: str
+    step: int
+    event: Event
+    tell: bool              # an event for every variant is told once, by the first run to reach it
+
+    @property
+    def changes(self) -> str:
+        return ", ".join(f"{key} = {value}" for key, value in self.event.set)
+
+
+class Told:
+    """The events already narrated, shared by every run of one scenario (runs may be on threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._indices: set[int] = set()
+
+    def first(self, event: Event) -> bool:
+        if event.variant is not None:
+            return True
+        with self._lock:
+            if event.index in self._indices:
+                return False
+            self._indices.add(event.index)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._indices.clear()
+
+
+class ScriptedRun:
+    """A ``Run`` with its scenario's events: it knows where its next chunk must end.
+
+    ``open_ended`` (the playground): train on past ``train.steps`` once the steps up to it are
+    done; the chunk still ends there once, where the expectations are judged.
+    """
+
+    def __init__(self, run: Run, scenario: Scenario, told: Told | None = None, *,
+                 open_ended: bool = False) -> None:
+        self.run = run
+        self.open_ended = open_ended
+        self.told = told if told is not None else Told()
+        self._schedule = scenario.schedule(run.name, run.steps_per_epoch)
+        self._next_event = 0
+        self.snapshot: Snapshot = run.snapshot()
+
+    @classmethod
+    def build(cls, scenario: Scenario, told: Told | None = None, *,
+              open_ended: bool = False) -> list["ScriptedRun"]:
+        """One scripted run per variant of ``scenario``, sharing one ``Told``."""
+        told = told if told is not None else Told()
+        return [cls(Run(v.config, name=v.name, base_dir=scenario.base_dir), scenario, told,
+                    open_ended=open_ended) for v in scenario.variants]
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def step(self) -> int:
+        return self.run.step
+
+    @property
+    def active(self) -> bool:
+        """There are steps left to take: not diverged or stopped, and not at the end (unless
+        open-ended)."""
+        run = self.run
+        if run.diverged or run.stopped_early:
+            return False
+        return self.open_ended or run.step < run.config.train.steps
+
+    def next_stop(self, stop_at: int | None = None) -> int:
+        """The step the next chunk must end at: the next event, ``train.steps`` (once), or
+        ``stop_at``, whichever comes first; far ahead when nothing stops it."""
+        stops = [self._schedule[self._next_event][0]] if self._next_event < len(self._schedule) else []
+        end = self.run.config.train.steps
+        if self.run.step < end:
+            stops.append(end)
+        if stop_at is not None and stop_at > self.run.step:
+            stops.append(stop_at)
+        return min(stops, default=MAX_CHUNK + self.run.step)
+
+    def fire_due(self) -> list[Fired]:
+        """Apply every event due at the current step, in file order; what to narrate."""
+        fired = []
+        while (self._next_event < len(self._schedule)
+               and self._schedule[self._next_event][0] <= self.run.step):
+            step, event = self._schedule[self._next_event]
+            self._next_event += 1
+            for key, value in event.set:
+                self.run.set(key, value)
+            fired.append(Fired(self.run.name, step, event, self.told.first(event)))
+        return fired
+
+    def advance(self, max_steps: int, stop_at: int | None = None) -> Snapshot:
+        """Up to ``max_steps`` steps, ending at the next stop at the latest."""
+        n = max(1, min(max_steps, self.next_stop(stop_at) - self.run.step))
+        self.snapshot = self.run.advance(n, past_end=self.open_ended)
+        return self.snapshot
+
+    def refresh(self) -> Snapshot:
+        """A new snapshot without stepping (after a setting changed)."""
+        self.snapshot = self.run.snapshot()
+        return self.snapshot
+
+    def reset(self) -> None:
+        """Back to step 0 and the start of the script (settings changed since are kept)."""
+        self.run.reset()
+        self._next_event = 0
+        self.snapshot = self.run.snapshot()
+
+
+class Cancelled(Exception):
+    """The user interrupted the runs."""
+
+
+def play(scripted: ScriptedRun, *, tell: Callable[[Fired], None] = lambda fired: None,
+         progress: Callable[[Run], None] = lambda run: None,
+         cancel: threading.Event | None = None) -> Outcome:
+    """Play a scripted run to its end as fast as it goes (``nnsim run``, ``nnsim check``, tests):
+    every due event fired and told, ``progress`` after each chunk; the outcome, judged once."""
+    clock = ChunkClock()
+    for fired in scripted.fire_due():
+        tell(fired)
+    while scripted.active:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
+        started, before = time.perf_counter(), scripted.step
+        scripted.advance(clock.steps)
+        clock.observe(scripted.step - before, time.perf_counter() - started)
+        for fired in scripted.fire_due():
+            tell(fired)
+        progress(scripted.run)
+    return Outcome.from_run(scripted.run, scripted.snapshot)
+
+
+class ChunkClock:
+    """Sizes chunks to about ``seconds`` of work each, from how long the last one took."""
+
+    def __init__(self, seconds: float = CHUNK_SECONDS, first: int = 10) -> None:
+        self.seconds = seconds
+        self.steps = first
+
+    def observe(self, steps: int, elapsed: float) -> None:
+        if steps <= 0:
+            return
+        scale = min(4.0, max(0.25, self.seconds / max(elapsed, 1e-6)))
+        self.steps = max(1, min(MAX_CHUNK, int(round(steps * scale))))
+
+
+class Pace:
+    """How many steps are due by now, at ``steps_per_second`` (``None``: as fast as they go).
+
+    Steps are owed from the moment the pace was set or training resumed; a machine that cannot
+    keep up is forgiven its debt beyond ``MAX_DEBT_SECONDS`` instead of racing to repay it.
+    """
+
+    MAX_DEBT_SECONDS = 0.25
+
+    def __init__(self, steps_per_second: float | None = None) -> None:
+        self.steps_per_second = steps_per_second
+        self._origin = 0.0
+        self._taken = 0
+
+    def restart(self, now: float) -> None:
+        """Count from ``now`` (after a pause, a reset or a change of pace)."""
+        self._origin, self._taken = now, 0
+
+    def set(self, steps_per_second: float | None, now: float) -> None:
+        self.steps_per_second = steps_per_second
+        self.restart(now)
+
+    def due(self, now: float) -> int | None:
+        """Steps owed at ``now``; ``None`` when unpaced."""
+        if self.steps_per_second is None:
+            return None
+        owed = math.floor((now - self._origin) * self.steps_per_second) - self._taken
+        limit = max(1, math.ceil(self.MAX_DEBT_SECONDS * self.steps_per_second))
+        if owed > limit:
+            self._taken += owed - limit
+            owed = limit
+        return owed
+
+    def took(self, steps: int) -> None:
+        self._taken += steps
+
+    def wait(self, now: float, steps: int = 1) -> float:
+        """Seconds from ``now`` until ``steps`` more steps are due (0 when unpaced)."""
+        if self.steps_per_second is None:
+            return 0.0
+        at = self._origin + (self._taken + steps) / self.steps_per_second
+        return max(0.0, at - now)

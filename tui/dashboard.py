@@ -1,0 +1,181 @@
+"""The dashboard screen: the panes of the registry, the status line, and how the user looks.
+
+The screen owns what is on it and the keys that change only the view (log scale, smoothing,
+which variant, which layer, which tab); the app owns the trainer and sends it the keys that
+change the training. Frames arrive through ``show_frame``; panes redraw one at a time within a
+share of the UI thread's time, so a big screen never starves the training thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Tab, Tabs
+
+from ..core.scenario import Scenario
+from .frame import Frame
+from .panes import PANES, View
+from .panes.plot import RenderCost
+from .panes.status import StatusLine
+
+REDRAW_SECONDS = 0.1            # panes redraw at most ten times a second
+UI_SHARE = 0.15                 # and spend at most this share of the time drawing: the
+                                # drawing holds the GIL that the training thread needs too
+
+
+class DashboardScreen(Screen):
+    """Every pane of ``PANES`` (a grid when wide and tall, tabs otherwise) and a status line."""
+
+    # Below 150 columns or 40 rows the panes become tabs; above, a grid of all of them.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+    BINDINGS = [
+        Binding("l", "log_scale", "Log", id="log-scale", show=False,
+                tooltip="Loss on a log or a linear scale"),
+        Binding("m", "smooth", "Smooth", id="smooth", show=False, tooltip="Smooth the loss curves"),
+        Binding("v", "next_variant", "Variant", id="variant", show=False,
+                tooltip="Show the next variant in the per-run panes"),
+        Binding("left_square_bracket", "layer(-1)", "Layer", id="layer-prev", key_display="[",
+                show=False, tooltip="Previous layer in the weights pane"),
+        Binding("right_square_bracket", "layer(1)", "Layer", id="layer-next", key_display="]",
+                show=False, tooltip="Next layer in the weights pane"),
+        *(Binding(str(i), f"show_pane('{pane.ID}')", pane.tab_label(), id=f"pane-{pane.ID}", show=False,
+                  tooltip=f"Show the {pane.TITLE.lower()} pane (narrow screens)")
+          for i, pane in enumerate(PANES, start=1)),
+    ]
+
+    def __init__(self, *, show_speed: bool = True) -> None:
+        super().__init__()
+        self.show_speed = show_speed
+        self.view = View()
+        self.frame: Frame | None = None
+        self.scenario_name = ""
+        self._stale: set[str] = set()          # panes not yet showing self.frame
+        self._rotation = [pane.ID for pane in PANES]     # least recently drawn first
+        self._urgent = False
+        self._last_draw = 0.0
+        self._draw_interval = REDRAW_SECONDS
+        self._cost_mark = 0.0
+        self._ready = False
+        # Made here, not in compose: the app talks to them before the screen is mounted.
+        self.panes = {pane.ID: pane() for pane in PANES}
+        self.status = StatusLine(id="status", show_speed=show_speed)
+        self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
+        self.grid = Container(*self.panes.values(), id="panes")
+
+    def compose(self) -> ComposeResult:
+        yield self.tabs
+        yield self.grid
+        yield self.status
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.panes[PANES[0].ID].add_class("-active")
+        self.call_after_refresh(self._composed)
+
+    def _composed(self) -> None:
+        """Every pane has its widgets: frames that came before can be drawn now."""
+        self._ready = True
+        self.draw(force=True)
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        shown = event.tab.id.removeprefix("tab-")
+        for pane in self.panes.values():
+            pane.set_class(pane.id == shown, "-active")
+        self.draw(force=True)
+
+    # ------------------------------------------------------------------ what the app tells it
+
+    def set_scenario(self, scenario: Scenario) -> None:
+        self.scenario_name = scenario.name
+        self.frame = None
+        self.view = View()
+        self.panes["lesson"].set_scenario(scenario)
+        self.grid.remove_class("-no-plane")
+
+    def show_frame(self, frame: Frame) -> None:
+        if self.frame is not None and frame.step < self.frame.step:
+            self.panes["lesson"].restart()
+        if self.frame is None:
+            # Without a 2-D plane the wide grid gives the boundary's place to the loss.
+            self.grid.set_class(all(points is None for points in frame.points), "-no-plane")
+        if self.frame is None or frame.state != self.frame.state:
+            self._urgent = True     # paused, finished, diverged: say so before any picture
+        self.frame = frame
+        self._stale = set(self.panes)
+        self.draw()
+
+    def touched(self) -> None:
+        """A key was pressed: the status line shows its effect with the next frame, at once."""
+        self._urgent = True
+
+    @property
+    def up_to_date(self) -> bool:
+        """Every visible pane shows the latest frame (tests and screenshots wait for it)."""
+        return self.frame is not None and not any(self.panes[pane].display for pane in self._stale)
+
+    # ------------------------------------------------------------------ drawing
+
+    def draw(self, force: bool = False) -> None:
+        """Bring the screen up to date with ``self.frame``.
+
+        The status line is redrawn every time, and at once after a key or a change of state.
+        Panes are redrawn one per call, the one stale the longest first, so the event loop is
+        never held by more than one picture and a key press waits for at most one; calls are
+        at least ``REDRAW_SECONDS`` apart, or further when the last picture took long (big
+        screens), so drawing stays within ``UI_SHARE`` of the time and leaves the GIL to the
+        training thread. ``force`` (the user changed the view or the tab) redraws every
+        visible pane at once.
+        """
+        if self.frame is None or not self._ready:
+            return
+        if self._urgent:
+            self._urgent = False
+            self._show_status()
+        if not (self._stale or force):
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < self._draw_interval:
+            return
+        self._last_draw = now
+        cost, self._cost_mark = RenderCost.seconds - self._cost_mark, RenderCost.seconds
+        self._draw_interval = max(REDRAW_SECONDS, min(2.0, cost / UI_SHARE))
+        visible = [pane for pane in self._rotation if self.panes[pane].display]
+        stale = [pane for pane in visible if pane in self._stale or force]
+        for pane in stale if force else stale[:1]:
+            self.panes[pane].show(self.frame, self.view)
+            self._stale.discard(pane)
+            self._rotation.remove(pane)
+            self._rotation.append(pane)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        if self.frame.state != "starting":     # while starting, the app shows a spinner
+            self.status.show(self.frame, self.view, self.scenario_name)
+
+    def _set_view(self, **changes) -> None:
+        self.view = dataclasses.replace(self.view, **changes)
+        self.draw(force=True)
+
+    # ------------------------------------------------------------------ view actions
+
+    def action_log_scale(self) -> None:
+        self._set_view(log_scale=not self.view.log_scale)
+
+    def action_smooth(self) -> None:
+        self._set_view(smooth=not self.view.smooth)
+
+    def action_next_variant(self) -> None:
+        runs = len(self.frame.snapshots) if self.frame is not None else 1
+        self._set_view(variant=(self.view.variant + 1) % runs)
+
+    def action_layer(self, delta: int) -> None:
+        self._set_view(layer=self.view.layer + delta)
+
+    def action_show_pane(self, pane: str) -> None:
+        self.tabs.active = f"tab-{pane}"

@@ -8,6 +8,47 @@ import dataclasses
 import numpy as np
 import pytest
 
+# A two-variant lesson for the dashboard's tests: an event for one variant and one for both.
+LESSON = """
+title = "Two optimizers on a spiral"
+summary = "Adam against SGD, side by side."
+lesson = "Both start from the same weights; watch which loss falls first."
+
+[data]
+kind = "spiral"
+n_points = 200
+
+[model]
+layers = [8, 8]
+
+[train]
+steps = 300
+eval_every = 10
+
+[[variant]]
+name = "adam"
+
+[[variant]]
+name = "sgd"
+train = { optimizer = "sgd", lr = 0.3 }
+
+[[event]]
+at_step = 100
+variant = "sgd"
+set = { "train.lr" = 0.1 }
+say = "SGD slows down to lr 0.1."
+
+[[event]]
+at_step = 200
+say = "Two thirds of the way."
+
+[[expect]]
+kind = "no_divergence"
+variant = "adam"
+"""
+
+ENDLESS = LESSON.replace("steps = 300", "steps = 1000000")     # still running when paused
+
 
 def _assert_identical(a, b, where: str = "value") -> None:
     """Bit-for-bit equality of snapshots, histories, arrays and numbers (NaN equals NaN only

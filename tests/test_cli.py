@@ -1,5 +1,6 @@
 """The nnsim command line: broken files, seeds, list/show, headless runs and their files."""
 
+import argparse
 import csv
 import io
 import json
@@ -102,7 +103,7 @@ def test_parse_seeds(text, seeds):
 
 @pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-2", "1,,2"])
 def test_parse_seeds_rejects(text):
-    with pytest.raises(Exception):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected seeds like 0-9"):
         parse_seeds(text)
 
 
@@ -110,11 +111,10 @@ def test_list_prints_every_builtin_name_first(capsys):
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = builtin_names()
-    if names:
-        assert [line.split()[0] for line in lines] == names
-        for name, line in zip(names, lines):
-            scenario = load_scenario(name)
-            assert (scenario.summary or scenario.title) in line
+    assert names and [line.split()[0] for line in lines] == names
+    for name, line in zip(names, lines):
+        scenario = load_scenario(name)
+        assert (scenario.summary or scenario.title) in line
 
 
 def test_show(capsys):

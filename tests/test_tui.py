@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ENDLESS, LESSON
 from nnsim.core.scenario import builtin_names, load_scenario
 from nnsim.tui.app import NnsimApp, create_app
 from nnsim.tui.panes.boundary import BoundaryView
@@ -17,44 +18,6 @@ from nnsim.tui.panes.status import StatusLine
 from nnsim.tui.screens import HelpScreen, ScenarioPicker
 
 pytestmark = pytest.mark.asyncio
-
-LESSON = """
-title = "Two optimizers on a spiral"
-summary = "Adam against SGD, side by side."
-lesson = "Both start from the same weights; watch which loss falls first."
-
-[data]
-kind = "spiral"
-n_points = 200
-
-[model]
-layers = [8, 8]
-
-[train]
-steps = 300
-eval_every = 10
-
-[[variant]]
-name = "adam"
-
-[[variant]]
-name = "sgd"
-train = { optimizer = "sgd", lr = 0.3 }
-
-[[event]]
-at_step = 100
-variant = "sgd"
-set = { "train.lr" = 0.1 }
-say = "SGD slows down to lr 0.1."
-
-[[event]]
-at_step = 200
-say = "Two thirds of the way."
-
-[[expect]]
-kind = "no_divergence"
-variant = "adam"
-"""
 
 DIVERGES = """
 title = "Too large a step"
@@ -74,7 +37,6 @@ steps = 300
 eval_every = 10
 """
 
-ENDLESS = LESSON.replace("steps = 300", "steps = 1000000")     # still running when paused
 
 WIDE = (200, 50)
 TIMEOUT = 60.0

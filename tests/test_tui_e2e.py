@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_tui import ENDLESS
+from conftest import ENDLESS
 
 TMUX = shutil.which("tmux")
 NNSIM = shutil.which("nnsim") or str(Path(sys.executable).with_name("nnsim"))

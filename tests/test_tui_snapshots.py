@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from nnsim.tui.app import create_app
-from test_tui import ENDLESS      # the pilot tests' two-variant lesson, long enough to pause
+from conftest import ENDLESS      # the pilot tests' two-variant lesson, long enough to pause
 
 STEPS = 100
 

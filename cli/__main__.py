@@ -68,9 +68,7 @@ def command_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     run.add_argument("--seed", type=_seed, metavar="N",
                      help="train.seed of every variant (plus the variant's seed_offset)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                     help="change a key of the base and every variant, e.g. train.lr=0.3 or "
-                          "model.layers=[8,8] (a TOML value; a bare word is a string); repeatable")
+    _add_set_option(run)
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="write metrics.csv and summary.json into DIR")
     _add_pace_options(run)
@@ -93,6 +91,12 @@ def command_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="change a key of the base and every variant, e.g. train.lr=0.3 or "
+                             "model.layers=[8,8] (a TOML value; a bare word is a string); repeatable")
+
+
 def _add_pace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--jobs", type=_workers, metavar="N",
@@ -102,13 +106,14 @@ def _add_pace_options(parser: argparse.ArgumentParser) -> None:
 def tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnsim",
-        usage="nnsim [SCENARIO] [--seed N] [--replay] [--autoplay]\n"
+        usage="nnsim [SCENARIO] [--seed N] [--set KEY=VALUE ...] [--replay] [--autoplay]\n"
               "       nnsim {list,run,check,show} ...",
         description="Open the training dashboard on a lesson (default: the playground). "
                     "See `nnsim --help` for the headless commands.")
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO",
                         help=SCENARIO_HELP)
     parser.add_argument("--seed", type=_seed, metavar="N", help="train.seed of every variant")
+    _add_set_option(parser)
     parser.add_argument("--replay", action="store_true",
                         help="play the scripted events as a demo, pausing at each narration")
     parser.add_argument("--autoplay", action="store_true", help="with --replay: never pause")
@@ -116,7 +121,8 @@ def tui_parser() -> argparse.ArgumentParser:
 
 
 def start_tui(args) -> int:
-    load_scenario(args.scenario, seed=args.seed)   # a bad file is reported here, in one line
+    overrides = tuple(parse_override(text) for text in args.overrides)
+    load_scenario(args.scenario, seed=args.seed, overrides=overrides)   # a bad file: one line here
     try:
         from .tui.app import run_app
     except ModuleNotFoundError as err:
@@ -125,7 +131,8 @@ def start_tui(args) -> int:
         print("nnsim: the dashboard is not installed yet; try `nnsim run "
               f"{args.scenario}` for a headless run", file=sys.stderr)
         return 1
-    return run_app(args.scenario, seed=args.seed, replay=args.replay, autoplay=args.autoplay) or 0
+    return run_app(args.scenario, seed=args.seed, overrides=overrides, replay=args.replay,
+                   autoplay=args.autoplay) or 0
 
 
 def run_command(args) -> int:

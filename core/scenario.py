@@ -24,7 +24,9 @@ from .config import (
 )
 from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
 
-TOP_KEYS = ("title", "summary", "lesson", "data", "model", "train", "variant", "event", "expect")
+TOP_KEYS = ("title", "summary", "lesson", "view", "data", "model", "train", "variant", "event", "expect")
+VIEW_KEYS = ("seconds",)
+DEFAULT_SECONDS = 30.0     # the dashboard plays a lesson's train.steps in about this long
 VARIANT_KEYS = ("name", "label", "seed_offset", "data", "model", "train")
 EVENT_KEYS = ("at_step", "at_epoch", "variant", "set", "say")
 BASE_RUN = "base"          # the one run of a scenario without variants
@@ -86,6 +88,7 @@ class Scenario:
     variants: tuple[Variant, ...]
     events: tuple[Event, ...]
     expectations: tuple[Expectation, ...]
+    seconds: float = DEFAULT_SECONDS    # [view] seconds: how long the dashboard takes to play it
 
     @property
     def base_dir(self) -> Path:
@@ -258,7 +261,18 @@ class _Parser:
                 raise self.config_error(f"expect[{i}]", err) from None
         return Scenario(name=name, path=self.path, title=title, summary=summary,
                         lesson=self.text(doc, "lesson"), base=base, variants=variants,
-                        events=events, expectations=tuple(expectations))
+                        events=events, expectations=tuple(expectations),
+                        seconds=self.view_seconds(doc.get("view", {})))
+
+    def view_seconds(self, view) -> float:
+        """``[view] seconds``: how long the dashboard takes to play ``train.steps``."""
+        if not isinstance(view, dict):
+            raise self.error("view", f"expected a table [view], got {view!r}")
+        self.check_keys("view", view, VIEW_KEYS)
+        seconds = view.get("seconds", DEFAULT_SECONDS)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds <= 3600:
+            raise self.error("view.seconds", f"expected a number of seconds from 1 to 3600, got {seconds!r}")
+        return float(seconds)
 
     def apply_overrides(self, cfg: RunConfig, overrides, where: str) -> RunConfig:
         """Command-line ``--set`` values, all at once (``data.kind=csv`` needs ``data.path``)."""

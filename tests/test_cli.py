@@ -143,9 +143,11 @@ def test_tui_gets_the_scenario_and_options(monkeypatch):
     fake = types.ModuleType("nnsim.tui.app")
     fake.run_app = lambda scenario, **kwargs: calls.append((scenario, kwargs))
     monkeypatch.setitem(sys.modules, "nnsim.tui.app", fake)
-    assert main([str(COMPARE), "--seed", "4", "--replay"]) == 0
-    assert calls == [(str(COMPARE), {"seed": 4, "replay": True, "autoplay": False})]
+    assert main([str(COMPARE), "--seed", "4", "--replay", "--set", "train.lr=0.3"]) == 0
+    assert calls == [(str(COMPARE), {"seed": 4, "overrides": (("train.lr", 0.3),),
+                                     "replay": True, "autoplay": False})]
     assert main(["tests/broken_scenarios/negative-lr.toml"]) == 2     # checked before the TUI starts
+    assert main([str(COMPARE), "--set", "train.lr=-1"]) == 2           # and so is --set
     assert len(calls) == 1
 
 

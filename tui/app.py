@@ -30,6 +30,13 @@ SWITCH_INTERVAL = 0.001         # hand the GIL to the training thread sooner tha
 COMPILING_AFTER = 1.5           # seconds without a first frame before saying "compiling"
 
 LEARNING_RATE = Binding.Group("LR", compact=True)
+PACE = Binding.Group("Pace", compact=True)
+
+
+def lesson_pace(scenario: Scenario) -> float:
+    """Steps per second that play the scenario's ``train.steps`` in its ``[view] seconds``."""
+    steps = max(v.config.train.steps for v in scenario.variants)
+    return max(1.0, steps / scenario.seconds)
 
 
 class NnsimApp(App[int]):
@@ -47,6 +54,12 @@ class NnsimApp(App[int]):
                 tooltip="Double the learning rate", group=LEARNING_RATE),
         Binding("minus", "scale_lr(0.5)", "LR÷2", id="lr-down", key_display="-",
                 tooltip="Halve the learning rate", group=LEARNING_RATE),
+        Binding("comma,less_than_sign", "pace(0.5)", "Slower", id="slower", key_display="<",
+                tooltip="Train at half the pace (steps per second)", group=PACE),
+        Binding("full_stop,greater_than_sign", "pace(2.0)", "Faster", id="faster", key_display=">",
+                tooltip="Train at twice the pace", group=PACE),
+        Binding("f", "full_speed", "Full speed", id="full-speed", show=False,
+                tooltip="As fast as the kernels go, and back to the pace"),
         Binding("d", "dropout", "Drop", id="dropout", tooltip="Dropout on or off"),
         Binding("o", "optimizer", "Optim", id="optimizer",
                 tooltip="Next optimizer (sgd, momentum, nesterov, rmsprop, adam, adamw)"),
@@ -62,8 +75,9 @@ class NnsimApp(App[int]):
 
     def __init__(self, scenario: Scenario, *, open_ended: bool = False, seed: int | None = None,
                  replay: bool = False, autoplay: bool = False, stop_at: int | None = None,
-                 show_speed: bool = True, chunk_steps: int | None = None) -> None:
+                 show_speed: bool = True, chunk_steps: int | None = None, paced: bool = True) -> None:
         super().__init__()
+        self.paced = paced
         self.scenario = scenario
         self.open_ended = open_ended
         self.seed = seed
@@ -103,7 +117,8 @@ class NnsimApp(App[int]):
     def start_training(self) -> None:
         """A fresh trainer for ``self.scenario``; any previous one is cancelled."""
         self.trainer = Trainer(
-            self.scenario, open_ended=self.open_ended, stop_at=self.stop_at,
+            self.scenario, pace=lesson_pace(self.scenario) if self.paced else None,
+            open_ended=self.open_ended, stop_at=self.stop_at,
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.failure = ""
         self._started = time.monotonic()
@@ -165,7 +180,6 @@ class NnsimApp(App[int]):
 
     def _command(self, kind: str, key: str = "", value=None) -> None:
         if self.trainer is not None:
-            self.dashboard.touched()
             self.trainer.send(kind, key, value)
 
     def action_toggle_pause(self) -> None:
@@ -184,6 +198,12 @@ class NnsimApp(App[int]):
 
     def action_scale_lr(self, factor: float) -> None:
         self._command("scale", "train.lr", factor)
+
+    def action_pace(self, factor: float) -> None:
+        self._command("pace", value=factor)
+
+    def action_full_speed(self) -> None:
+        self._command("full_speed")
 
     def action_dropout(self) -> None:
         self._command("dropout")
@@ -229,31 +249,35 @@ class NnsimApp(App[int]):
         self.notify(f"metrics: {csv_path}\nscreenshot: {svg_path}", title="exported")
 
 
-def create_app(scenario: str | Path | None = None, *, seed: int | None = 0, replay: bool = False,
-               autoplay: bool = False, stop_at: int | None = None, show_speed: bool = True,
-               chunk_steps: int | None = None) -> NnsimApp:
+def create_app(scenario: str | Path | None = None, *, seed: int | None = 0, overrides=(),
+               replay: bool = False, autoplay: bool = False, stop_at: int | None = None,
+               show_speed: bool = True, chunk_steps: int | None = None,
+               paced: bool = False) -> NnsimApp:
     """The dashboard for a built-in lesson name or a ``.toml`` path (default: the playground).
 
-    ``stop_at`` pauses once every run reaches that step, ``chunk_steps`` fixes the chunk size
-    (otherwise adapted to the machine's speed) and ``show_speed=False`` hides the steps/s:
-    together they make a screen that is the same on every machine.
-    Raises ``ScenarioError`` for a scenario that does not load.
+    ``overrides`` are ``--set`` pairs (from ``parse_override``). ``paced`` plays the lesson at
+    its pace, as ``nnsim`` does (tests default to full speed). ``stop_at`` pauses once every run
+    reaches that step, ``chunk_steps`` fixes the chunk size (otherwise adapted to the machine's
+    speed) and ``show_speed=False`` hides the measured steps/s: together they make a screen
+    that is the same on every machine. Raises ``ScenarioError`` for a scenario that does not load.
     """
     name = PLAYGROUND if scenario is None else scenario
-    loaded = load_scenario(name, seed=seed)
+    loaded = load_scenario(name, seed=seed, overrides=tuple(overrides))
     return NnsimApp(loaded, open_ended=loaded.name == PLAYGROUND,
                     seed=seed, replay=replay or autoplay, autoplay=autoplay, stop_at=stop_at,
-                    show_speed=show_speed, chunk_steps=chunk_steps)
+                    show_speed=show_speed, chunk_steps=chunk_steps, paced=paced)
 
 
-def run_app(scenario: str | None = None, *, seed: int | None = None, replay: bool = False,
-            autoplay: bool = False) -> int:
-    """Run the dashboard in this terminal; the exit status (2 when the scenario does not load).
+def run_app(scenario: str | None = None, *, seed: int | None = None, overrides=(),
+            replay: bool = False, autoplay: bool = False) -> int:
+    """Run the dashboard in this terminal, at the lesson's pace; the exit status (2 when the
+    scenario does not load).
 
     ``seed`` replaces every variant's ``train.seed`` as ``nnsim run --seed`` does (None: the
-    scenario's own)."""
+    scenario's own); ``overrides`` are ``--set`` pairs, as for ``nnsim run``."""
     try:
-        app = create_app(scenario, seed=seed, replay=replay, autoplay=autoplay)
+        app = create_app(scenario, seed=seed, overrides=overrides, replay=replay,
+                         autoplay=autoplay, paced=True)
     except ScenarioError as err:
         print(f"nnsim: {err}", file=sys.stderr)
         return 2

@@ -57,7 +57,6 @@ class DashboardScreen(Screen):
         self.scenario_name = ""
         self._stale: set[str] = set()          # panes not yet showing self.frame
         self._rotation = [pane.ID for pane in PANES]     # least recently drawn first
-        self._urgent = False
         self._last_draw = 0.0
         self._draw_interval = REDRAW_SECONDS
         self._cost_mark = 0.0
@@ -104,15 +103,11 @@ class DashboardScreen(Screen):
         if self.frame is None:
             # Without a 2-D plane the wide grid gives the boundary's place to the loss.
             self.grid.set_class(all(points is None for points in frame.points), "-no-plane")
-        if self.frame is None or frame.state != self.frame.state:
-            self._urgent = True     # paused, finished, diverged: say so before any picture
         self.frame = frame
         self._stale = set(self.panes)
+        if self._ready:
+            self._show_status()     # one cheap line: a key's effect shows before any picture
         self.draw()
-
-    def touched(self) -> None:
-        """A key was pressed: the status line shows its effect with the next frame, at once."""
-        self._urgent = True
 
     @property
     def up_to_date(self) -> bool:
@@ -124,8 +119,7 @@ class DashboardScreen(Screen):
     def draw(self, force: bool = False) -> None:
         """Bring the screen up to date with ``self.frame``.
 
-        The status line is redrawn every time, and at once after a key or a change of state.
-        Panes are redrawn one per call, the one stale the longest first, so the event loop is
+        The status line shows every frame at once (``show_frame``). Panes are redrawn one per call, the one stale the longest first, so the event loop is
         never held by more than one picture and a key press waits for at most one; calls are
         at least ``REDRAW_SECONDS`` apart, or further when the last picture took long (big
         screens), so drawing stays within ``UI_SHARE`` of the time and leaves the GIL to the
@@ -134,9 +128,6 @@ class DashboardScreen(Screen):
         """
         if self.frame is None or not self._ready:
             return
-        if self._urgent:
-            self._urgent = False
-            self._show_status()
         if not (self._stale or force):
             return
         now = time.monotonic()

@@ -13,6 +13,21 @@ from .base import Pane, View
 from .plot import Plot, step_ticks, thin, value_axis
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
+MAX_SCORE_ROWS = 3  # runs named in the legend with their numbers; with more, the selected one
+
+
+def _score(snap, color) -> Text:
+    """The numbers a learner looks for, each beside its line's colour: validation loss (bright),
+    training loss (dim) and, for classification, validation accuracy."""
+    text = Text()
+    for name, value, line in (("val", snap.val_loss, color), ("train", snap.train_loss, colors.dim(color))):
+        text.append(" ━━ ", style=colors.hex_color(line))
+        text.append(f"{name} ", style="dim")
+        text.append(f"{value:.3g}", style="bold")
+    if np.isfinite(snap.val_acc):
+        text.append("  val acc ", style="dim")
+        text.append(f"{snap.val_acc:.1%}", style="bold")
+    return text
 
 
 def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
@@ -42,6 +57,7 @@ class LossPane(Pane):
         plt.clear_figure()
         plt.xticks(*step_ticks(frame.step, plot.size.width))
         legend = Text()
+        many = len(frame.snapshots) > MAX_SCORE_ROWS   # then only the selected run is named
         series = []                 # (xs, ys, color, diverged)
         for i, snap in enumerate(frame.snapshots):
             color = colors.variant_color(i)
@@ -58,14 +74,19 @@ class LossPane(Pane):
                     series.append((xs, np.log10(ys) if view.log_scale else ys, series_color, snap.diverged))
             if snap.diverged and snap.diverged_step is not None:
                 plt.vline(snap.diverged_step, colors.DIVERGED)
+            if many and i != self.selected(frame, view):
+                continue
             if legend:
-                legend.append("  ")
-            legend.append("━━ ", style=colors.hex_color(color))
-            legend.append(frame.labels[i] if len(frame.snapshots) > 1 else "loss")
+                legend.append("\n")
+            if len(frame.snapshots) > 1:
+                legend.append(frame.labels[i] + " ", style=colors.hex_color(color))
+            legend.append_text(_score(snap, color))
             if snap.diverged:
                 legend.append(f" diverged@{snap.diverged_step}", style="bold " + colors.hex_color(colors.DIVERGED))
             elif snap.state != "running" and len(frame.snapshots) > 1:
                 legend.append(f" {snap.state}", style="dim")
+        if many:
+            legend.append(f"\n(and {len(frame.snapshots) - 1} more runs; v shows the next)", style="dim")
         if series:
             # A diverged run's blow-up would flatten every other curve: fit the axis to the
             # others and let it run off the top (clipped just past the edge, as plotext
@@ -78,7 +99,6 @@ class LossPane(Pane):
                 ys = np.clip(ys, low - margin, high + margin)
                 plt.plot(xs.tolist(), ys.tolist(), color=series_color, marker="braille")
             value_axis(plt, low, high, plot.size.height, log=view.log_scale)
-        legend.append("   bright val · dim train", style="dim")
         self.query_one("#loss-legend", Static).update(legend)
         self.border_subtitle = " · ".join(
             part for part in ("log" if view.log_scale else "linear",

@@ -56,16 +56,29 @@ class StatusLine(Static):
             label = "paused: space to go on"
         text = Text()
         text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
-        fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}")]
-        if self.show_speed:
-            fields.append(("steps/s", f"{frame.steps_per_second:,.0f}" if state == "running" else "–"))
-        fields += [("lr", _lr(snap.lr)), ("opt", cfg.train.optimizer),
-                   ("dropout", f"{cfg.model.dropout:g}" if cfg.model.dropout else "off")]
+        fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}"),
+                  self._speed(frame, variant, state),
+                  ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
+        if cfg.model.dropout:
+            fields.append(("dropout", f"{cfg.model.dropout:g}"))
         for name, value in fields:
-            text.append(f"  {name} ", style="dim")
+            text.append(f"  {name} " if name else "  ", style="dim")
             text.append(value, style="bold")
         where = scenario
         if len(frame.snapshots) > 1:
             where += f" · {frame.labels[variant]} ({variant + 1}/{len(frame.snapshots)}, v: next)"
         text.append(f"  {where}", style="dim italic")
         self.update(text)
+
+    def _speed(self, frame: Frame, variant: int, state: str) -> tuple[str, str]:
+        """The pace asked for, or what it achieves while running (when speeds are shown):
+        steps per second, and epochs per second for those who count epochs."""
+        name = "pace" if frame.pace is not None else "full speed"
+        if self.show_speed and state == "running":
+            rate = frame.steps_per_second
+        elif frame.pace is not None:
+            rate = frame.pace
+        else:
+            return name, "–"
+        epochs = rate / frame.steps_per_epoch[variant]
+        return name, f"{rate:,.0f}/s ({epochs:,.2g} ep/s)"

@@ -1,0 +1,78 @@
+"""The pace: the dashboard plays a lesson slowly enough to watch, exactly as headless."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import LESSON
+from nnsim.core.driver import ScriptedRun, play
+from nnsim.core.report import metrics_csv
+from nnsim.core.scenario import load_scenario
+from nnsim.tui.app import create_app, lesson_pace
+
+pytestmark = pytest.mark.asyncio
+
+
+async def wait_until(pilot, condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the dashboard did not get there in time"
+        await pilot.pause(0.02)
+
+
+def running(app) -> bool:
+    return app.frame is not None and app.frame.state == "running"
+
+
+async def test_the_playground_is_still_learning_a_second_in_and_gets_there_at_its_pace():
+    app = create_app(paced=True)
+    assert app.trainer is None
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: running(app) and app.frame.step > 0)
+        assert app.frame.pace == lesson_pace(app.scenario) == 100.0     # 3,000 steps in 30 s
+        await pilot.pause(1.0)
+        snap = app.frame.snapshots[0]
+        assert snap.val_acc < 0.9 and snap.step < 300     # a second in: ~100 steps, still learning
+        for _ in range(4):                                 # x16: the rest in a few seconds
+            await pilot.press("full_stop")
+        await wait_until(pilot, lambda: app.frame.results and all(r.passed for r in app.frame.results))
+        assert app.frame.step >= app.frame.snapshots[0].history.step[-1]
+
+
+async def test_pace_keys_halve_double_and_jump_to_full_speed_and_back(tmp_path):
+    path = tmp_path / "lesson.toml"
+    path.write_text(LESSON.replace("steps = 300", "steps = 100000"))
+    app = create_app(str(path), paced=True)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: running(app))
+        start = app.frame.pace
+        await pilot.press("full_stop")
+        await wait_until(pilot, lambda: app.frame.pace == 2 * start)
+        await pilot.press("comma", "comma")
+        await wait_until(pilot, lambda: app.frame.pace == start / 2)
+        await pilot.press("f")
+        await wait_until(pilot, lambda: app.frame.pace is None)
+        await wait_until(pilot, lambda: app.frame.steps_per_second > start)
+        await pilot.press("f")
+        await wait_until(pilot, lambda: app.frame.pace == start / 2)
+        for _ in range(20):                                 # never slower than a step a second
+            await pilot.press("comma")
+        await wait_until(pilot, lambda: app.frame.pace == 1.0)
+
+
+async def test_a_paced_dashboard_exports_the_headless_metrics(tmp_path, monkeypatch):
+    path = tmp_path / "lesson.toml"
+    path.write_text(LESSON + '\n[view]\nseconds = 2\n')
+    scenario = load_scenario(str(path), seed=0)
+    assert scenario.seconds == 2.0
+    headless = metrics_csv([(o.name, o.snapshot.history) for o in map(play, ScriptedRun.build(scenario))])
+    monkeypatch.chdir(tmp_path)
+    app = create_app(str(path), paced=True)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.frame is not None and app.frame.state == "finished")
+        assert app.frame.pace == 150.0
+        await pilot.press("e")
+        await wait_until(pilot, lambda: list(tmp_path.glob("nnsim-lesson-step300.csv")))
+    assert (tmp_path / "nnsim-lesson-step300.csv").read_text() == headless

@@ -13,22 +13,24 @@ import math
 
 import numpy as np
 
+from .activations import activate_rows, activation_slope
+from .config import LOSSES, SCHEDULES
 from .jit import kernel, quick_kernel
+from .model import ACTIVATION, B_OFFSET, N_IN, N_OUT, RESIDUAL, W_OFFSET
 from .optimizers import optimizer_step
 
-# Activation codes (model.ACTIVATION_CODE) and loss codes.
-LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID = range(5)
 MSE, BCE, SOFTMAX, MSE_SIGMOID = range(4)
-LEAKY_SLOPE = 0.01
-
-# Layout.table columns.
-W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, RESIDUAL = range(6)
+# The losses by name: the config's choices but "auto" (which picks one by the data's task), and
+# "mse_sigmoid", what "mse" computes on a binary task (the sigmoid output against 0/1 labels).
+LOSS_CODE = dict(zip((*(name for name in LOSSES if name != "auto"), "mse_sigmoid"),
+                     (MSE, BCE, SOFTMAX, MSE_SIGMOID), strict=True))
 
 # Slots of the float ``hyper`` array and the int ``codes`` array passed to train_chunk.
 (H_LR, H_MOMENTUM, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_L1, H_L2, H_DROPOUT, H_CLIP,
  H_SCHEDULE_STEP, H_SCHEDULE_GAMMA, H_TOTAL_STEPS, H_DIVERGENCE, H_LR_SCALE, N_HYPER) = range(16)
 C_LOSS, C_OPTIMIZER, C_SCHEDULE, C_L1_PROXIMAL, N_CODES = range(5)
 CONSTANT, STEP, COSINE = range(3)
+SCHEDULE_CODE = dict(zip(SCHEDULES, (CONSTANT, STEP, COSINE), strict=True))
 # Slots of the int64 ``counters`` array: the run's position, advanced by train_chunk.
 K_STEP, K_EPOCH, K_CURSOR, K_ADAM_T, K_DIVERGED_AT, N_COUNTERS = range(6)
 # Slots of the float ``window_loss`` array: what the batches since the last check had in common.
@@ -61,57 +63,6 @@ def shuffle(order, rng_state):
     for i in range(order.size - 1, 0, -1):
         j = int(next_uniform(rng_state, R_SHUFFLE) * (i + 1))
         order[i], order[j] = order[j], order[i]
-
-
-# --- activations ---------------------------------------------------------------------------
-
-@kernel
-def activate(code, z):
-    if code == RELU:
-        return z if z > 0.0 else 0.0
-    if code == LEAKY_RELU:
-        return z if z > 0.0 else LEAKY_SLOPE * z
-    if code == TANH:
-        # tanh through one exp: a third of libm's tanh time, exact to 1e-16, and it saturates
-        # to ±1 (exp overflowing to inf gives 1 − 0), never NaN.
-        return 1.0 - 2.0 / (math.exp(2.0 * z) + 1.0)
-    if code == SIGMOID:
-        return 1.0 / (1.0 + math.exp(-z))
-    return z
-
-
-@kernel
-def activate_rows(code, u, bias):
-    """u ← act(u + bias) in place, (B, n) with bias (n,). One loop per activation, so the
-    branch is taken once per layer and the ReLU loops vectorise."""
-    rows, cols = u.shape
-    if code == RELU:
-        for i in range(rows):
-            for j in range(cols):
-                u[i, j] = activate(RELU, u[i, j] + bias[j])
-    elif code == TANH:
-        for i in range(rows):
-            for j in range(cols):
-                u[i, j] = activate(TANH, u[i, j] + bias[j])
-    else:
-        for i in range(rows):
-            for j in range(cols):
-                u[i, j] = activate(code, u[i, j] + bias[j])
-
-
-@kernel
-def activation_slope(code, a):
-    """d act(z) / dz written in terms of the output a = act(z), which the forward pass kept,
-    so backpropagation needs no second exp."""
-    if code == RELU:
-        return 1.0 if a > 0.0 else 0.0
-    if code == LEAKY_RELU:
-        return 1.0 if a > 0.0 else LEAKY_SLOPE
-    if code == TANH:
-        return 1.0 - a * a
-    if code == SIGMOID:
-        return a * (1.0 - a)
-    return 1.0
 
 
 # --- matrix products: loops for tiny layers, BLAS for wide ones ----------------------------
@@ -200,7 +151,9 @@ def forward(params, table, batch_rows, acts, units, masks, dropout, draw_masks, 
     a_off = 0
     u_off = 0
     for layer in range(n_layers):
-        w_off, b_off, n_in, n_out, code, residual = table[layer]
+        w_off, b_off = table[layer, W_OFFSET], table[layer, B_OFFSET]
+        n_in, n_out = table[layer, N_IN], table[layer, N_OUT]
+        code, residual = table[layer, ACTIVATION], table[layer, RESIDUAL]
         w = params[w_off:w_off + n_in * n_out].reshape((n_in, n_out))
         bias = params[b_off:b_off + n_out]
         a_prev = acts[a_off:a_off + batch_rows * n_in].reshape((batch_rows, n_in))  # (B, n_in)
@@ -291,7 +244,9 @@ def backward(params, table, batch_rows, acts, units, masks, dropout, grads, upst
         a_end += batch_rows * table[layer, N_IN]
         u_end += batch_rows * table[layer, N_OUT]
     for layer in range(n_layers - 1, -1, -1):
-        w_off, b_off, n_in, n_out, code, residual = table[layer]
+        w_off, b_off = table[layer, W_OFFSET], table[layer, B_OFFSET]
+        n_in, n_out = table[layer, N_IN], table[layer, N_OUT]
+        code, residual = table[layer, ACTIVATION], table[layer, RESIDUAL]
         u_end -= batch_rows * n_out
         a_end -= batch_rows * n_in
         w = params[w_off:w_off + n_in * n_out].reshape((n_in, n_out))

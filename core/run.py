@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
-from .config import SCHEDULES, ConfigError, RunConfig, config_from_dict, with_value
+from .config import ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
-from .model import Layout, build_layout, init_params
+from .model import N_IN, Layout, build_layout, init_params
 from .optimizers import OPTIMIZER_CODE
 from .snapshot import Snapshot, frozen
 
@@ -51,9 +51,7 @@ def loss_code(loss: str, task: str) -> int:
     if loss not in _LOSSES_FOR_TASK[task]:
         raise ConfigError("train.loss", f"expected one of {', '.join(_LOSSES_FOR_TASK[task])} "
                                         f"for {task} data, got {loss!r}")
-    if loss == "mse":
-        return kernels.MSE_SIGMOID if task == "binary" else kernels.MSE
-    return {"bce": kernels.BCE, "softmax": kernels.SOFTMAX}[loss]
+    return kernels.LOSS_CODE["mse_sigmoid" if loss == "mse" and task == "binary" else loss]
 
 
 class Run:
@@ -97,7 +95,7 @@ class Run:
         self._first = np.zeros(n_params)
         self._second = np.zeros(n_params)
         self._previous = np.zeros(n_params)
-        self._acts = np.zeros(capacity * (sum(table[:, kernels.N_IN]) + widths[-1]))
+        self._acts = np.zeros(capacity * (sum(table[:, N_IN]) + widths[-1]))
         self._units = np.zeros(capacity * sum(widths[1:]))
         self._masks = np.ones_like(self._units)
         self._deltas = [np.zeros(capacity * max(widths)) for _ in range(3)]
@@ -141,7 +139,7 @@ class Run:
         c = self._codes
         c[kernels.C_LOSS] = self._loss_code
         c[kernels.C_OPTIMIZER] = OPTIMIZER_CODE[t.optimizer]
-        c[kernels.C_SCHEDULE] = SCHEDULES.index(t.schedule)
+        c[kernels.C_SCHEDULE] = kernels.SCHEDULE_CODE[t.schedule]
         c[kernels.C_L1_PROXIMAL] = t.l1_mode == "proximal"
 
     # --- public API ------------------------------------------------------------------------

@@ -18,8 +18,9 @@ import pytest
 
 import reference
 from nnsim.core import kernels
+from nnsim.core.activations import LEAKY_SLOPE
 from nnsim.core.config import ACTIVATIONS, ModelConfig
-from nnsim.core.model import build_layout
+from nnsim.core.model import B_OFFSET, N_OUT, RESIDUAL, W_OFFSET, build_layout
 
 TOLERANCE = 1e-6        # relative error allowed between an analytic and a numeric gradient
 STEP = 1e-5             # finite-difference step
@@ -54,7 +55,7 @@ class Problem:
         self.layout = build_layout(n_inputs, n_outputs,
                                    ModelConfig(layers=hidden, activation=activation, residual=residual))
         if residual:
-            assert self.layout.table[:-1, 5].all()
+            assert self.layout.table[:-1, RESIDUAL].all()
         self.x = rng.normal(size=(BATCH, n_inputs))
         if loss == "mse":
             self.y = rng.normal(size=(BATCH, 1))
@@ -125,8 +126,9 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, layout) -> float:
     """The worst, over each layer's weights and biases and the whole vector, of
     ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖)."""
     blocks = [slice(None)]
-    for w_off, b_off, n_in, n_out, _, _ in layout.table:
-        blocks += [slice(w_off, w_off + n_in * n_out), slice(b_off, b_off + n_out)]
+    for row in layout.table:
+        blocks += [slice(row[W_OFFSET], row[B_OFFSET]),
+                   slice(row[B_OFFSET], row[B_OFFSET] + row[N_OUT])]
     worst = 0.0
     for block in blocks:
         a, n = analytic[block], numeric[block]
@@ -185,7 +187,7 @@ def test_negative_control_wrong_leaky_slope_is_caught(monkeypatch):
     numeric = numeric_gradient(lambda p: problem.kernel(p)[0], problem.params)
     right = reference.pack(problem.layout.table, reference.backward(layers, cache, dlogits))
     assert relative_error(right, numeric, problem.layout) < TOLERANCE
-    monkeypatch.setattr(reference, "LEAKY_SLOPE", 2 * kernels.LEAKY_SLOPE)
+    monkeypatch.setattr(reference, "LEAKY_SLOPE", 2 * LEAKY_SLOPE)
     wrong = reference.pack(problem.layout.table, reference.backward(layers, cache, dlogits))
     assert relative_error(wrong, numeric, problem.layout) > TOLERANCE
 

@@ -39,7 +39,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nnsim.core import Run  # noqa: E402
-from nnsim.core import kernels  # noqa: E402
+from nnsim.core import linalg  # noqa: E402
 
 CHUNK = 500          # steps per train_chunk call when timing the kernel alone
 RUN_SECONDS = 0.3    # length of one timed run
@@ -307,7 +307,7 @@ def environment_lines(torch):
              f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']} (set by this script: "
              "it constrains the NumPy rows as well as nnsim), OPENBLAS_CORETYPE="
              f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
-             f"nnsim kernels.BLAS_MIN_WORK = {kernels.BLAS_MIN_WORK} multiply-adds"]
+             f"nnsim linalg.BLAS_MIN_WORK = {linalg.BLAS_MIN_WORK} multiply-adds"]
     try:
         from threadpoolctl import threadpool_info
         for info in threadpool_info():

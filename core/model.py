@@ -12,19 +12,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ACTIVATIONS, ModelConfig
+from .activations import ACTIVATION_CODE
+from .config import ModelConfig
 
-# The kernels' activation codes (kernels.LINEAR ...) follow the order of the names in config.py.
-ACTIVATION_CODE = {name: code for code, name in enumerate(ACTIVATIONS)}
+# Layout.table's columns. Whatever writes or reads the table (here, the kernels, the tests'
+# reference) names a column by these constants, never by its position in a row.
+W_OFFSET, B_OFFSET, N_IN, N_OUT, ACTIVATION, RESIDUAL, N_COLUMNS = range(7)
 
 
 @dataclass(frozen=True)
 class Layout:
     """Where each layer's parameters live in the flat buffer.
 
-    ``table`` is ``(n_layers, 6)`` int64: weight offset, bias offset, n_in, n_out, activation
-    code, residual flag (columns ``kernels.W_OFFSET`` ... ``kernels.RESIDUAL``). The last layer is the output layer; its activation is linear and the
-    loss applies the output nonlinearity (sigmoid or softmax) so the gradient stays exact.
+    ``table`` is ``(n_layers, N_COLUMNS)`` int64: weight offset, bias offset, n_in, n_out, activation
+    code, residual flag (columns ``W_OFFSET`` ... ``RESIDUAL``). The last layer is the output
+    layer; its activation is linear and the loss applies the output nonlinearity (sigmoid or softmax) so the gradient stays exact.
     """
 
     table: np.ndarray
@@ -38,16 +40,17 @@ class Layout:
     def unflatten(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-layer ``(W, b)`` views into ``params``."""
         out = []
-        for w_off, b_off, n_in, n_out, _, _ in self.table:
+        for row in self.table:
+            w_off, n_in, n_out = row[W_OFFSET], row[N_IN], row[N_OUT]
             out.append((params[w_off:w_off + n_in * n_out].reshape(n_in, n_out),
-                        params[b_off:b_off + n_out]))
+                        params[row[B_OFFSET]:row[B_OFFSET] + n_out]))
         return out
 
     def weight_mask(self) -> np.ndarray:
         """True where the flat buffer holds a weight (not a bias)."""
         mask = np.zeros(self.n_params, dtype=bool)
-        for w_off, _, n_in, n_out, _, _ in self.table:
-            mask[w_off:w_off + n_in * n_out] = True
+        for row in self.table:
+            mask[row[W_OFFSET]:row[B_OFFSET]] = True
         return mask
 
 
@@ -58,16 +61,17 @@ def build_layout(n_inputs: int, n_outputs: int, model: ModelConfig) -> Layout:
     its input width, so ``model.residual`` adds one exactly there.
     """
     widths = (n_inputs, *model.layers, n_outputs)
-    rows = []
+    table = np.zeros((len(widths) - 1, N_COLUMNS), dtype=np.int64)
     offset = 0
-    for i in range(len(widths) - 1):
+    for i, row in enumerate(table):
         n_in, n_out = widths[i], widths[i + 1]
         hidden = i < len(widths) - 2
-        activation = ACTIVATION_CODE[model.activation] if hidden else ACTIVATION_CODE["linear"]
-        residual = int(model.residual and hidden and n_in == n_out)
-        rows.append((offset, offset + n_in * n_out, n_in, n_out, activation, residual))
+        row[W_OFFSET], row[B_OFFSET] = offset, offset + n_in * n_out
+        row[N_IN], row[N_OUT] = n_in, n_out
+        row[ACTIVATION] = ACTIVATION_CODE[model.activation if hidden else "linear"]
+        row[RESIDUAL] = model.residual and hidden and n_in == n_out
         offset += n_in * n_out + n_out
-    return Layout(np.array(rows, dtype=np.int64), offset, widths)
+    return Layout(table, offset, widths)
 
 
 def init_params(layout: Layout, model: ModelConfig, rng: np.random.Generator) -> np.ndarray:

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
-from .config import LIVE_KEYS, SCHEDULES, ConfigError, RunConfig, config_from_dict, with_value
+from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
+from .losses import LOSS_CODE
 from .model import Layout, build_layout, init_params
 from .optimizers import OPTIMIZER_CODE
+from .phases import new_workspace
 from .snapshot import Snapshot, frozen
 
 HISTOGRAM_BINS = 32
@@ -41,9 +43,7 @@ def loss_code(loss: str, task: str) -> int:
     if loss not in _LOSSES_FOR_TASK[task]:
         raise ConfigError("train.loss", f"expected one of {', '.join(_LOSSES_FOR_TASK[task])} "
                                         f"for {task} data, got {loss!r}")
-    if loss == "mse":
-        return kernels.MSE_SIGMOID if task == "binary" else kernels.MSE
-    return {"bce": kernels.BCE, "softmax": kernels.SOFTMAX}[loss]
+    return LOSS_CODE["mse_sigmoid" if loss == "mse" and task == "binary" else loss]
 
 
 class Run:
@@ -78,7 +78,7 @@ class Run:
         self._hist_limits = np.array([max(1.0, 1.5 * float(np.abs(W).max(initial=0.0)))
                                       for W, _ in self.layout.unflatten(self._initial_params)])
 
-        table, widths = self.layout.table, self.layout.widths
+        widths = self.layout.widths
         self._batch_rows = cfg.train.batch_size or n_train
         capacity = max(self._batch_rows, 256)   # rows per kernel call, training or predicting
         n_params = self.layout.n_params
@@ -87,10 +87,7 @@ class Run:
         self._first = np.zeros(n_params)
         self._second = np.zeros(n_params)
         self._previous = np.zeros(n_params)
-        self._acts = np.zeros(capacity * (sum(table[:, kernels.N_IN]) + widths[-1]))
-        self._units = np.zeros(capacity * sum(widths[1:]))
-        self._masks = np.ones_like(self._units)
-        self._deltas = [np.zeros(capacity * max(widths)) for _ in range(3)]
+        self._workspace = new_workspace(widths, capacity)
         self._capacity = capacity
         self._order = np.empty(n_train, dtype=np.int64)
         self._counters = np.zeros(kernels.N_COUNTERS, dtype=np.int64)
@@ -131,7 +128,7 @@ class Run:
         c = self._codes
         c[kernels.C_LOSS] = self._loss_code
         c[kernels.C_OPTIMIZER] = OPTIMIZER_CODE[t.optimizer]
-        c[kernels.C_SCHEDULE] = SCHEDULES.index(t.schedule)
+        c[kernels.C_SCHEDULE] = kernels.SCHEDULE_CODE[t.schedule]
         c[kernels.C_L1_PROXIMAL] = t.l1_mode == "proximal"
 
     # --- public API ------------------------------------------------------------------------
@@ -293,16 +290,16 @@ class Run:
             self.params, self._grads, self._first, self._second, self._previous,
             self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
             self._order, self._counters, self._streams, self._hyper, self._codes,
-            self._batch_rows, n, self._acts, self._units, self._masks, *self._deltas,
-            self._initial_loss, self.config.train.eval_every, self._window_loss,
-            self._window_grad_norms, self._update_ratio_now)
+            self._batch_rows, n, self._workspace, self._initial_loss,
+            self.config.train.eval_every, self._window_loss, self._window_grad_norms,
+            self._update_ratio_now)
         return done
 
     def _measure(self, split: str) -> tuple[float, float]:
         logits = self._logits[split]
         loss, accuracy = kernels.measure(
             self._loss_code, self.params, self.layout.table, getattr(self.dataset, f"x_{split}"),
-            getattr(self.dataset, f"y_{split}"), self._capacity, self._acts, self._units, logits,
+            getattr(self.dataset, f"y_{split}"), self._capacity, self._workspace, logits,
             self._scratch[split])
         return float(loss), float(accuracy)
 
@@ -363,8 +360,8 @@ class Run:
         x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, cols), np.linspace(x2_min, x2_max, rows))
         inputs = np.ascontiguousarray(plane.featurize(np.column_stack([x1.ravel(), x2.ravel()])))
         logits = np.zeros((rows * cols, self.dataset.n_outputs))
-        kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._acts,
-                        self._units, logits)
+        kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._workspace,
+                        logits)
         if self.dataset.task == "binary":
             grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
         elif self.dataset.task == "multiclass":

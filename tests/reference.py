@@ -3,7 +3,7 @@
 The engine's kernels are tested against this. It is written to be read, not to be fast:
 whole-array NumPy expressions, derivatives in terms of the pre-activation ``z`` (the kernels
 use the kept output instead), fresh arrays everywhere, and no code shared with ``nnsim.core``
-beyond the meaning of ``Layout.table``'s columns and the activation order of the config.
+beyond the names of ``Layout.table``'s columns and of the activation codes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnsim.core.config import ACTIVATIONS
+from nnsim.core.activations import ACTIVATION_CODE
+from nnsim.core.model import ACTIVATION, B_OFFSET, N_IN, N_OUT, RESIDUAL, W_OFFSET
 
 LEAKY_SLOPE = 0.01
+ACTIVATION_NAME = {code: name for name, code in ACTIVATION_CODE.items()}
 
 
 @dataclass
@@ -29,18 +31,20 @@ def unpack(table: np.ndarray, params: np.ndarray) -> list[Layer]:
     """Copies of each layer's weights from the flat buffer, read through ``Layout.table``
     (weight offset, bias offset, n_in, n_out, activation code, residual flag)."""
     layers = []
-    for w_off, b_off, n_in, n_out, code, residual in table:
+    for row in table:
+        w_off, b_off, n_in, n_out = row[W_OFFSET], row[B_OFFSET], row[N_IN], row[N_OUT]
         layers.append(Layer(params[w_off:w_off + n_in * n_out].reshape(n_in, n_out).copy(),
-                            params[b_off:b_off + n_out].copy(), ACTIVATIONS[code], bool(residual)))
+                            params[b_off:b_off + n_out].copy(), ACTIVATION_NAME[row[ACTIVATION]],
+                            bool(row[RESIDUAL])))
     return layers
 
 
 def pack(table: np.ndarray, per_layer: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """The flat buffer of per-layer ``(W, b)`` pairs (parameters or their gradients)."""
-    flat = np.zeros(int(table[-1, 1] + table[-1, 3]))
-    for (w_off, b_off, n_in, n_out, _, _), (W, b) in zip(table, per_layer):
-        flat[w_off:w_off + n_in * n_out] = W.ravel()
-        flat[b_off:b_off + n_out] = b
+    flat = np.zeros(int(table[-1, B_OFFSET] + table[-1, N_OUT]))
+    for row, (W, b) in zip(table, per_layer, strict=True):
+        flat[row[W_OFFSET]:row[B_OFFSET]] = W.ravel()
+        flat[row[B_OFFSET]:row[B_OFFSET] + row[N_OUT]] = b
     return flat
 
 

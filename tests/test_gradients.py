@@ -1,9 +1,11 @@
-"""Gradients of the compiled kernels against finite differences and the NumPy reference.
+"""Gradients of the phase kernels that train against finite differences and the NumPy reference.
 
-``kernels.loss_and_grads`` is checked on small random networks in float64 over every hidden
-activation × every loss, with L1 (subgradient) and L2 penalties, residual connections and
-dropout under a fixed mask. The checker is shown to catch a wrong gradient (negative
-controls), and a quick subset of this file runs again with Numba's JIT disabled.
+The phases ``forward`` → ``loss`` → ``backward`` → ``regularise`` (``core.phases``, the kernels
+``kernels.train_step`` calls) are checked on small random networks in float64 over every
+hidden activation × every loss, with L1 (subgradient) and L2 penalties, residual connections
+and dropout under a fixed mask; ``train_step`` is shown to update with that very gradient. The
+checker is shown to catch a wrong gradient (negative controls), and a quick subset of this
+file runs again with Numba's JIT disabled.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import numpy as np
 import pytest
 
 import reference
-from nnsim.core import kernels
+from nnsim.core import kernels, phases
+from nnsim.core.activations import LEAKY_SLOPE
 from nnsim.core.config import ACTIVATIONS, ModelConfig
-from nnsim.core.model import build_layout
+from nnsim.core.losses import LOSS_CODE
+from nnsim.core.model import B_OFFSET, N_OUT, RESIDUAL, W_OFFSET, build_layout
+from nnsim.core.optimizers import OPTIMIZER_CODE
 
 TOLERANCE = 1e-6        # relative error allowed between an analytic and a numeric gradient
 STEP = 1e-5             # finite-difference step
@@ -28,13 +33,8 @@ L1_MARGIN = 0.05        # |w| at least this under L1, so no step crosses |w|'s k
 BATCH = 6
 DROPOUT = 0.3
 
-# Per loss (the reference's name): the kernels' loss code and the number of outputs.
-LOSSES = {
-    "mse": (kernels.MSE, 1),
-    "bce": (kernels.BCE, 1),
-    "softmax": (kernels.SOFTMAX, 3),
-    "mse_sigmoid": (kernels.MSE_SIGMOID, 1),
-}
+# Per loss (the reference's name, which is also the kernels'): the number of outputs.
+LOSSES = {"mse": 1, "bce": 1, "softmax": 3, "mse_sigmoid": 1}
 VARIANTS = ("plain", "l1_l2", "residual", "dropout", "everything")
 
 
@@ -44,7 +44,7 @@ class Problem:
     def __init__(self, activation: str, loss: str, variant: str, seed: int):
         rng = np.random.default_rng(seed)
         self.loss = loss
-        self.loss_code, n_outputs = LOSSES[loss]
+        self.loss_code, n_outputs = LOSS_CODE[loss], LOSSES[loss]
         residual = variant in ("residual", "everything")
         penalised = variant in ("l1_l2", "everything")
         self.dropout = DROPOUT if variant in ("dropout", "everything") else 0.0
@@ -54,7 +54,7 @@ class Problem:
         self.layout = build_layout(n_inputs, n_outputs,
                                    ModelConfig(layers=hidden, activation=activation, residual=residual))
         if residual:
-            assert self.layout.table[:-1, 5].all()
+            assert self.layout.table[:-1, RESIDUAL].all()
         self.x = rng.normal(size=(BATCH, n_inputs))
         if loss == "mse":
             self.y = rng.normal(size=(BATCH, 1))
@@ -71,13 +71,11 @@ class Problem:
                 break
         else:
             raise AssertionError("no parameters clear of the ReLU kink in 100 draws")
-        widths = self.layout.widths
-        self.acts = np.zeros(BATCH * sum(widths))
-        self.units = np.zeros(BATCH * sum(widths[1:]))
-        self.masks = np.ones_like(self.units)
+        self.ws = phases.new_workspace(self.layout.widths, BATCH)
+        self.ws.acts[:self.x.size] = self.x.ravel()
+        self.ws.targets[:self.y.size] = self.y.ravel()
         if self.hidden_masks is not None:
-            self.masks[:BATCH * sum(hidden)] = np.concatenate([m.ravel() for m in self.hidden_masks])
-        self.buffers = [np.zeros(BATCH * max(widths)) for _ in range(3)]
+            self.ws.masks[:BATCH * sum(hidden)] = np.concatenate([m.ravel() for m in self.hidden_masks])
         self.rng_state = np.zeros(2, dtype=np.uint64)
 
     def _draw_params(self, rng, far_from_zero: bool) -> np.ndarray:
@@ -95,12 +93,14 @@ class Problem:
         return reference.unpack(self.layout.table, params)
 
     def kernel(self, params) -> tuple[float, np.ndarray]:
-        """Loss and flat gradient from ``kernels.loss_and_grads`` with the fixed masks."""
+        """Loss (data + penalty) and flat gradient from the phase kernels, in train_step's
+        order, with the fixed masks."""
+        table = self.layout.table
         grads = np.zeros(self.layout.n_params)
-        loss = kernels.loss_and_grads(
-            params, self.layout.table, self.loss_code, self.x, self.y, self.acts, self.units,
-            self.masks, self.dropout, False, self.rng_state, grads, *self.buffers, self.l1, self.l2)
-        return loss, grads
+        phases.forward(params, table, BATCH, self.ws, self.dropout, False, self.rng_state)
+        value = phases.loss(self.loss_code, table, BATCH, self.ws)
+        phases.backward(params, table, BATCH, self.ws, self.dropout, grads)
+        return value + phases.regularise(params, table, grads, self.l1, self.l2, 0.0), grads
 
     def reference(self, params) -> tuple[float, np.ndarray]:
         loss, grads = reference.loss_and_gradients(self.layers(params), self.x, self.y,
@@ -125,8 +125,9 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, layout) -> float:
     """The worst, over each layer's weights and biases and the whole vector, of
     ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖)."""
     blocks = [slice(None)]
-    for w_off, b_off, n_in, n_out, _, _ in layout.table:
-        blocks += [slice(w_off, w_off + n_in * n_out), slice(b_off, b_off + n_out)]
+    for row in layout.table:
+        blocks += [slice(row[W_OFFSET], row[B_OFFSET]),
+                   slice(row[B_OFFSET], row[B_OFFSET] + row[N_OUT])]
     worst = 0.0
     for block in blocks:
         a, n = analytic[block], numeric[block]
@@ -159,7 +160,30 @@ def test_dropout_mask_is_used_not_drawn():
     dropped = problem.hidden_masks[0] == 0.0             # (B, n_hidden)
     never_kept = dropped.all(axis=0)
     np.testing.assert_array_equal(W_grad[:, never_kept], 0.0)
-    assert np.all(problem.masks[:BATCH * problem.layout.widths[1]] == problem.hidden_masks[0].ravel())
+    assert np.all(problem.ws.masks[:BATCH * problem.layout.widths[1]] == problem.hidden_masks[0].ravel())
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_train_step_updates_with_the_checked_gradient(loss):
+    """``train_step`` (what train_chunk runs) leaves in ``grads`` exactly the gradient the
+    phases give above, and moves every parameter against it."""
+    problem = Problem("tanh", loss, "l1_l2", seed=11)
+    _, expected = problem.kernel(problem.params)
+    hyper = np.zeros(kernels.N_HYPER)
+    hyper[[kernels.H_LR, kernels.H_LR_SCALE, kernels.H_L1, kernels.H_L2]] = 0.1, 1.0, problem.l1, problem.l2
+    codes = np.zeros(kernels.N_CODES, dtype=np.int64)
+    codes[kernels.C_LOSS] = problem.loss_code
+    codes[kernels.C_OPTIMIZER] = OPTIMIZER_CODE["sgd"]
+    codes[kernels.C_SCHEDULE] = kernels.SCHEDULE_CODE["constant"]
+    params = problem.params.copy()
+    grads = np.zeros_like(params)
+    moments = np.zeros_like(params), np.zeros_like(params)
+    kernels.train_step(params, grads, *moments, problem.layout.weight_mask().astype(float),
+                       problem.layout.table, BATCH, problem.ws, np.zeros(problem.layout.n_layers),
+                       np.zeros(kernels.N_COUNTERS, dtype=np.int64), problem.rng_state, hyper, codes)
+    assert grads.tobytes() == expected.tobytes()
+    np.testing.assert_allclose(params, problem.params - 0.1 * expected, rtol=0, atol=1e-15)
+    assert np.all(params != problem.params)
 
 
 # --- negative controls: the checker must catch a wrong gradient --------------------------
@@ -185,7 +209,7 @@ def test_negative_control_wrong_leaky_slope_is_caught(monkeypatch):
     numeric = numeric_gradient(lambda p: problem.kernel(p)[0], problem.params)
     right = reference.pack(problem.layout.table, reference.backward(layers, cache, dlogits))
     assert relative_error(right, numeric, problem.layout) < TOLERANCE
-    monkeypatch.setattr(reference, "LEAKY_SLOPE", 2 * kernels.LEAKY_SLOPE)
+    monkeypatch.setattr(reference, "LEAKY_SLOPE", 2 * LEAKY_SLOPE)
     wrong = reference.pack(problem.layout.table, reference.backward(layers, cache, dlogits))
     assert relative_error(wrong, numeric, problem.layout) > TOLERANCE
 

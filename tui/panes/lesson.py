@@ -28,17 +28,19 @@ class LessonPane(Pane):
         super().__init__(**kwargs)
         self.scenario: Scenario | None = None
         self.narration: list[tuple[int, str]] = []
+        # Made here so the app can write to them before the pane is mounted.
+        self.title_text = Static(id="lesson-title")
+        self.expectations = Static(id="lesson-expectations")
+        self.narration_text = Static(id="lesson-narration")
+        self.lesson_text = Static(id="lesson-text")
 
     def compose(self) -> ComposeResult:
         # What changes while training first, so it shows without scrolling; the text below.
         with VerticalScroll(id="lesson-page"):
-            yield Static(id="lesson-title")
-            yield Static(id="lesson-expectations")
-            yield Static(id="lesson-narration")
-            yield Static(id="lesson-text")
-
-    def on_mount(self) -> None:     # (Textual calls Pane.on_mount too)
-        self._write_page()
+            yield self.title_text
+            yield self.expectations
+            yield self.narration_text
+            yield self.lesson_text
 
     def set_scenario(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -50,25 +52,21 @@ class LessonPane(Pane):
         self._write_narration()
 
     def _write_page(self) -> None:
-        if self.scenario is None or not self.children:
-            return                  # written once composed (on_mount)
         scenario = self.scenario
         title = Text.assemble((scenario.title, "bold"))
         if scenario.summary:
             title.append("\n" + scenario.summary, style="italic")
-        self.query_one("#lesson-title", Static).update(title)
-        self.query_one("#lesson-text", Static).update(Markdown(scenario.lesson))
+        self.title_text.update(title)
+        self.lesson_text.update(Markdown(scenario.lesson))
         self._write_narration()
         self._write_expectations([(None, e.kind, _describe(e), e.because) for e in scenario.expectations])
 
     def _write_narration(self) -> None:
-        if not self.children:
-            return
         out = Text.assemble(("What happened", "bold underline")) if self.narration else Text()
         for at, line in self.narration:
             out.append(f"\nstep {at}  ", style="dim")
             out.append(line)
-        self.query_one("#lesson-narration", Static).update(out)
+        self.narration_text.update(out)
 
     def restart(self) -> None:
         """After a reset the script plays again from the start."""
@@ -89,7 +87,7 @@ class LessonPane(Pane):
             out.append(message)
             if because:
                 out.append(f"\n  {because}", style="dim italic")
-        self.query_one("#lesson-expectations", Static).update(out)
+        self.expectations.update(out)
 
 
 def _describe(expectation) -> str:

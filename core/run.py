@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
+from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, run_bytes
 from .config import LIVE_KEYS, SCHEDULES, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
@@ -71,6 +72,10 @@ class Run:
         self._loss_code = loss_code(cfg.train.loss, self.dataset.task)
         n_train, n_inputs = self.dataset.x_train.shape
         self.layout: Layout = build_layout(n_inputs, self.dataset.n_outputs, cfg.model)
+        # A batch larger than the training split is the full batch (the kernel takes what there is).
+        self._batch_rows = min(cfg.train.batch_size or n_train, n_train)
+        split_rows = tuple(len(getattr(self.dataset, f"y_{split}")) for split in ("train", "val", "test"))
+        check_budget(run_bytes(self.layout.widths, self._batch_rows, split_rows), available_bytes())
         self._initial_params = init_params(self.layout, cfg.model, np.random.default_rng(init_seed))
         self._initial_streams = np.random.default_rng(stream_seed).integers(
             0, 2**63, size=2, dtype=np.uint64)
@@ -79,8 +84,7 @@ class Run:
                                       for W, _ in self.layout.unflatten(self._initial_params)])
 
         table, widths = self.layout.table, self.layout.widths
-        self._batch_rows = cfg.train.batch_size or n_train
-        capacity = max(self._batch_rows, 256)   # rows per kernel call, training or predicting
+        capacity = max(self._batch_rows, MIN_KERNEL_ROWS)   # rows per kernel call, training or predicting
         n_params = self.layout.n_params
         self.params = np.empty(n_params)
         self._grads = np.zeros(n_params)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
-    KEYS, LIVE_KEYS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
+    KEYS, LIVE_KEYS, MAX_VARIANTS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
     unknown_key_error, with_value,
 )
 from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
@@ -275,6 +275,9 @@ class _Parser:
     def variants(self, tables: list[dict], base: RunConfig, overrides, seed):
         if not tables:
             tables = [{"name": BASE_RUN}]
+        if len(tables) > MAX_VARIANTS:
+            raise self.error("variant", f"expected at most {MAX_VARIANTS} variants (each is a run "
+                                        f"trained at the same time), got {len(tables)}")
         seen = set()
         for i, table in enumerate(tables, start=1):
             name = table.get("name")

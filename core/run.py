@@ -4,7 +4,8 @@
 expectation checker all drive or observe it through ``advance`` and the immutable
 ``Snapshot`` it returns, so they can never disagree about a number.
 
-Steps are grouped into *checks* of ``train.eval_every`` steps: after each, the run measures
+Steps are grouped into *checks* of ``train.eval_every`` steps (and one at ``train.steps``, so
+the end of a run is always measured): after each, the run measures
 the loss on the whole training and validation splits, records a history row, and applies
 early stopping and reduce-on-plateau. ``advance`` always splits its work at check
 boundaries, so how a caller chunks its calls never changes a result.
@@ -186,6 +187,8 @@ class Run:
             self._second[:] = 0.0
             self._counters[kernels.K_ADAM_T] = 0
         self._sync_settings()
+        if key == "train.steps" and self.finished and self._checked_at != self.step:
+            self._check()   # the run ends here, off a check boundary: its end is measured too
 
     @property
     def step(self) -> int:
@@ -256,7 +259,7 @@ class Run:
                 break
             done = self._train(min(remaining, limit))
             remaining -= done
-            if self.diverged or self.step % eval_every == 0:
+            if self.diverged or self.step % eval_every == 0 or self.step == self.config.train.steps:
                 self._check()
         return self.snapshot()
 
@@ -315,6 +318,7 @@ class Run:
         train_loss, train_acc = self._measure("train")
         val_loss, val_acc = self._measure("val")
         self._metrics = (train_loss, val_loss, train_acc, val_acc)
+        self._checked_at = self.step
         steps = self._window_loss[kernels.W_STEPS]
         batch_loss = batch_loss_std = np.nan
         if steps:

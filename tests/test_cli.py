@@ -293,3 +293,69 @@ def test_a_closed_pipe_ends_quietly():
     stderr = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+# --- results that must not be silently wrong ------------------------------------------------
+
+def scenario_file(folder: Path, text: str, name: str = "lesson.toml") -> Path:
+    path = folder / name
+    path.write_text('title = "A test lesson"\n' + text)
+    return path
+
+
+def test_an_event_ending_the_run_at_its_step_still_measures_the_test_split(tmp_path, capsys):
+    path = scenario_file(tmp_path, """
+[data]
+kind = "circle"
+n_points = 60
+[train]
+steps = 100
+[[event]]
+at_step = 15
+set = { "train.steps" = 15 }
+[[expect]]
+kind = "final_below"
+metric = "test_loss"
+threshold = 100.0
+""")
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    assert "pending" not in capsys.readouterr().out
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["variants"]
+    assert row["step"] == 15 and row["test_loss"] is not None
+
+
+def test_eval_every_past_the_end_reports_the_last_step(tmp_path):
+    path = scenario_file(tmp_path, """
+[data]
+kind = "circle"
+n_points = 60
+[train]
+steps = 25
+eval_every = 1000
+""")
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    steps = [row["step"] for row in csv.DictReader(io.StringIO((tmp_path / "out" / "metrics.csv").read_text()))]
+    assert steps == ["0", "25"]
+
+
+def test_an_expectation_on_an_empty_test_split_is_refused(tmp_path, capsys):
+    path = scenario_file(tmp_path, """
+[data]
+split = [0.8, 0.2, 0.0]
+[[expect]]
+kind = "final_below"
+metric = "test_loss"
+threshold = 1.0
+""")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: expect[1].metric: test_loss needs a test split") and err.count("\n") == 1
+
+
+def test_an_empty_test_split_reads_as_no_value_not_divergence(tmp_path, capsys):
+    path = scenario_file(tmp_path, "[data]\nn_points = 60\nsplit = [0.8, 0.2, 0.0]\n[train]\nsteps = 20\n")
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    assert "inf" not in capsys.readouterr().out
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["variants"]
+    assert row["test_loss"] is None and row["diverged_step"] is None
+

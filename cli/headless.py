@@ -60,6 +60,7 @@ class Console:
         self.states: dict[str, str] = {}
         self.quarters: dict[str, int] = {}
         self.last_draw = 0.0
+        self.noted: set[str] = set()
 
     def _clear(self) -> None:
         if self.live and self.states:
@@ -106,6 +107,14 @@ class Console:
         parts = [p for p in (fired.changes, fired.event.say) if p]
         self.print(f"[step {fired.step}, {who}] " + " — ".join(parts))
 
+    def note(self, line: str) -> None:
+        """Say a line once, however many runs bring it up (a choice the data loader made)."""
+        with self.lock:
+            if line in self.noted:
+                return
+            self.noted.add(line)
+        self.print(line)
+
     def done(self) -> None:
         with self.lock:
             self._clear()
@@ -122,6 +131,8 @@ def run_variant(scenario: Scenario, variant: Variant, console: Console | None = 
     except ConfigError as err:   # the data file, or a loss that does not fit the data's task
         key = err.key if len(scenario.variants) == 1 else f"variant[{variant.name}].{err.key}"
         raise ScenarioError(str(scenario.path), key, err.message) from None
+    for note in run.dataset.notes if console else ():
+        console.note(note)
     scripted = ScriptedRun(run, scenario, told)
     if console is None:
         outcome = play(scripted, cancel=cancel)

@@ -71,7 +71,8 @@ class DataConfig:
     feature_columns: tuple[str, ...] = setting((), "csv: the input columns (empty: every column "
                                                    "but the target)")
     target_column: str = setting("", "csv: the column to predict")
-    task: str = setting("auto", "csv: what the target is", choices=TASKS)
+    task: str = setting("auto", "csv: what the target is (auto: a target of at most 10 whole "
+                                "numbers is a class label, anything else a regression)", choices=TASKS)
 
 
 @dataclass(frozen=True)

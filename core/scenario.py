@@ -301,10 +301,11 @@ class _Parser:
             except ConfigError as err:
                 raise self.config_error(where, err) from None
             cfg = self.apply_overrides(cfg, overrides, where if len(tables) > 1 else "")
-            csv = self.path.parent / cfg.data.path
+            csv = self.path.parent / Path(cfg.data.path).expanduser()   # as the loader reads it
             if cfg.data.kind == "csv" and not csv.is_file():
                 key = f"{where}.data.path" if "path" in changes.get("data", {}) else "data.path"
-                raise self.error(key, f"no such CSV file: {csv}")
+                what = "a directory, not a CSV file" if csv.is_dir() else "no such CSV file"
+                raise self.error(key, f"{what}: {csv}")
             run_seed = (seed if seed is not None else cfg.train.seed) + offset
             cfg = with_value(cfg, "train.seed", run_seed)
             yield Variant(name=name, label=label, overrides=changes, seed_offset=offset, config=cfg)

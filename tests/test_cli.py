@@ -359,3 +359,24 @@ def test_an_empty_test_split_reads_as_no_value_not_divergence(tmp_path, capsys):
     [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["variants"]
     assert row["test_loss"] is None and row["diverged_step"] is None
 
+
+def test_a_directory_as_the_csv_gets_its_own_message(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    path = scenario_file(tmp_path, '[data]\nkind = "csv"\npath = "data"\ntarget_column = "y"\n')
+    assert main(["show", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"{path}: data.path: a directory, not a CSV file")
+
+
+def test_a_home_relative_csv_path_is_accepted(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "blobs.csv").write_text((HERE / "scenarios" / "two-blobs.csv").read_text())
+    (tmp_path / "lessons").mkdir()
+    path = scenario_file(tmp_path / "lessons", """
+[data]
+kind = "csv"
+path = "~/blobs.csv"
+target_column = "label"
+[train]
+steps = 10
+""")
+    assert main(["run", str(path), "--quiet"]) == 0, capsys.readouterr().err

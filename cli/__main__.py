@@ -8,6 +8,7 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from . import __version__
@@ -128,11 +129,31 @@ def start_tui(args) -> int:
     return run_app(args.scenario, seed=args.seed, replay=args.replay, autoplay=args.autoplay) or 0
 
 
+def check_out_dir(path: Path) -> None:
+    """Refuse an ``--out`` that could not take the files, before the run spends its time.
+
+    The folder is created now (as the writer would) and a file is made and removed in it, so
+    a read-only folder, a file in the way or a full disk shows before training, not after.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise UsageError(f"--out {path}: is a file, not a folder") from None
+    except NotADirectoryError:
+        raise UsageError(f"--out {path}: a part of the path is a file, not a folder") from None
+    except OSError as err:
+        raise UsageError(f"--out {path}: cannot write there ({err.strerror})") from None
+
+
 def run_command(args) -> int:
     from . import headless   # loads the kernels; list and show do not need them
 
     overrides = tuple(parse_override(text) for text in args.overrides)
     scenario = load_scenario(args.scenario, seed=args.seed, overrides=overrides)
+    if args.out is not None:
+        check_out_dir(args.out)
     return headless.run_scenario(scenario, seed=args.seed, overrides=overrides, out_dir=args.out,
                                  quiet=args.quiet, workers=args.jobs)
 
@@ -150,6 +171,9 @@ def check_command(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):     # e.g. PYTHONIOENCODING=ascii: "—" becomes "\u2014"
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     headless_command = bool(argv) and (argv[0] in COMMANDS or argv[0] in ("-h", "--help",
                                                                           "--version"))
     try:
@@ -180,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         # Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as err:      # the results could not be written: a full disk, a folder gone
+        where = f" {err.filename}" if err.filename else ""
+        print(f"nnsim: cannot write{where}: {err.strerror or err}", file=sys.stderr)
     return 2
 
 

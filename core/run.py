@@ -326,7 +326,8 @@ class Run:
             self._update_ratios = self._update_ratio_now.copy()
             batch_loss = self._window_loss[kernels.W_LOSS_SUM] / steps
             mean_square = self._window_loss[kernels.W_LOSS_SQUARES] / steps
-            batch_loss_std = np.sqrt(max(mean_square - batch_loss * batch_loss, 0.0))
+            with np.errstate(over="ignore", invalid="ignore"):   # inf - inf: a NaN spread, no warning
+                batch_loss_std = np.sqrt(max(mean_square - batch_loss * batch_loss, 0.0))
         self._window_loss[:] = 0.0
         self._window_grad_norms[:] = 0.0
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
@@ -374,7 +375,8 @@ class Run:
         kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._acts,
                         self._units, logits)
         if self.dataset.task == "binary":
-            grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            with np.errstate(over="ignore"):      # a huge negative logit is simply probability 0
+                grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
         elif self.dataset.task == "multiclass":
             grid = logits.argmax(axis=1).astype(float)
         else:

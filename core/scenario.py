@@ -28,6 +28,7 @@ TOP_KEYS = ("title", "summary", "lesson", "data", "model", "train", "variant", "
 VARIANT_KEYS = ("name", "label", "seed_offset", "data", "model", "train")
 EVENT_KEYS = ("at_step", "at_epoch", "variant", "set", "say")
 BASE_RUN = "base"          # the one run of a scenario without variants
+TOO_DEEP = "lists or tables nested too deeply to read (a scenario needs a few levels)"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
 
 
@@ -145,11 +146,16 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ScenarioError("--set", text, "expected key=value, e.g. train.lr=0.3")
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
+    except RecursionError:
+        raise ScenarioError("--set", key, TOO_DEEP) from None
     except tomllib.TOMLDecodeError:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.+-]*", raw):
             raise ScenarioError("--set", key, f"cannot read the value {raw!r}: expected a number, "
                                               "true/false, a word, a \"string\" or a [list]") from None
         value = raw
+    if value == 0 and isinstance(value, float) and re.search(r"[1-9]", re.split(r"[eE]", raw)[0]):
+        raise ScenarioError("--set", key, f"{raw} reads as 0.0: it is below the smallest number "
+                                          "a 64-bit float holds (about 5e-324)")
     if key not in KEYS:
         hint = did_you_mean(key, KEYS)
         raise ScenarioError("--set", key, f"unknown key{hint}; the keys are those of [data], "
@@ -178,9 +184,11 @@ def parse_scenario(text: str, *, path: Path, seed: int | None = None,
     """``load_scenario`` on text already read (``path`` names it in errors and anchors data)."""
     try:
         doc = tomllib.loads(text)
+        return _Parser(path).scenario(doc, path.stem, seed, tuple(overrides))
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(path, err) from None
-    return _Parser(path).scenario(doc, path.stem, seed, tuple(overrides))
+    except RecursionError:      # tomllib and the table walk recurse once per level
+        raise ScenarioError(str(path), "", TOO_DEEP) from None
 
 
 def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> ScenarioError:

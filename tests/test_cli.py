@@ -2,10 +2,14 @@
 
 import argparse
 import csv
+import errno
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
+import warnings
 import types
 from pathlib import Path
 
@@ -74,6 +78,10 @@ def test_broken_scenario_in_a_real_process():
     (["run", str(COMPARE), "--set", "model.layers=[0]"], "--set: model.layers"),
     (["run", "no-such-lesson"], "no-such-lesson: no built-in lesson"),
     (["show", "nowhere/lesson.toml"], "nowhere/lesson.toml: no such file"),
+    (["run", str(COMPARE), "--set", "train.lr=1e-400"], "--set: train.lr: 1e-400 reads as 0.0"),
+    (["run", str(COMPARE), "--set", "train.lr=1e400"], "--set: train.lr: expected a finite number, got inf"),
+    (["run", str(COMPARE), "--set", "model.layers=" + "[" * 1000 + "]" * 1000],
+     "--set: model.layers: lists or tables nested too deeply"),
 ])
 def test_bad_command_line_values(argv, hint, capsys):
     assert main(argv) == 2
@@ -380,3 +388,78 @@ target_column = "label"
 steps = 10
 """)
     assert main(["run", str(path), "--quiet"]) == 0, capsys.readouterr().err
+
+
+# --- output and parser edges -----------------------------------------------------------------
+
+@pytest.mark.parametrize("where, words", [
+    ("a-file", "is a file, not a folder"),
+    ("a-file/below", "a part of the path is a file, not a folder"),
+])
+def test_an_out_that_cannot_take_the_files_is_refused_before_training(tmp_path, capsys, where, words):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / where
+    assert main(["run", str(COMPARE), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"nnsim: --out {out}: {words}\n"
+    assert "expectations hold" not in captured.out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "locked"
+    out.mkdir(mode=0o555)
+    assert main(["run", str(COMPARE), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"nnsim: --out {out}: cannot write there")
+
+
+def test_output_files_follow_the_umask(tmp_path, capsys):
+    previous = os.umask(0o027)
+    try:
+        assert main(["run", str(COMPARE), "--quiet", "--out", str(tmp_path)]) in (0, 1)
+    finally:
+        os.umask(previous)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o640}
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
+    from nnsim.core import report
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report.os, "fsync", full)
+    assert main(["run", str(COMPARE), "--quiet", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "nnsim: cannot write: No space left on device\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_traceback(tmp_path):
+    path = scenario_file(tmp_path, """
+[data]
+n_points = 60
+[train]
+steps = 20
+[[event]]
+at_step = 10
+say = "A dash — and a ×"
+""")
+    proc = subprocess.run([sys.executable, "-m", "nnsim", "run", str(path), "--quiet"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr
+    assert "A dash \\u2014 and a \\xd7" in proc.stdout
+
+
+def test_a_scenario_nested_a_thousand_deep_is_one_line(tmp_path, capsys):
+    path = scenario_file(tmp_path, "[data]\nsplit = " + "[" * 1000 + "]" * 1000 + "\n")
+    assert main(["show", str(path)]) == 2
+    assert capsys.readouterr().err == f"{path}: lists or tables nested too deeply to read (a scenario needs a few levels)\n"
+
+
+def test_extreme_values_print_no_numpy_warnings(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status = main(["run", "playground", "--quiet", "--set", "train.steps=30",
+                       "--set", "model.output_bias=-1e308"])
+    assert status in (0, 1) and "Warning" not in capsys.readouterr().err

@@ -7,12 +7,14 @@ A bad scenario or data file prints one line, ``file: key: what was expected``, n
 import argparse
 import os
 import re
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from . import __version__
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
+from .core.text import plain
 
 COMMANDS = ("list", "run", "check", "show")
 DEFAULT_SCENARIO = "playground"
@@ -20,6 +22,14 @@ DEFAULT_SCENARIO = "playground"
 
 class UsageError(Exception):
     """A command-line value that argparse cannot check by itself."""
+
+
+class Terminated(Exception):
+    """SIGTERM: end like Ctrl-C does (runs cancelled, no file half-written), not mid-stride."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -164,9 +174,8 @@ def check_command(args) -> int:
     names = args.scenarios or builtin_names()
     if not names:
         raise UsageError("no scenarios to check: no built-in lessons are installed")
-    scenarios = [[load_scenario(name, seed=seed) for seed in args.seeds] for name in names]
-    return headless.check_scenarios(scenarios, args.seeds, workers=args.jobs,
-                                    progress=not args.quiet)
+    return headless.check_scenarios(names, args.seeds, lambda name, seed: load_scenario(name, seed=seed),
+                                    workers=args.jobs, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         args = (command_parser() if headless_command else tui_parser()).parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    previous_handler = signal.signal(signal.SIGTERM, _terminate) if headless_command else None
     try:
         if not headless_command:
             return start_tui(args)
@@ -192,13 +202,16 @@ def main(argv: list[str] | None = None) -> int:
             print(show(load_scenario(args.scenario)))
             return 0
         return run_command(args) if args.command == "run" else check_command(args)
-    except ScenarioError as err:
-        print(err, file=sys.stderr)
+    except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
+        print(plain(str(err)), file=sys.stderr)
     except UsageError as err:
-        print(f"nnsim: {err}", file=sys.stderr)
+        print(plain(f"nnsim: {err}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("nnsim: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # The reader went away (`nnsim show x | head`): stop quietly, as cat does, and keep
         # Python from complaining again when it flushes stdout at exit.
@@ -207,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:      # the results could not be written: a full disk, a folder gone
         where = f" {err.filename}" if err.filename else ""
         print(f"nnsim: cannot write{where}: {err.strerror or err}", file=sys.stderr)
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     return 2
 
 

@@ -168,7 +168,8 @@ def unknown_key_error(key: str, candidates) -> ConfigError:
     """``candidates`` are names within one table, or dotted keys (then ``key`` is matched whole)."""
     dotted = all("." in c for c in candidates)
     hint = did_you_mean(key if dotted else key.rsplit(".", 1)[-1], candidates)
-    return ConfigError(key, f"unknown key{hint}; valid keys: {', '.join(sorted(candidates))}")
+    shown = key if key.isprintable() else ascii(key)     # a control character shows as \x1b
+    return ConfigError(shown, f"unknown key{hint}; valid keys: {', '.join(sorted(candidates))}")
 
 
 def _type_name(tp) -> str:

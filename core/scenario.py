@@ -23,6 +23,7 @@ from .config import (
     unknown_key_error, with_value,
 )
 from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
+from .text import plain
 
 TOP_KEYS = ("title", "summary", "lesson", "data", "model", "train", "variant", "event", "expect")
 VARIANT_KEYS = ("name", "label", "seed_offset", "data", "model", "train")
@@ -184,7 +185,7 @@ def parse_scenario(text: str, *, path: Path, seed: int | None = None,
     """``load_scenario`` on text already read (``path`` names it in errors and anchors data)."""
     try:
         doc = tomllib.loads(text)
-        return _Parser(path).scenario(doc, path.stem, seed, tuple(overrides))
+        return _Parser(path).scenario(doc, plain(path.stem), seed, tuple(overrides))
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(path, err) from None
     except RecursionError:      # tomllib and the table walk recurse once per level
@@ -226,7 +227,7 @@ class _Parser:
         value = doc[key]
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
-        return value.strip()
+        return plain(value).strip()
 
     def tables(self, doc: dict, key: str) -> list[dict]:
         value = doc.get(key, [])
@@ -261,7 +262,8 @@ class _Parser:
         expectations = []
         for i, table in enumerate(self.tables(doc, "expect"), start=1):
             try:
-                expectations.append(parse_expectation(table, configs))
+                expectations.append(parse_expectation(
+                    {key: plain(v) if isinstance(v, str) else v for key, v in table.items()}, configs))
             except ConfigError as err:
                 raise self.config_error(f"expect[{i}]", err) from None
         return Scenario(name=name, path=self.path, title=title, summary=summary,
@@ -300,6 +302,7 @@ class _Parser:
             label = table.get("label", name)
             if not isinstance(label, str):
                 raise self.error(f"{where}.label", f"expected a string, got {label!r}")
+            label = plain(label)
             offset = table.get("seed_offset", 0)
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                 raise self.error(f"{where}.seed_offset", f"expected an integer >= 0, got {offset!r}")

@@ -2,20 +2,25 @@
 
 import argparse
 import csv
+import dataclasses
 import errno
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 import warnings
 import types
 from pathlib import Path
 
 import pytest
 
+from nnsim import headless
 from nnsim.__main__ import main, parse_seeds
+from nnsim.core.config import TrainConfig
 from nnsim.core.scenario import builtin_names, load_scenario
 
 HERE = Path(__file__).parent
@@ -463,3 +468,89 @@ def test_extreme_values_print_no_numpy_warnings(capsys):
         status = main(["run", "playground", "--quiet", "--set", "train.steps=30",
                        "--set", "model.output_bias=-1e308"])
     assert status in (0, 1) and "Warning" not in capsys.readouterr().err
+
+
+# --- terminal hygiene, signals, long jobs ----------------------------------------------------
+
+HOSTILE_TEXT = 'Evil \\u001b]0;window title\\u0007\\u001b[31mred\\u001b[0m \\u0007bell\\u009b2J'
+
+
+def test_escape_sequences_in_a_scenario_never_reach_the_terminal(tmp_path, capsys):
+    path = scenario_file(tmp_path, f"""
+summary = "{HOSTILE_TEXT}"
+[train]
+steps = 20
+[data]
+n_points = 60
+[[variant]]
+name = "a"
+label = "{HOSTILE_TEXT}"
+[[event]]
+at_step = 10
+say = "{HOSTILE_TEXT}"
+[[expect]]
+kind = "no_divergence"
+variant = "a"
+because = "{HOSTILE_TEXT}"
+""")
+    assert main(["show", str(path)]) == 0
+    assert main(["run", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Evil red bell" in out and "(Evil red bell)" in out
+    assert not any(ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0 for c in out)
+
+
+def test_escape_sequences_in_an_error_never_reach_the_terminal(tmp_path, capsys):
+    path = scenario_file(tmp_path, '[train]\n"\\u001b[2Jlr" = 1\n')
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"{path}: 'train.\\x1b[2Jlr': unknown key; valid keys: " \
+        + ", ".join(sorted(f.name for f in dataclasses.fields(TrainConfig))) + "\n"
+
+
+@pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "nnsim: interrupted"),
+                                                  (signal.SIGTERM, 143, "nnsim: terminated")])
+def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, status, line):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
+                             "--set", "train.steps=50000000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("playground:")
+    assert proc.stdout.readline().startswith("1 run")     # training starts after this line
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (status, line + "\n")
+    assert list(out.iterdir()) == []
+
+
+def test_check_loads_scenarios_as_it_goes_and_tells_each_result(capsys):
+    loads, loaded_at_first_result = [], []
+
+    class Progress(io.StringIO):
+        def write(self, text):
+            if "hold" in text and not loaded_at_first_result:
+                loaded_at_first_result.append(len(loads))
+            return super().write(text)
+
+    def load(name, seed):
+        loads.append(seed)
+        return load_scenario(COMPARE, seed=seed, overrides=(("train.steps", 20),))
+
+    err = Progress()
+    seeds = list(range(12))
+    assert headless.check_scenarios(["compare"], seeds, load, workers=1, out=io.StringIO(), err=err) == 0
+    assert loaded_at_first_result[0] <= 4 and sorted(set(loads)) == seeds
+    assert err.getvalue().count("hold\n") == len(seeds)
+
+
+def test_the_live_progress_line_fits_the_terminal():
+    err = Terminal()
+    console = headless.Console(io.StringIO(), err, progress=True)
+    config = load_scenario(COMPARE).variants[0].config
+    for i in range(30):
+        run = types.SimpleNamespace(name=f"variant-{i:02d}", step=10 * i, diverged=False,
+                                    stopped_early=False, finished=i == 29, config=config)
+        console.update(run)
+    lines = [part.split("\r")[0] for part in err.getvalue().split("\033[K") if part]
+    assert lines and max(len(line) for line in lines) <= 79

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
-from .core.text import plain
+from .core.text import one_line
 
 COMMANDS = ("list", "run", "check", "show")
 DEFAULT_SCENARIO = "playground"
@@ -203,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
-        print(plain(str(err)), file=sys.stderr)
+        print(one_line(str(err)), file=sys.stderr)
     except UsageError as err:
-        print(plain(f"nnsim: {err}"), file=sys.stderr)
+        print(one_line(f"nnsim: {err}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)
         return 130

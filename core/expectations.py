@@ -474,7 +474,7 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
     if "kind" not in table:
         raise ConfigError("kind", f"missing; expected one of {', '.join(KINDS)}")
     name = table["kind"]
-    if name not in KINDS:
+    if not isinstance(name, str) or name not in KINDS:
         hint = did_you_mean(str(name), KINDS)
         raise ConfigError("kind", f"expected one of {', '.join(KINDS)}, got {name!r}{hint}")
     cls = KINDS[name]

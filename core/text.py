@@ -21,3 +21,8 @@ _CONTROL = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
 def plain(text: str) -> str:
     """``text`` without escape sequences and control characters."""
     return _CONTROL.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """``plain(text)`` for an error line: a newline in a quoted value shows as ``\\n``."""
+    return plain(text).replace("\n", "\\n")

@@ -84,6 +84,7 @@ def test_broken_scenario_in_a_real_process():
     (["run", "no-such-lesson"], "no-such-lesson: no built-in lesson"),
     (["show", "nowhere/lesson.toml"], "nowhere/lesson.toml: no such file"),
     (["run", str(COMPARE), "--set", "train.lr=1e-400"], "--set: train.lr: 1e-400 reads as 0.0"),
+    (["run", str(COMPARE), "--set", "\n=0"], "--set: \\n=0: expected key=value"),
     (["run", str(COMPARE), "--set", "train.lr=1e400"], "--set: train.lr: expected a finite number, got inf"),
     (["run", str(COMPARE), "--set", "model.layers=" + "[" * 1000 + "]" * 1000],
      "--set: model.layers: lists or tables nested too deeply"),

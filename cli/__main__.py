@@ -7,11 +7,14 @@ A bad scenario or data file prints one line, ``file: key: what was expected``, n
 import argparse
 import os
 import re
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from . import __version__
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
+from .core.text import one_line
 
 COMMANDS = ("list", "run", "check", "show")
 DEFAULT_SCENARIO = "playground"
@@ -19,6 +22,14 @@ DEFAULT_SCENARIO = "playground"
 
 class UsageError(Exception):
     """A command-line value that argparse cannot check by itself."""
+
+
+class Terminated(Exception):
+    """SIGTERM: end like Ctrl-C does (runs cancelled, no file half-written), not mid-stride."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -135,11 +146,31 @@ def start_tui(args) -> int:
                    autoplay=args.autoplay) or 0
 
 
+def check_out_dir(path: Path) -> None:
+    """Refuse an ``--out`` that could not take the files, before the run spends its time.
+
+    The folder is created now (as the writer would) and a file is made and removed in it, so
+    a read-only folder, a file in the way or a full disk shows before training, not after.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise UsageError(f"--out {path}: is a file, not a folder") from None
+    except NotADirectoryError:
+        raise UsageError(f"--out {path}: a part of the path is a file, not a folder") from None
+    except OSError as err:
+        raise UsageError(f"--out {path}: cannot write there ({err.strerror})") from None
+
+
 def run_command(args) -> int:
     from . import headless   # loads the kernels; list and show do not need them
 
     overrides = tuple(parse_override(text) for text in args.overrides)
     scenario = load_scenario(args.scenario, seed=args.seed, overrides=overrides)
+    if args.out is not None:
+        check_out_dir(args.out)
     return headless.run_scenario(scenario, seed=args.seed, overrides=overrides, out_dir=args.out,
                                  quiet=args.quiet, workers=args.jobs)
 
@@ -150,19 +181,22 @@ def check_command(args) -> int:
     names = args.scenarios or builtin_names()
     if not names:
         raise UsageError("no scenarios to check: no built-in lessons are installed")
-    scenarios = [[load_scenario(name, seed=seed) for seed in args.seeds] for name in names]
-    return headless.check_scenarios(scenarios, args.seeds, workers=args.jobs,
-                                    progress=not args.quiet)
+    return headless.check_scenarios(names, args.seeds, lambda name, seed: load_scenario(name, seed=seed),
+                                    workers=args.jobs, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):     # e.g. PYTHONIOENCODING=ascii: "—" becomes "\u2014"
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     headless_command = bool(argv) and (argv[0] in COMMANDS or argv[0] in ("-h", "--help",
                                                                           "--version"))
     try:
         args = (command_parser() if headless_command else tui_parser()).parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    previous_handler = signal.signal(signal.SIGTERM, _terminate) if headless_command else None
     try:
         if not headless_command:
             return start_tui(args)
@@ -175,18 +209,27 @@ def main(argv: list[str] | None = None) -> int:
             print(show(load_scenario(args.scenario)))
             return 0
         return run_command(args) if args.command == "run" else check_command(args)
-    except ScenarioError as err:
-        print(err, file=sys.stderr)
+    except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
+        print(one_line(str(err)), file=sys.stderr)
     except UsageError as err:
-        print(f"nnsim: {err}", file=sys.stderr)
+        print(one_line(f"nnsim: {err}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("nnsim: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # The reader went away (`nnsim show x | head`): stop quietly, as cat does, and keep
         # Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as err:      # the results could not be written: a full disk, a folder gone
+        where = f" {err.filename}" if err.filename else ""
+        print(f"nnsim: cannot write{where}: {err.strerror or err}", file=sys.stderr)
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     return 2
 
 

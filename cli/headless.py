@@ -13,10 +13,11 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from .core.config import ConfigError
 from .core.driver import Fired, ScriptedRun, Told, play
@@ -49,27 +50,33 @@ class Console:
     """Narration and progress on the terminal, from many threads at once.
 
     Narration goes to ``out``; progress goes to ``err``: on a terminal one line rewritten in
-    place, otherwise a plain line each time a run passes a quarter of its steps.
+    place (cut to the terminal's width, so it never wraps into a flood of stale rows),
+    otherwise a plain line each time a run passes a quarter of its steps. ``live_only``:
+    the live line alone, showing only the runs still going (``nnsim check``'s many runs).
     """
 
-    def __init__(self, out: TextIO, err: TextIO, *, progress: bool):
+    def __init__(self, out: TextIO, err: TextIO, *, progress: bool, live_only: bool = False):
         self.out, self.err = out, err
-        self.progress = progress
         self.live = progress and err.isatty()
+        self.progress = self.live if live_only else progress
+        self.live_only = live_only
         self.lock = threading.Lock()
         self.states: dict[str, str] = {}
         self.quarters: dict[str, int] = {}
         self.last_draw = 0.0
+        self.noted: set[str] = set()
 
     def _clear(self) -> None:
         if self.live and self.states:
             self.err.write("\r\033[K")
 
-    def print(self, line: str = "") -> None:
+    def print(self, line: str = "", *, to_err: bool = False) -> None:
+        """A line of narration (or, ``to_err``, of progress) above the live line."""
+        stream = self.err if to_err else self.out
         with self.lock:
             self._clear()
-            self.out.write(line + "\n")
-            self.out.flush()
+            stream.write(line + "\n")
+            stream.flush()
             self._draw(force=True)
 
     def _draw(self, force: bool = False) -> None:
@@ -77,24 +84,34 @@ class Console:
         if not self.live or not self.states or (not force and now - self.last_draw < 0.1):
             return
         self.last_draw = now
-        self.err.write("\r\033[K" + "  ".join(f"{n} {s}" for n, s in self.states.items()))
+        try:
+            width = os.get_terminal_size(self.err.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            width = 80
+        line = "  ".join(f"{n} {s}" for n, s in self.states.items())
+        self.err.write("\r\033[K" + line[:max(width - 1, 1)])
         self.err.flush()
 
-    def update(self, run: Run) -> None:
+    def update(self, run: Run, who: str | None = None) -> None:
+        """Show ``run``'s progress under the name ``who`` (default: the run's name)."""
         if not self.progress:
             return
+        who = who or run.name
         steps = run.config.train.steps
         state = ("diverged" if run.diverged else "stopped early" if run.stopped_early
                  else f"{run.step}/{steps}")
         with self.lock:
-            self.states[run.name] = state
+            self.states[who] = state
+            if self.live_only and run.finished:
+                del self.states[who]
+                self._clear()
             if self.live:
                 self._draw(force=run.finished)
                 return
             quarter = 4 if run.finished else 4 * run.step // steps
-            if quarter > self.quarters.get(run.name, 0):
-                self.quarters[run.name] = quarter
-                self.err.write(f"  {run.name}: step {run.step} of {steps}"
+            if quarter > self.quarters.get(who, 0):
+                self.quarters[who] = quarter
+                self.err.write(f"  {who}: step {run.step} of {steps}"
                                + (f" ({state})" if not state[0].isdigit() else "") + "\n")
                 self.err.flush()
 
@@ -106,6 +123,14 @@ class Console:
         parts = [p for p in (fired.changes, fired.event.say) if p]
         self.print(f"[step {fired.step}, {who}] " + " — ".join(parts))
 
+    def note(self, line: str) -> None:
+        """Say a line once, however many runs bring it up (a choice the data loader made)."""
+        with self.lock:
+            if line in self.noted:
+                return
+            self.noted.add(line)
+        self.print(line)
+
     def done(self) -> None:
         with self.lock:
             self._clear()
@@ -114,27 +139,33 @@ class Console:
 
 
 def run_variant(scenario: Scenario, variant: Variant, console: Console | None = None,
-                cancel: threading.Event | None = None, told: Told | None = None) -> VariantRun:
-    """Build one variant's run and play it to its end with its events."""
+                cancel: threading.Event | None = None, told: Told | None = None,
+                who: str = "") -> VariantRun:
+    """Build one variant's run and play it to its end with its events. ``who`` prefixes the
+    run's name in the progress (which scenario and seed, for check)."""
     started = time.perf_counter()
     try:
         run = Run(variant.config, name=variant.name, base_dir=scenario.base_dir)
     except ConfigError as err:   # the data file, or a loss that does not fit the data's task
         key = err.key if len(scenario.variants) == 1 else f"variant[{variant.name}].{err.key}"
         raise ScenarioError(str(scenario.path), key, err.message) from None
+    for note in run.dataset.notes if console else ():
+        console.note(note)
     scripted = ScriptedRun(run, scenario, told)
     if console is None:
         outcome = play(scripted, cancel=cancel)
     else:
-        outcome = play(scripted, tell=console.tell, progress=console.update, cancel=cancel)
+        outcome = play(scripted, tell=console.tell, cancel=cancel,
+                       progress=lambda r: console.update(r, who + r.name))
     return VariantRun(variant, outcome, time.perf_counter() - started)
 
 
 def submit(pool: ThreadPoolExecutor, scenario: Scenario, console: Console | None = None,
-           cancel: threading.Event | None = None) -> list[Future]:
+           cancel: threading.Event | None = None, who: str = "") -> list[Future]:
     """Start every variant of ``scenario`` on ``pool``; futures in variant order."""
     told = Told()
-    return [pool.submit(run_variant, scenario, v, console, cancel, told) for v in scenario.variants]
+    return [pool.submit(run_variant, scenario, v, console, cancel, told, who)
+            for v in scenario.variants]
 
 
 def gather(futures: list[Future]) -> list[VariantRun]:
@@ -239,40 +270,55 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     return 0 if held == len(results) else 1
 
 
-def check_scenarios(scenarios: list[list[Scenario]], seeds: list[int], *, workers: int | None = None,
-                    out: TextIO | None = None, err: TextIO | None = None, progress: bool = True) -> int:
-    """``nnsim check``: each scenario (one loaded per seed) run and checked; a pass/fail table.
+def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int], Scenario], *,
+                    workers: int | None = None, out: TextIO | None = None,
+                    err: TextIO | None = None, progress: bool = True) -> int:
+    """``nnsim check``: each scenario loaded per seed (``load``), run and checked; a pass/fail table.
 
-    All scenario x seed runs share one pool. Returns 0 when every expectation holds, else 1.
+    Every name is loaded once up front, so a broken file is reported before anything runs;
+    the scenario x seed pairs are then loaded as the pool gets to them, a few ahead of the
+    runs, so ten thousand seeds start at once and hold only what is in flight. Returns 0
+    when every expectation holds, else 1.
     """
     out, err = out or sys.stdout, err or sys.stderr
+    workers = workers or WORKERS
+    first = {name: load(name, seeds[0]) for name in names}
+    narration = open(os.devnull, "w")    # check tells results, not the lessons' narration
+    console = Console(narration, err, progress=progress, live_only=True)
     cancel = threading.Event()
     started = time.perf_counter()
-    failures, cells = [], []
-    with ThreadPoolExecutor(max_workers=workers or WORKERS) as pool:
+    failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
+    pairs = iter([(name, seed) for name in names for seed in seeds])
+    in_flight: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
-            pending = [[submit(pool, s, cancel=cancel) for s in per_seed] for per_seed in scenarios]
-            for per_seed, futures_per_seed in zip(scenarios, pending):
-                row = [per_seed[0].name]
-                for seed, scenario, futures in zip(seeds, per_seed, futures_per_seed):
-                    results = check(scenario, gather(futures))
-                    failed = [r for r in results if not r.passed]
-                    row.append("FAIL" if failed else "ok")
-                    failures += [f"{scenario.name} seed {seed}: {r.kind}: {r.message}"
-                                 for r in failed]
-                    if progress:
-                        err.write(f"  {scenario.name} seed {seed}: "
-                                  f"{len(results) - len(failed)}/{len(results)} hold\n")
-                        err.flush()
-                cells.append(row)
+            while True:
+                while len(in_flight) < 2 * workers and (pair := next(pairs, None)):
+                    name, seed = pair
+                    scenario = first[name] if seed == seeds[0] else load(name, seed)
+                    in_flight.append((name, seed, scenario, submit(
+                        pool, scenario, console, cancel, f"{scenario.name}#{seed}:")))
+                if not in_flight:
+                    break
+                name, seed, scenario, futures = in_flight.popleft()
+                results = check(scenario, gather(futures))
+                failed = [r for r in results if not r.passed]
+                cells[name].append("FAIL" if failed else "ok")
+                failures += [f"{scenario.name} seed {seed}: {r.kind}: {r.message}" for r in failed]
+                if progress:
+                    console.print(f"  {scenario.name} seed {seed}: "
+                                  f"{len(results) - len(failed)}/{len(results)} hold", to_err=True)
         except BaseException:
             cancel.set()
             raise
-    out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], cells) + "\n")
+        finally:
+            console.done()
+            narration.close()
+    out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], list(cells.values())) + "\n")
     if failures:
         out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failures))
-    total = len(scenarios) * len(seeds)
-    bad = sum(cell == "FAIL" for row in cells for cell in row[1:])
+    total = len(names) * len(seeds)
+    bad = sum(cell == "FAIL" for row in cells.values() for cell in row[1:])
     out.write(f"\n{total - bad} of {total} scenario x seed checks pass "
               f"({time.perf_counter() - started:.1f} s)\n")
     return 1 if bad else 0

@@ -31,6 +31,12 @@ NORMALIZATIONS = ("none", "minmax", "zscore")
 TASKS = ("auto", "binary", "multiclass", "regression")
 L1_MODES = ("proximal", "subgradient")
 
+# Bounds for a teaching tool: far past any lesson, short of what would hang or swamp a machine.
+MAX_POINTS = 1_000_000         # data.n_points
+MAX_NOISE = 10.0               # data.noise: at 10 the points are jittered 10x the shape's size
+MAX_STEPS = 100_000_000        # train.steps: hours of training even for the smallest network
+MAX_VARIANTS = 64              # [[variant]] tables in one scenario
+
 
 class ConfigError(ValueError):
     """A configuration value is wrong. ``key`` is its dotted path, e.g. ``train.lr``."""
@@ -51,8 +57,8 @@ def setting(default, meaning: str, *, choices: tuple = (), live: bool = False):
 @dataclass(frozen=True)
 class DataConfig:
     kind: str = setting("spiral", "the data set (csv: your own file)", choices=DATA_KINDS)
-    n_points: int = setting(500, "points generated (2-D and regression sets, houses)")
-    noise: float = setting(0.1, "label/position noise of generated sets")
+    n_points: int = setting(500, "points generated (2-D and regression sets, houses); at most 1,000,000")
+    noise: float = setting(0.1, "label/position noise of generated sets; 0 to 10")
     classes: int = setting(3, "blobs / spirals: number of classes")
     features: tuple[str, ...] = setting(("x1", "x2"), "2-D sets: inputs fed to the network; any of "
                                         + ", ".join(DERIVED_FEATURES))
@@ -65,7 +71,8 @@ class DataConfig:
     feature_columns: tuple[str, ...] = setting((), "csv: the input columns (empty: every column "
                                                    "but the target)")
     target_column: str = setting("", "csv: the column to predict")
-    task: str = setting("auto", "csv: what the target is", choices=TASKS)
+    task: str = setting("auto", "csv: what the target is (auto: a target of at most 10 whole "
+                                "numbers is a class label, anything else a regression)", choices=TASKS)
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ class TrainConfig:
                            choices=L1_MODES, live=True)
     l2: float = setting(0.0, "L2 penalty strength on the weights", live=True)
     batch_size: int = setting(32, "rows per step; 0 = full batch")
-    steps: int = setting(2000, "the run ends here", live=True)
+    steps: int = setting(2000, "the run ends here; at most 100,000,000", live=True)
     clip_norm: float = setting(0.0, "clip gradients to this global L2 norm; 0 = off", live=True)
     schedule: str = setting("constant", "learning-rate schedule", choices=SCHEDULES, live=True)
     schedule_step: int = setting(1000, "step schedule: multiply by gamma every this many steps",
@@ -161,7 +168,8 @@ def unknown_key_error(key: str, candidates) -> ConfigError:
     """``candidates`` are names within one table, or dotted keys (then ``key`` is matched whole)."""
     dotted = all("." in c for c in candidates)
     hint = did_you_mean(key if dotted else key.rsplit(".", 1)[-1], candidates)
-    return ConfigError(key, f"unknown key{hint}; valid keys: {', '.join(sorted(candidates))}")
+    shown = key if key.isprintable() else ascii(key)     # a control character shows as \x1b
+    return ConfigError(shown, f"unknown key{hint}; valid keys: {', '.join(sorted(candidates))}")
 
 
 def _type_name(tp) -> str:
@@ -213,8 +221,8 @@ def _check_ranges(cfg: RunConfig) -> None:
             raise ConfigError(key.name, f"expected one of {', '.join(key.choices)}, got {value!r}"
                                         f"{did_you_mean(value, key.choices)}")
     d, m, t = cfg.data, cfg.model, cfg.train
-    need(d.n_points >= 10, "data.n_points", "at least 10")
-    need(d.noise >= 0, "data.noise", "a number >= 0")
+    need(10 <= d.n_points <= MAX_POINTS, "data.n_points", f"from 10 to {MAX_POINTS:,}")
+    need(0 <= d.noise <= MAX_NOISE, "data.noise", f"a number from 0 to {MAX_NOISE:g}")
     need(2 <= d.classes <= 10, "data.classes", "an integer from 2 to 10")
     need(0 <= d.bad_fraction < 1, "data.bad_fraction", "a fraction in [0, 1)")
     need(len(d.features) > 0, "data.features", "at least one feature")
@@ -241,7 +249,7 @@ def _check_ranges(cfg: RunConfig) -> None:
     need(t.l1 >= 0, "train.l1", "a number >= 0")
     need(t.l2 >= 0, "train.l2", "a number >= 0")
     need(t.batch_size >= 0, "train.batch_size", "a batch size >= 1, or 0 for the full batch")
-    need(t.steps >= 1, "train.steps", "at least 1 step")
+    need(1 <= t.steps <= MAX_STEPS, "train.steps", f"from 1 to {MAX_STEPS:,} steps")
     need(t.clip_norm >= 0, "train.clip_norm", "a norm >= 0 (0 = off)")
     need(t.schedule_step >= 1, "train.schedule_step", "at least 1 step")
     need(0 < t.schedule_gamma <= 1, "train.schedule_gamma", "a factor in (0, 1]")

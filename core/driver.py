@@ -167,7 +167,8 @@ def play(scripted: ScriptedRun, *, tell: Callable[[Fired], None] = lambda fired:
         for fired in scripted.fire_due():
             tell(fired)
         progress(scripted.run)
-    return Outcome.from_run(scripted.run, scripted.snapshot)
+    # An event may have ended the run (train.steps set to its step) after the last snapshot.
+    return Outcome.from_run(scripted.run, scripted.refresh())
 
 
 class ChunkClock:

@@ -28,7 +28,7 @@ class Outcome:
 
     snapshot: Snapshot
     config: RunConfig
-    test: tuple[float, float] | None = None        # (loss, accuracy) on the test split, at the end
+    test: tuple[float, float] | None = None        # (loss, accuracy) on the test split, at the end (if any)
     weights: tuple[np.ndarray, ...] | None = None  # each layer's W, at the end (for ``sparse``)
 
     @classmethod
@@ -38,8 +38,8 @@ class Outcome:
         if not snapshot.finished:
             return cls(snapshot=snapshot, config=run.config)
         weights = tuple(np.array(w, copy=True) for w, _ in run.get_params())
-        return cls(snapshot=snapshot, config=run.config, test=tuple(run.evaluate("test")),
-                   weights=weights)
+        test = tuple(run.evaluate("test")) if len(run.dataset.y_test) else None   # split = [.., .., 0]
+        return cls(snapshot=snapshot, config=run.config, test=test, weights=weights)
 
     @property
     def name(self) -> str:
@@ -474,7 +474,7 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
     if "kind" not in table:
         raise ConfigError("kind", f"missing; expected one of {', '.join(KINDS)}")
     name = table["kind"]
-    if name not in KINDS:
+    if not isinstance(name, str) or name not in KINDS:
         hint = did_you_mean(str(name), KINDS)
         raise ConfigError("kind", f"expected one of {', '.join(KINDS)}, got {name!r}{hint}")
     cls = KINDS[name]
@@ -503,6 +503,11 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
         ref = getattr(expectation, key, "")
         if ref and ref not in configs:
             raise ConfigError(key, unknown_variant(ref, configs))
+    if getattr(expectation, "metric", "").startswith("test_"):
+        for ref in (expectation.variant, getattr(expectation, "than", None)):
+            if ref and configs[ref].data.split[2] == 0:
+                raise ConfigError("metric", f"{expectation.metric} needs a test split, and "
+                                            f"{ref!r} has data.split = {list(configs[ref].data.split)}")
     expectation.validate(configs)
     return expectation
 

@@ -43,6 +43,12 @@ class Workspace(NamedTuple):
     downstream: np.ndarray
 
 
+def workspace_floats(widths: tuple[int, ...], capacity: int) -> int:
+    """How many float64s ``new_workspace`` allocates (the memory guard counts before it)."""
+    units = capacity * sum(widths[1:])
+    return capacity * sum(widths) + 2 * units + 2 * capacity * widths[-1] + 3 * capacity * max(widths)
+
+
 def new_workspace(widths: tuple[int, ...], capacity: int) -> Workspace:
     """A workspace for a network of these widths (inputs, hidden..., outputs)."""
     units = np.zeros(capacity * sum(widths[1:]))

@@ -83,12 +83,19 @@ def summary_json(scenario: Scenario, seed: int | None, overrides,
     return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)      # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(folder: Path, name: str, text: str) -> Path:
     """Write ``folder/name`` through a temporary file, so it is never seen half-written."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())     # mkstemp makes it 0600; a results file follows the umask
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()

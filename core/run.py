@@ -4,7 +4,8 @@
 expectation checker all drive or observe it through ``advance`` and the immutable
 ``Snapshot`` it returns, so they can never disagree about a number.
 
-Steps are grouped into *checks* of ``train.eval_every`` steps: after each, the run measures
+Steps are grouped into *checks* of ``train.eval_every`` steps (and one at ``train.steps``, so
+the end of a run is always measured): after each, the run measures
 the loss on the whole training and validation splits, records a history row, and applies
 early stopping and reduce-on-plateau. ``advance`` always splits its work at check
 boundaries, so how a caller chunks its calls never changes a result.
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
+from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, run_bytes
 from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
@@ -71,6 +73,10 @@ class Run:
         self._loss_code = loss_code(cfg.train.loss, self.dataset.task)
         n_train, n_inputs = self.dataset.x_train.shape
         self.layout: Layout = build_layout(n_inputs, self.dataset.n_outputs, cfg.model)
+        # A batch larger than the training split is the full batch (the kernel takes what there is).
+        self._batch_rows = min(cfg.train.batch_size or n_train, n_train)
+        split_rows = tuple(len(getattr(self.dataset, f"y_{split}")) for split in ("train", "val", "test"))
+        check_budget(run_bytes(self.layout.widths, self._batch_rows, split_rows), available_bytes())
         self._initial_params = init_params(self.layout, cfg.model, np.random.default_rng(init_seed))
         self._initial_streams = np.random.default_rng(stream_seed).integers(
             0, 2**63, size=2, dtype=np.uint64)
@@ -79,8 +85,7 @@ class Run:
                                       for W, _ in self.layout.unflatten(self._initial_params)])
 
         widths = self.layout.widths
-        self._batch_rows = cfg.train.batch_size or n_train
-        capacity = max(self._batch_rows, 256)   # rows per kernel call, training or predicting
+        capacity = max(self._batch_rows, MIN_KERNEL_ROWS)   # rows per kernel call, training or predicting
         n_params = self.layout.n_params
         self.params = np.empty(n_params)
         self._grads = np.zeros(n_params)
@@ -179,6 +184,8 @@ class Run:
             self._second[:] = 0.0
             self._counters[kernels.K_ADAM_T] = 0
         self._sync_settings()
+        if key == "train.steps" and self.finished and self._checked_at != self.step:
+            self._check()   # the run ends here, off a check boundary: its end is measured too
 
     @property
     def step(self) -> int:
@@ -249,7 +256,7 @@ class Run:
                 break
             done = self._train(min(remaining, limit))
             remaining -= done
-            if self.diverged or self.step % eval_every == 0:
+            if self.diverged or self.step % eval_every == 0 or self.step == self.config.train.steps:
                 self._check()
         return self.snapshot()
 
@@ -308,6 +315,7 @@ class Run:
         train_loss, train_acc = self._measure("train")
         val_loss, val_acc = self._measure("val")
         self._metrics = (train_loss, val_loss, train_acc, val_acc)
+        self._checked_at = self.step
         steps = self._window_loss[kernels.W_STEPS]
         batch_loss = batch_loss_std = np.nan
         if steps:
@@ -315,7 +323,8 @@ class Run:
             self._update_ratios = self._update_ratio_now.copy()
             batch_loss = self._window_loss[kernels.W_LOSS_SUM] / steps
             mean_square = self._window_loss[kernels.W_LOSS_SQUARES] / steps
-            batch_loss_std = np.sqrt(max(mean_square - batch_loss * batch_loss, 0.0))
+            with np.errstate(over="ignore", invalid="ignore"):   # inf - inf: a NaN spread, no warning
+                batch_loss_std = np.sqrt(max(mean_square - batch_loss * batch_loss, 0.0))
         self._window_loss[:] = 0.0
         self._window_grad_norms[:] = 0.0
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
@@ -363,7 +372,8 @@ class Run:
         kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._workspace,
                         logits)
         if self.dataset.task == "binary":
-            grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            with np.errstate(over="ignore"):      # a huge negative logit is simply probability 0
+                grid = 1.0 / (1.0 + np.exp(-logits[:, 0]))
         elif self.dataset.task == "multiclass":
             grid = logits.argmax(axis=1).astype(float)
         else:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
-    KEYS, LIVE_KEYS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
+    KEYS, LIVE_KEYS, MAX_VARIANTS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
     unknown_key_error, with_value,
 )
 from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
+from .text import plain
 
 TOP_KEYS = ("title", "summary", "lesson", "view", "data", "model", "train", "variant", "event", "expect")
 VIEW_KEYS = ("seconds",)
@@ -30,6 +31,7 @@ DEFAULT_SECONDS = 30.0     # the dashboard plays a lesson's train.steps in about
 VARIANT_KEYS = ("name", "label", "seed_offset", "data", "model", "train")
 EVENT_KEYS = ("at_step", "at_epoch", "variant", "set", "say")
 BASE_RUN = "base"          # the one run of a scenario without variants
+TOO_DEEP = "lists or tables nested too deeply to read (a scenario needs a few levels)"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
 
 
@@ -148,11 +150,16 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ScenarioError("--set", text, "expected key=value, e.g. train.lr=0.3")
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
+    except RecursionError:
+        raise ScenarioError("--set", key, TOO_DEEP) from None
     except tomllib.TOMLDecodeError:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.+-]*", raw):
             raise ScenarioError("--set", key, f"cannot read the value {raw!r}: expected a number, "
                                               "true/false, a word, a \"string\" or a [list]") from None
         value = raw
+    if value == 0 and isinstance(value, float) and re.search(r"[1-9]", re.split(r"[eE]", raw)[0]):
+        raise ScenarioError("--set", key, f"{raw} reads as 0.0: it is below the smallest number "
+                                          "a 64-bit float holds (about 5e-324)")
     if key not in KEYS:
         hint = did_you_mean(key, KEYS)
         raise ScenarioError("--set", key, f"unknown key{hint}; the keys are those of [data], "
@@ -181,9 +188,11 @@ def parse_scenario(text: str, *, path: Path, seed: int | None = None,
     """``load_scenario`` on text already read (``path`` names it in errors and anchors data)."""
     try:
         doc = tomllib.loads(text)
+        return _Parser(path).scenario(doc, plain(path.stem), seed, tuple(overrides))
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(path, err) from None
-    return _Parser(path).scenario(doc, path.stem, seed, tuple(overrides))
+    except RecursionError:      # tomllib and the table walk recurse once per level
+        raise ScenarioError(str(path), "", TOO_DEEP) from None
 
 
 def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> ScenarioError:
@@ -221,7 +230,7 @@ class _Parser:
         value = doc[key]
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
-        return value.strip()
+        return plain(value).strip()
 
     def tables(self, doc: dict, key: str) -> list[dict]:
         value = doc.get(key, [])
@@ -256,7 +265,8 @@ class _Parser:
         expectations = []
         for i, table in enumerate(self.tables(doc, "expect"), start=1):
             try:
-                expectations.append(parse_expectation(table, configs))
+                expectations.append(parse_expectation(
+                    {key: plain(v) if isinstance(v, str) else v for key, v in table.items()}, configs))
             except ConfigError as err:
                 raise self.config_error(f"expect[{i}]", err) from None
         return Scenario(name=name, path=self.path, title=title, summary=summary,
@@ -289,6 +299,9 @@ class _Parser:
     def variants(self, tables: list[dict], base: RunConfig, overrides, seed):
         if not tables:
             tables = [{"name": BASE_RUN}]
+        if len(tables) > MAX_VARIANTS:
+            raise self.error("variant", f"expected at most {MAX_VARIANTS} variants (each is a run "
+                                        f"trained at the same time), got {len(tables)}")
         seen = set()
         for i, table in enumerate(tables, start=1):
             name = table.get("name")
@@ -303,6 +316,7 @@ class _Parser:
             label = table.get("label", name)
             if not isinstance(label, str):
                 raise self.error(f"{where}.label", f"expected a string, got {label!r}")
+            label = plain(label)
             offset = table.get("seed_offset", 0)
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                 raise self.error(f"{where}.seed_offset", f"expected an integer >= 0, got {offset!r}")
@@ -312,10 +326,11 @@ class _Parser:
             except ConfigError as err:
                 raise self.config_error(where, err) from None
             cfg = self.apply_overrides(cfg, overrides, where if len(tables) > 1 else "")
-            csv = self.path.parent / cfg.data.path
+            csv = self.path.parent / Path(cfg.data.path).expanduser()   # as the loader reads it
             if cfg.data.kind == "csv" and not csv.is_file():
                 key = f"{where}.data.path" if "path" in changes.get("data", {}) else "data.path"
-                raise self.error(key, f"no such CSV file: {csv}")
+                what = "a directory, not a CSV file" if csv.is_dir() else "no such CSV file"
+                raise self.error(key, f"{what}: {csv}")
             run_seed = (seed if seed is not None else cfg.train.seed) + offset
             cfg = with_value(cfg, "train.seed", run_seed)
             yield Variant(name=name, label=label, overrides=changes, seed_offset=offset, config=cfg)

@@ -2,16 +2,25 @@
 
 import argparse
 import csv
+import dataclasses
+import errno
 import io
 import json
+import os
+import signal
+import stat
 import subprocess
 import sys
+import time
+import warnings
 import types
 from pathlib import Path
 
 import pytest
 
+from nnsim import headless
 from nnsim.__main__ import main, parse_seeds
+from nnsim.core.config import TrainConfig
 from nnsim.core.scenario import builtin_names, load_scenario
 
 HERE = Path(__file__).parent
@@ -74,6 +83,11 @@ def test_broken_scenario_in_a_real_process():
     (["run", str(COMPARE), "--set", "model.layers=[0]"], "--set: model.layers"),
     (["run", "no-such-lesson"], "no-such-lesson: no built-in lesson"),
     (["show", "nowhere/lesson.toml"], "nowhere/lesson.toml: no such file"),
+    (["run", str(COMPARE), "--set", "train.lr=1e-400"], "--set: train.lr: 1e-400 reads as 0.0"),
+    (["run", str(COMPARE), "--set", "\n=0"], "--set: \\n=0: expected key=value"),
+    (["run", str(COMPARE), "--set", "train.lr=1e400"], "--set: train.lr: expected a finite number, got inf"),
+    (["run", str(COMPARE), "--set", "model.layers=" + "[" * 1000 + "]" * 1000],
+     "--set: model.layers: lists or tables nested too deeply"),
 ])
 def test_bad_command_line_values(argv, hint, capsys):
     assert main(argv) == 2
@@ -295,3 +309,251 @@ def test_a_closed_pipe_ends_quietly():
     stderr = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+# --- results that must not be silently wrong ------------------------------------------------
+
+def scenario_file(folder: Path, text: str, name: str = "lesson.toml") -> Path:
+    path = folder / name
+    path.write_text('title = "A test lesson"\n' + text)
+    return path
+
+
+def test_an_event_ending_the_run_at_its_step_still_measures_the_test_split(tmp_path, capsys):
+    path = scenario_file(tmp_path, """
+[data]
+kind = "circle"
+n_points = 60
+[train]
+steps = 100
+[[event]]
+at_step = 15
+set = { "train.steps" = 15 }
+[[expect]]
+kind = "final_below"
+metric = "test_loss"
+threshold = 100.0
+""")
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    assert "pending" not in capsys.readouterr().out
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["variants"]
+    assert row["step"] == 15 and row["test_loss"] is not None
+
+
+def test_eval_every_past_the_end_reports_the_last_step(tmp_path):
+    path = scenario_file(tmp_path, """
+[data]
+kind = "circle"
+n_points = 60
+[train]
+steps = 25
+eval_every = 1000
+""")
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    steps = [row["step"] for row in csv.DictReader(io.StringIO((tmp_path / "out" / "metrics.csv").read_text()))]
+    assert steps == ["0", "25"]
+
+
+def test_an_expectation_on_an_empty_test_split_is_refused(tmp_path, capsys):
+    path = scenario_file(tmp_path, """
+[data]
+split = [0.8, 0.2, 0.0]
+[[expect]]
+kind = "final_below"
+metric = "test_loss"
+threshold = 1.0
+""")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: expect[1].metric: test_loss needs a test split") and err.count("\n") == 1
+
+
+def test_an_empty_test_split_reads_as_no_value_not_divergence(tmp_path, capsys):
+    path = scenario_file(tmp_path, "[data]\nn_points = 60\nsplit = [0.8, 0.2, 0.0]\n[train]\nsteps = 20\n")
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    assert "inf" not in capsys.readouterr().out
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["variants"]
+    assert row["test_loss"] is None and row["diverged_step"] is None
+
+
+def test_a_directory_as_the_csv_gets_its_own_message(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    path = scenario_file(tmp_path, '[data]\nkind = "csv"\npath = "data"\ntarget_column = "y"\n')
+    assert main(["show", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"{path}: data.path: a directory, not a CSV file")
+
+
+def test_a_home_relative_csv_path_is_accepted(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "blobs.csv").write_text((HERE / "scenarios" / "two-blobs.csv").read_text())
+    (tmp_path / "lessons").mkdir()
+    path = scenario_file(tmp_path / "lessons", """
+[data]
+kind = "csv"
+path = "~/blobs.csv"
+target_column = "label"
+[train]
+steps = 10
+""")
+    assert main(["run", str(path), "--quiet"]) == 0, capsys.readouterr().err
+
+
+# --- output and parser edges -----------------------------------------------------------------
+
+@pytest.mark.parametrize("where, words", [
+    ("a-file", "is a file, not a folder"),
+    ("a-file/below", "a part of the path is a file, not a folder"),
+])
+def test_an_out_that_cannot_take_the_files_is_refused_before_training(tmp_path, capsys, where, words):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / where
+    assert main(["run", str(COMPARE), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"nnsim: --out {out}: {words}\n"
+    assert "expectations hold" not in captured.out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "locked"
+    out.mkdir(mode=0o555)
+    assert main(["run", str(COMPARE), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"nnsim: --out {out}: cannot write there")
+
+
+def test_output_files_follow_the_umask(tmp_path, capsys):
+    previous = os.umask(0o027)
+    try:
+        assert main(["run", str(COMPARE), "--quiet", "--out", str(tmp_path)]) in (0, 1)
+    finally:
+        os.umask(previous)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o640}
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
+    from nnsim.core import report
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report.os, "fsync", full)
+    assert main(["run", str(COMPARE), "--quiet", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "nnsim: cannot write: No space left on device\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_traceback(tmp_path):
+    path = scenario_file(tmp_path, """
+[data]
+n_points = 60
+[train]
+steps = 20
+[[event]]
+at_step = 10
+say = "A dash — and a ×"
+""")
+    proc = subprocess.run([sys.executable, "-m", "nnsim", "run", str(path), "--quiet"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr
+    assert "A dash \\u2014 and a \\xd7" in proc.stdout
+
+
+def test_a_scenario_nested_a_thousand_deep_is_one_line(tmp_path, capsys):
+    path = scenario_file(tmp_path, "[data]\nsplit = " + "[" * 1000 + "]" * 1000 + "\n")
+    assert main(["show", str(path)]) == 2
+    assert capsys.readouterr().err == f"{path}: lists or tables nested too deeply to read (a scenario needs a few levels)\n"
+
+
+def test_extreme_values_print_no_numpy_warnings(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status = main(["run", "playground", "--quiet", "--set", "train.steps=30",
+                       "--set", "model.output_bias=-1e308"])
+    assert status in (0, 1) and "Warning" not in capsys.readouterr().err
+
+
+# --- terminal hygiene, signals, long jobs ----------------------------------------------------
+
+HOSTILE_TEXT = 'Evil \\u001b]0;window title\\u0007\\u001b[31mred\\u001b[0m \\u0007bell\\u009b2J'
+
+
+def test_escape_sequences_in_a_scenario_never_reach_the_terminal(tmp_path, capsys):
+    path = scenario_file(tmp_path, f"""
+summary = "{HOSTILE_TEXT}"
+[train]
+steps = 20
+[data]
+n_points = 60
+[[variant]]
+name = "a"
+label = "{HOSTILE_TEXT}"
+[[event]]
+at_step = 10
+say = "{HOSTILE_TEXT}"
+[[expect]]
+kind = "no_divergence"
+variant = "a"
+because = "{HOSTILE_TEXT}"
+""")
+    assert main(["show", str(path)]) == 0
+    assert main(["run", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Evil red bell" in out and "(Evil red bell)" in out
+    assert not any(ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0 for c in out)
+
+
+def test_escape_sequences_in_an_error_never_reach_the_terminal(tmp_path, capsys):
+    path = scenario_file(tmp_path, '[train]\n"\\u001b[2Jlr" = 1\n')
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"{path}: 'train.\\x1b[2Jlr': unknown key; valid keys: " \
+        + ", ".join(sorted(f.name for f in dataclasses.fields(TrainConfig))) + "\n"
+
+
+@pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "nnsim: interrupted"),
+                                                  (signal.SIGTERM, 143, "nnsim: terminated")])
+def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, status, line):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
+                             "--set", "train.steps=50000000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("playground:")
+    assert proc.stdout.readline().startswith("1 run")     # training starts after this line
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (status, line + "\n")
+    assert list(out.iterdir()) == []
+
+
+def test_check_loads_scenarios_as_it_goes_and_tells_each_result(capsys):
+    loads, loaded_at_first_result = [], []
+
+    class Progress(io.StringIO):
+        def write(self, text):
+            if "hold" in text and not loaded_at_first_result:
+                loaded_at_first_result.append(len(loads))
+            return super().write(text)
+
+    def load(name, seed):
+        loads.append(seed)
+        return load_scenario(COMPARE, seed=seed, overrides=(("train.steps", 20),))
+
+    err = Progress()
+    seeds = list(range(12))
+    assert headless.check_scenarios(["compare"], seeds, load, workers=1, out=io.StringIO(), err=err) == 0
+    assert loaded_at_first_result[0] <= 4 and sorted(set(loads)) == seeds
+    assert err.getvalue().count("hold\n") == len(seeds)
+
+
+def test_the_live_progress_line_fits_the_terminal():
+    err = Terminal()
+    console = headless.Console(io.StringIO(), err, progress=True)
+    config = load_scenario(COMPARE).variants[0].config
+    for i in range(30):
+        run = types.SimpleNamespace(name=f"variant-{i:02d}", step=10 * i, diverged=False,
+                                    stopped_early=False, finished=i == 29, config=config)
+        console.update(run)
+    lines = [part.split("\r")[0] for part in err.getvalue().split("\033[K") if part]
+    assert lines and max(len(line) for line in lines) <= 79

@@ -290,9 +290,30 @@ def test_csv_auto_task_binary_and_multiclass(tmp_path):
     np.testing.assert_array_equal(multi.y_train.argmax(axis=1), multi.x_train[:, 0] % 3)
 
 
-def test_csv_many_integer_values_is_regression(tmp_path):
-    path = write(tmp_path, "f,y\n" + "".join(f"{i},{i}\n" for i in range(30)))
-    assert build(kind="csv", path=str(path), target_column="y").task == "regression"
+def test_csv_many_integer_values_is_regression_and_says_why(tmp_path):
+    path = write(tmp_path, "f,y\n" + "".join(f"{i},{i % 11}\n" for i in range(30)))
+    dataset = build(kind="csv", path=str(path), target_column="y")
+    assert dataset.task == "regression"
+    [note] = dataset.notes
+    assert "11 distinct whole numbers" in note and "more than the 10" in note and "multiclass" in note
+    chosen = build(kind="csv", path=str(path), target_column="y", task="multiclass")
+    assert chosen.task == "multiclass" and chosen.n_outputs == 11 and chosen.notes == ()
+
+
+def test_csv_classes_and_fractional_targets_need_no_note(tmp_path):
+    write(tmp_path, "f,y\n" + "".join(f"{i},{i % 10}\n" for i in range(30)), "ten.csv")
+    write(tmp_path, "f,y\n" + "".join(f"{i},{i / 7}\n" for i in range(30)), "real.csv")
+    assert build(base_dir=tmp_path, kind="csv", path="ten.csv", target_column="y").notes == ()
+    assert build(base_dir=tmp_path, kind="csv", path="real.csv", target_column="y").notes == ()
+
+
+def test_csv_regression_target_at_a_scale_that_cannot_train_is_refused(tmp_path):
+    path = write(tmp_path, "f,y\n" + "".join(f"{i},{(i + 1) * 3e10}\n" for i in range(30)))
+    with pytest.raises(DataError, match=r"reaches 9e\+11.*rescale the column") as error:
+        build(kind="csv", path=str(path), target_column="y")
+    assert error.value.key == "data.target_column"
+    write(tmp_path, "f,y\n" + "".join(f"{i},{(i + 1) * 3e4}\n" for i in range(30)), "ok.csv")
+    assert build(base_dir=tmp_path, kind="csv", path="ok.csv", target_column="y").task == "regression"
 
 
 @pytest.mark.parametrize("text, key, words", [
@@ -304,6 +325,9 @@ def test_csv_many_integer_values_is_regression(tmp_path):
     ("a,y\n1,1\n2,1\n3,1\n", "data.target_column", ["single class"]),
     ("a,y\n1,0\n,1\n3,1\n", "data.clean", ["empty cell", "line 3", "column 'a'", "drop or repair"]),
     ("a,y\n1,0\n2\n", "data.path", ["line 3", "fields"]),
+    ("x,x,y\n1,2,0\n3,4,1\n", "data.path", ["column 'x' twice", "columns 1 and 2"]),
+    ("x1,y,y\n1,2,0\n3,4,1\n", "data.path", ["column 'y' twice", "columns 2 and 3"]),
+    ("a;b;y\n1;2;0\n3;4;1\n", "data.path", ["'a;b;y'", "separated by semicolons"]),
 ])
 def test_csv_errors_name_the_key_and_the_file(tmp_path, text, key, words):
     path = tmp_path / "bad.csv"

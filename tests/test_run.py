@@ -432,3 +432,35 @@ def test_a_long_kernel_call_releases_the_gil():
     n = int(10**6 * duration / max(time.perf_counter() - start, 1e-6))
     pause, held = longest_pause_while(lambda: _spin_holding_the_gil(n))
     assert pause > 0.5 * held, (pause, held)
+
+
+# --- the end of a run is always measured ---------------------------------------------------
+
+@pytest.mark.parametrize("steps, eval_every", [(35, 10), (7, 100)])
+def test_the_end_of_a_run_is_measured_off_a_check_boundary(steps, eval_every):
+    run = Run(merged(FULL_BATCH, train={"steps": steps, "eval_every": eval_every}))
+    snapshot = run.advance(10_000)
+    assert snapshot.finished and snapshot.step == steps and run.history.step[-1] == steps
+    assert (snapshot.train_loss, snapshot.train_acc) == run.evaluate("train")
+    assert (snapshot.val_loss, snapshot.val_acc) == run.evaluate("val")
+    checks = [s for s in range(0, steps, eval_every)] + [steps]
+    assert list(run.history.step) == checks
+
+
+def test_a_run_ending_on_a_check_gets_no_extra_row(assert_identical):
+    run = Run(merged(FULL_BATCH, train={"steps": 40, "eval_every": 10}))
+    snapshot = run.advance(40)
+    assert list(run.history.step) == [0, 10, 20, 30, 40]
+    chunked = Run(merged(FULL_BATCH, train={"steps": 40, "eval_every": 10}))
+    for _ in range(8):
+        last = chunked.advance(5)
+    assert_identical(snapshot, last)
+
+
+def test_setting_train_steps_to_the_current_step_measures_there():
+    run = Run(merged(FULL_BATCH, train={"steps": 100, "eval_every": 10}))
+    run.advance(13)
+    assert run.history.step[-1] == 10
+    run.set("train.steps", 13)
+    assert run.finished and run.history.step[-1] == 13
+    assert run.snapshot().val_loss == run.evaluate("val")[0]

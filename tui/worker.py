@@ -151,6 +151,8 @@ class Trainer:
         self.runs = ScriptedRun.build(self.scenario, open_ended=self.open_ended)
         self._points = tuple(PlanePoints.of(run.run.dataset) for run in self.runs)
         self._timelines = [WeightTimeline().add(0, run.snapshot.weight_hist, 0) for run in self.runs]
+        for note in dict.fromkeys(note for run in self.runs for note in run.run.dataset.notes):
+            self._post(Notice(note, "warning"))
 
     def _drain(self) -> None:
         while True:

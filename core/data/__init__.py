@@ -77,4 +77,5 @@ def build_dataset(cfg: DataConfig, seed: int, base_dir: Path | None = None) -> D
         plane = Plane(_extent(table.x), parts[0][0], labels(parts[0]), parts[1][0], labels(parts[1]),
                       cfg.features, scaling)
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, table.task, table.n_outputs,
-                   cfg.features if on_plane else table.feature_names, table.target_name, report, plane)
+                   cfg.features if on_plane else table.feature_names, table.target_name, report, plane,
+                   table.notes)

@@ -18,6 +18,7 @@ from ..config import DataConfig, did_you_mean
 from .records import DataError, Table
 
 MAX_CLASSES_AUTO = 10   # task = auto: an integer target with at most this many values is a class label
+MAX_TARGET = 1e6        # regression: the MSE of targets past this size overflows before it trains
 
 
 def _resolve(path: str, base_dir: Path | None) -> Path:
@@ -40,6 +41,14 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not rows:
         raise DataError("data.path", f"{path}: the file is empty")
     header = [name.strip() for name in rows[0][1]]
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        if len(header) == 1 and separator in header[0]:
+            raise DataError("data.path", f"{path}: the header is one column, {header[0]!r}: nnsim reads "
+                                         f"comma-separated files and this one looks separated by {name}")
+    for i, name in enumerate(header):
+        if name in header[:i]:
+            raise DataError("data.path", f"{path}: the header names column '{name}' twice (columns "
+                                         f"{header.index(name) + 1} and {i + 1}); column names must be unique")
     if len(rows) == 1:
         raise DataError("data.path", f"{path}: no data rows below the header")
     return header, rows[1:]
@@ -76,18 +85,30 @@ def _parse(rows: list[tuple[int, list[str]]], header: list[str], columns: list[i
     return values, first_empty
 
 
-def _classes(target: np.ndarray, cfg: DataConfig, path: Path) -> tuple[str, np.ndarray, int]:
-    """The task, the target encoded for it (class index or value), and n_outputs."""
+def _classes(target: np.ndarray, cfg: DataConfig, path: Path) -> tuple[str, np.ndarray, int, tuple[str, ...]]:
+    """The task, the target encoded for it (class index or value), n_outputs, and a note
+    when ``task = "auto"`` made a choice the author may not expect."""
     known = target[~np.isnan(target)]
     if known.size == 0:
         raise DataError("data.target_column", f"{path}: target column '{cfg.target_column}' has no values")
     distinct = np.unique(known)
-    task = cfg.task
+    task, notes = cfg.task, ()
     if task == "auto":
-        is_label = len(distinct) <= MAX_CLASSES_AUTO and bool(np.all(distinct == np.round(distinct)))
+        whole = bool(np.all(distinct == np.round(distinct)))
+        is_label = len(distinct) <= MAX_CLASSES_AUTO and whole
         task = ("binary" if len(distinct) == 2 else "multiclass") if is_label else "regression"
+        if whole and not is_label:
+            notes = (f"data.task = auto: target '{cfg.target_column}' has {len(distinct)} distinct whole "
+                     f"numbers, more than the {MAX_CLASSES_AUTO} auto takes for classes, so this is a "
+                     'regression; set data.task = "multiclass" to classify',)
     if task == "regression":
-        return task, target, 1
+        largest = float(np.max(np.abs(known)))
+        if largest > MAX_TARGET:
+            raise DataError("data.target_column", f"{path}: target column '{cfg.target_column}' reaches "
+                                                  f"{largest:.3g}; a regression target must stay within "
+                                                  f"±{MAX_TARGET:g} for its squared error to train: rescale "
+                                                  "the column (e.g. to thousands or millions)")
+        return task, target, 1, notes
     if len(distinct) < 2:
         raise DataError("data.target_column", f"{path}: target column '{cfg.target_column}' has a single "
                                               f"class ({distinct[0]:g}); a classifier needs at least two")
@@ -95,7 +116,7 @@ def _classes(target: np.ndarray, cfg: DataConfig, path: Path) -> tuple[str, np.n
         raise DataError("data.task", f"{path}: binary needs 2 target values, column '{cfg.target_column}' "
                                      f"has {len(distinct)}")
     index = np.where(np.isnan(target), np.nan, np.searchsorted(distinct, target))
-    return task, index, 1 if task == "binary" else len(distinct)
+    return task, index, 1 if task == "binary" else len(distinct), notes
 
 
 def load_csv(cfg: DataConfig, base_dir: Path | None) -> Table:
@@ -114,6 +135,6 @@ def load_csv(cfg: DataConfig, base_dir: Path | None) -> Table:
         count = int(np.isnan(values).sum())
         raise DataError("data.clean", f"{path}: {count} empty cells (first at line {first_empty[0]}, column "
                                       f"'{first_empty[1]}'); set data.clean to drop or repair")
-    task, target, n_outputs = _classes(values[:, -1], cfg, path)
+    task, target, n_outputs, notes = _classes(values[:, -1], cfg, path)
     return Table(np.ascontiguousarray(values[:, :-1]), target, tuple(names), cfg.target_column,
-                 task, n_outputs, ())
+                 task, n_outputs, (), notes)

@@ -48,3 +48,4 @@ class Dataset:
     target_name: str
     cleaning: CleaningReport | None = None
     plane: Plane | None = None
+    notes: tuple[str, ...] = ()     # what the loader chose and why, for the user to read

@@ -43,3 +43,4 @@ class Table:
     task: str                       # binary | multiclass | regression
     n_outputs: int                  # 1, or the number of classes for multiclass
     rules: tuple[Rule, ...] | None = None
+    notes: tuple[str, ...] = ()     # choices made for the author, to be told (see csv_loader)

@@ -8,6 +8,7 @@ kernels: it only checks the scenario once, so a typo is reported before anyone c
 
 from __future__ import annotations
 
+import re
 import shlex
 import socket
 import sys
@@ -19,6 +20,11 @@ INSTALL_HINT = "nnsim serve needs the web extra: python3 -m pip install 'nnsim[w
                "(from a clone: python3 -m pip install '.[web]')"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
+# textual-serve's page fetches its font from Google; a classroom may have no internet, and a
+# student's browser need not tell Google who is in it. The same font ships with textual-serve.
+WEB_FONT = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>")
+LOCAL_FONT = ('<style>@font-face { font-family: "Roboto Mono"; '
+              'src: url("/static/fonts/RobotoMono-VariableFont_wght.ttf"); }</style>')
 
 
 class ServeError(Exception):
@@ -68,7 +74,8 @@ def serve(scenario: str, *, host: str, port: int, seed: int | None) -> int:
     target = str(Path(scenario).resolve()) if Path(scenario).is_file() else scenario
 
     class NnsimServer(Server):
-        """textual-serve's server, announcing itself in one line instead of a banner.
+        """textual-serve's server, announcing itself in one line instead of a banner, with
+        a page that needs nothing from outside this server.
 
         The page tells the browser where the session's websocket is; textual-serve builds
         that from ``--host``, which for 0.0.0.0 is no address a student can reach, so each
@@ -77,7 +84,9 @@ def serve(scenario: str, *, host: str, port: int, seed: int | None) -> int:
 
         async def handle_index(self, request):
             self.public_url = f"{request.scheme}://{request.host}"
-            return await super().handle_index(request)
+            page = await super().handle_index(request)
+            page.text = WEB_FONT.sub(LOCAL_FONT, page.text)
+            return page
 
         async def on_startup(self, app) -> None:
             print(f"nnsim: serving {loaded.name} at {where_served(host, port)}; "

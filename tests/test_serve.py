@@ -3,8 +3,10 @@ keys and read off the page."""
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,10 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page(tmp_path):
     browser = None
     try:
         assert server.url in server.output() and "this machine only" in server.output()
+        page = urllib.request.urlopen(server.url).read().decode()
+        fetched = re.findall(r"(?:href|src|url)[=(]\s*[\"']?([a-z]+://[^\"')\s]+)", page)
+        here = server.url.partition("://")[2]
+        assert fetched and all(a.partition("://")[2].startswith(here) for a in fetched), fetched
         browser = Browser(server.url)
         wait_until(lambda: (browser.status() or ("", 0))[0] == "running", 60,
                    f"the dashboard to run; the server said:\n{server.output()}")

@@ -8,6 +8,7 @@ kernels: it only checks the scenario once, so a typo is reported before anyone c
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 import socket
@@ -80,13 +81,31 @@ def serve(scenario: str, *, host: str, port: int, seed: int | None) -> int:
         The page tells the browser where the session's websocket is; textual-serve builds
         that from ``--host``, which for 0.0.0.0 is no address a student can reach, so each
         page names the host the browser itself asked for.
+
+        On Ctrl+C aiohttp would wait for every open websocket to end by itself (about half a
+        minute) before cancelling it; cancelling at once ends each session the same way,
+        its app told to quit and its page told the session ended.
         """
+
+        sessions: set[asyncio.Task] = set()
 
         async def handle_index(self, request):
             self.public_url = f"{request.scheme}://{request.host}"
             page = await super().handle_index(request)
             page.text = WEB_FONT.sub(LOCAL_FONT, page.text)
             return page
+
+        async def handle_websocket(self, request):
+            session = asyncio.current_task()
+            self.sessions.add(session)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.sessions.discard(session)
+
+        async def on_shutdown(self, app) -> None:
+            for session in self.sessions:
+                session.cancel()
 
         async def on_startup(self, app) -> None:
             print(f"nnsim: serving {loaded.name} at {where_served(host, port)}; "

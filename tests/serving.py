@@ -72,19 +72,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:             # it has ended
+        return None
+    state, parent = stat.rpartition(")")[2].split()[:2]
+    return state, int(parent)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie has ended: its memory is freed)."""
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
+
+
 def children(pid: int) -> list[int]:
-    """The live processes whose parent is ``pid``, from /proc (zombies count as ended)."""
+    """The live processes whose parent is ``pid``, from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:         # it ended while we looked
-            continue
-        state, parent = stat.rpartition(")")[2].split()[:2]
-        if int(parent) == pid and state != "Z":
-            found.append(int(entry.name))
+        if entry.name.isdigit() and (stat := _state_and_parent(int(entry.name))):
+            if stat[1] == pid and stat[0] != "Z":
+                found.append(int(entry.name))
     return sorted(found)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from nnsim.__main__ import main
-from serving import Browser, Server, missing_browser, wait_until
 from conftest import ENDLESS
+from serving import Browser, Server, alive, missing_browser, wait_until
 
 
 def test_without_the_web_extra_serve_says_how_to_install_it(monkeypatch, capsys):
@@ -36,7 +36,7 @@ def test_a_taken_port_or_a_bad_lesson_is_one_line_and_status_2(capsys):
 
 
 @pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
-def test_a_browser_session_trains_takes_keys_and_ends_with_its_page(tmp_path):
+def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_server(tmp_path):
     lesson = tmp_path / "endless lesson.toml"      # a space: the session command must quote it
     lesson.write_text(ENDLESS)
     server = Server(str(lesson), "--seed", "3", log=tmp_path / "serve.log")
@@ -64,6 +64,11 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page(tmp_path):
         browser = None
         wait_until(lambda: session not in server.sessions(), 20,
                    "the session's process to end with its page")
+
+        browser = Browser(server.url)
+        [session] = wait_until(server.sessions, 60, "a second session")
+        server.stop()
+        wait_until(lambda: not alive(session), 10, "stopping the server to end its sessions")
     finally:
         if browser is not None:
             browser.close()

@@ -128,7 +128,7 @@ def tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnsim",
         usage="nnsim [SCENARIO] [--seed N] [--set KEY=VALUE ...] [--replay] [--autoplay]\n"
-              "       nnsim {list,run,check,show} ...",
+              "       nnsim {list,run,check,show,serve} ...",
         description="Open the training dashboard on a lesson (default: the playground). "
                     "See `nnsim --help` for the headless commands.")
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO",

@@ -19,7 +19,7 @@ machines.)
    step counter one higher), PRESSES_PER_SESSION presses each and more rounds of them until
    there are MIN_PRESSES. Per round: the median, 95th percentile and worst over every press
    in every session, each session process's CPU share over the settling seconds and its
-   resident memory (RSS), and the server's. The figure is the most sessions whose 95th
+   resident memory (RSS, and PSS: shared pages split among the sessions), and the server's. The figure is the most sessions whose 95th
    percentile stays under 300 ms. Rounds stop after two in a row over it.
 2. Open and close. All sessions closed, then --cycles times: open a session, wait for it to run,
    close it, wait for its process to end. Before and after: the server's RSS, the machine's
@@ -122,6 +122,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS     # utime + stime
 
 
+def pss_mib(pid: int) -> float:
+    """Proportional set size: RSS with each shared page (libLLVM, NumPy) split among the
+    processes that map it, so it sums to what the sessions really take together."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    return int(re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024
+
+
 def mem_available_mib() -> float:
     text = Path("/proc/meminfo").read_text()
     return int(re.search(r"^MemAvailable:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024
@@ -149,7 +159,8 @@ async def measure_sessions(server: Server, most: int, paused: bool) -> list[Sess
           f"{MIN_PRESSES} a round (target: 95th percentile under {TARGET_SECONDS * 1000:.0f} ms); "
           f"load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'sessions':>8} {'median ms':>10} {'p95 ms':>8} {'worst ms':>9} "
-          f"{'CPU/session':>12} {'RSS/session MiB':>16} {'server MiB':>11}")
+          f"{'CPU/session':>12} {'RSS/session MiB':>16} {'PSS/session MiB':>16} "
+          f"{'server MiB':>11}")
     http = aiohttp.ClientSession()
     sessions: list[Session] = []
     held, over = 0, 0
@@ -159,6 +170,7 @@ async def measure_sessions(server: Server, most: int, paused: bool) -> list[Sess
         await asyncio.sleep(SETTLE_SECONDS)
         cpu = [(cpu_seconds(s.pid) - cpu_before[s.pid]) / SETTLE_SECONDS for s in sessions]
         rss = [rss_mib(s.pid) for s in sessions]
+        pss = [pss_mib(s.pid) for s in sessions]
         latencies = []
         while len(latencies) < MIN_PRESSES:
             latencies += [t for s in sessions for t in await s.press_and_time(paused)]
@@ -170,7 +182,7 @@ async def measure_sessions(server: Server, most: int, paused: bool) -> list[Sess
         print(f"{len(sessions):>8} {statistics.median(latencies) * 1000:>10.0f} "
               f"{p95 * 1000:>8.0f} {max(latencies) * 1000:>9.0f} "
               f"{statistics.mean(cpu):>11.0%} {statistics.mean(rss):>16.0f} "
-              f"{rss_mib(server.process.pid):>11.0f}")
+              f"{statistics.mean(pss):>16.0f} {rss_mib(server.process.pid):>11.0f}")
     print(f"=> {held} sessions with the 95th percentile under {TARGET_SECONDS * 1000:.0f} ms "
           f"(issue target: at least 10), on {os.cpu_count()} cores")
     for session in sessions:

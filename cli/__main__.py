@@ -109,6 +109,7 @@ def command_parser() -> argparse.ArgumentParser:
                             "0.0.0.0 for every network interface)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--seed", type=_seed, metavar="N", help="train.seed of every variant")
+    _add_set_option(serve)
     return parser
 
 
@@ -197,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             from .serve import serve
-            return serve(args.scenario, host=args.host, port=args.port, seed=args.seed)
+            return serve(args.scenario, host=args.host, port=args.port, seed=args.seed,
+                         overrides=tuple(args.overrides))
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:
         print(err, file=sys.stderr)

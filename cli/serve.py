@@ -15,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .core.scenario import load_scenario
+from .core.scenario import load_scenario, parse_override
 
 INSTALL_HINT = "nnsim serve needs the web extra: python3 -m pip install 'nnsim[web]' " \
                "(from a clone: python3 -m pip install '.[web]')"
@@ -32,7 +32,7 @@ class ServeError(Exception):
     """Something that keeps the server from starting; the message is one line for the user."""
 
 
-def session_command(scenario: str, seed: int | None) -> str:
+def session_command(scenario: str, seed: int | None, overrides: tuple[str, ...]) -> str:
     """The shell command textual-serve runs for each session: this Python's ``nnsim``.
 
     ``exec`` makes the app the server's own child (not a shell's), so closing a tab ends the
@@ -41,6 +41,8 @@ def session_command(scenario: str, seed: int | None) -> str:
     words = [sys.executable, "-m", "nnsim", scenario]
     if seed is not None:
         words += ["--seed", str(seed)]
+    for text in overrides:
+        words += ["--set", text]
     return "exec " + shlex.join(words)
 
 
@@ -62,15 +64,19 @@ def check_free(host: str, port: int) -> None:
         raise ServeError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
-def serve(scenario: str, *, host: str, port: int, seed: int | None) -> int:
-    """Serve the dashboard until Ctrl+C; raises ``ServeError`` or ``ScenarioError``."""
+def serve(scenario: str, *, host: str, port: int, seed: int | None,
+          overrides: tuple[str, ...] = ()) -> int:
+    """Serve the dashboard until Ctrl+C; raises ``ServeError`` or ``ScenarioError``.
+
+    ``overrides`` are ``--set`` texts, handed to every session as they were typed."""
     try:
         from textual_serve.server import Server
     except ModuleNotFoundError as err:
         if not (err.name or "").startswith(("textual_serve", "aiohttp", "jinja2")):
             raise
         raise ServeError(INSTALL_HINT) from None
-    loaded = load_scenario(scenario, seed=seed)
+    loaded = load_scenario(scenario, seed=seed,
+                           overrides=tuple(parse_override(text) for text in overrides))
     # A file is named by its absolute path, so a session does not depend on a working directory.
     target = str(Path(scenario).resolve()) if Path(scenario).is_file() else scenario
 
@@ -112,7 +118,7 @@ def serve(scenario: str, *, host: str, port: int, seed: int | None) -> int:
                   "Ctrl+C stops", flush=True)
 
     check_free(host, port)
-    server = NnsimServer(session_command(target, seed), host=host, port=port,
+    server = NnsimServer(session_command(target, seed, overrides), host=host, port=port,
                          title=f"nnsim: {loaded.title}")
     server.serve()
     return 0

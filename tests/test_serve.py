@@ -33,13 +33,17 @@ def test_a_taken_port_or_a_bad_lesson_is_one_line_and_status_2(capsys):
     assert main(["serve", "no-such-lesson"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("no-such-lesson: ")
+    assert main(["serve", "--set", "train.lr=fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.lr" in err
 
 
 @pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
 def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_server(tmp_path):
     lesson = tmp_path / "endless lesson.toml"      # a space: the session command must quote it
     lesson.write_text(ENDLESS)
-    server = Server(str(lesson), "--seed", "3", log=tmp_path / "serve.log")
+    server = Server(str(lesson), "--seed", "3", "--set", "train.lr=0.0625",
+                    log=tmp_path / "serve.log")
     browser = None
     try:
         assert server.url in server.output() and "this machine only" in server.output()
@@ -52,7 +56,9 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_serve
                    f"the dashboard to run; the server said:\n{server.output()}")
         [session] = server.sessions()
         command = Path(f"/proc/{session}/cmdline").read_bytes().decode().split("\0")[:-1]
-        assert command == [sys.executable, "-m", "nnsim", str(lesson), "--seed", "3"]
+        assert command == [sys.executable, "-m", "nnsim", str(lesson), "--seed", "3",
+                           "--set", "train.lr=0.0625"]
+        assert "lr 0.0625" in browser.screen()
 
         browser.press(" ")
         _, paused_at = wait_until(lambda: (s := browser.status()) and s[0] == "paused" and s, 20,

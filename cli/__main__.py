@@ -1,4 +1,5 @@
-"""The ``nnsim`` command: the dashboard, and the headless ``list``, ``run``, ``check``, ``show``.
+"""The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``show``,
+and ``serve`` (the dashboard in web browsers).
 
 Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file).
 A bad scenario or data file prints one line, ``file: key: what was expected``, never a traceback.
@@ -15,8 +16,9 @@ from pathlib import Path
 from . import __version__
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
 from .core.text import one_line
+from .serve import ServeError
 
-COMMANDS = ("list", "run", "check", "show")
+COMMANDS = ("list", "run", "check", "show", "serve")
 DEFAULT_SCENARIO = "playground"
 
 
@@ -48,6 +50,12 @@ def parse_seeds(text: str) -> list[int]:
 def _seed(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
     return int(text)
 
 
@@ -99,6 +107,20 @@ def command_parser() -> argparse.ArgumentParser:
         description="Print a scenario: its lesson text, the resolved configuration with "
                     "defaults, the variants and what they change, the events and the expectations.")
     show.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
+
+    serve = commands.add_parser(
+        "serve", help="the dashboard in web browsers, one app and one run per session",
+        description="Serve the dashboard to web browsers (needs the web extra: "
+                    "pip install 'nnsim[web]'). Every browser session gets its own process "
+                    "and its own run of the scenario; closing the tab ends it.")
+    serve.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO",
+                       help=SCENARIO_HELP + f" (default: the {DEFAULT_SCENARIO})")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                            "0.0.0.0 for every network interface)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serve.add_argument("--seed", type=_seed, metavar="N", help="train.seed of every variant")
+    _add_set_option(serve)
     return parser
 
 
@@ -118,7 +140,7 @@ def tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnsim",
         usage="nnsim [SCENARIO] [--seed N] [--set KEY=VALUE ...] [--replay] [--autoplay]\n"
-              "       nnsim {list,run,check,show} ...",
+              "       nnsim {list,run,check,show,serve} ...",
         description="Open the training dashboard on a lesson (default: the playground). "
                     "See `nnsim --help` for the headless commands.")
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO",
@@ -208,10 +230,14 @@ def main(argv: list[str] | None = None) -> int:
             from .describe import show
             print(show(load_scenario(args.scenario)))
             return 0
+        if args.command == "serve":
+            from .serve import serve
+            return serve(args.scenario, host=args.host, port=args.port, seed=args.seed,
+                         overrides=tuple(args.overrides))
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
         print(one_line(str(err)), file=sys.stderr)
-    except UsageError as err:
+    except (UsageError, ServeError) as err:
         print(one_line(f"nnsim: {err}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)

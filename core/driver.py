@@ -134,6 +134,11 @@ class ScriptedRun:
         self.snapshot = self.run.advance(n, past_end=self.open_ended)
         return self.snapshot
 
+    def peek(self) -> Snapshot:
+        """A snapshot measured at this very step (``Run.peek``), between checks."""
+        self.snapshot = self.run.peek()
+        return self.snapshot
+
     def refresh(self) -> Snapshot:
         """A new snapshot without stepping (after a setting changed)."""
         self.snapshot = self.run.snapshot()

@@ -13,6 +13,7 @@ boundaries, so how a caller chunks its calls never changes a result.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -275,6 +276,7 @@ class Run:
         boundary, extent = self._boundary()
         return Snapshot(
             name=self.name, step=self.step, epoch=self.epoch, lr=self.current_lr,
+            measured_step=self._checked_at,
             train_loss=self._metrics[0], val_loss=self._metrics[1],
             train_acc=self._metrics[2], val_acc=self._metrics[3],
             grad_norms=frozen(self._grad_norms), update_ratios=frozen(self._update_ratios),
@@ -284,6 +286,21 @@ class Run:
             stopped_early=self.stopped_early, best_step=self.best_step,
             finished=self.finished, history=self.history,
         )
+
+    def peek(self) -> Snapshot:
+        """The snapshot with its losses, accuracies and gradient norms measured at this very
+        step, between checks (a learner stepping by hand sees each step's effect). The run's
+        checks, history, early stopping and schedule are untouched, so no result changes."""
+        snap = self.snapshot()
+        if self.step == self._checked_at:
+            return snap
+        train_loss, train_acc = self._measure("train")
+        val_loss, val_acc = self._measure("val")
+        steps = self._window_loss[kernels.W_STEPS]
+        grad_norms = self._window_grad_norms / steps if steps else self._grad_norms
+        return dataclasses.replace(snap, measured_step=self.step, train_loss=train_loss,
+                                   val_loss=val_loss, train_acc=train_acc, val_acc=val_acc,
+                                   grad_norms=frozen(grad_norms))
 
     @property
     def current_lr(self) -> float:

@@ -50,7 +50,8 @@ class Snapshot:
     """The state of a run after ``step`` training steps.
 
     Losses are data losses without the L1/L2 penalty, measured on the whole split with dropout
-    off, at the most recent validation check. Accuracies are NaN for regression.
+    off, at the most recent validation check (``measured_step``; ``Run.peek`` measures them
+    at ``step`` itself). Accuracies are NaN for regression.
     ``grad_norms`` / ``update_ratios`` are per layer (first hidden layer first), averaged over
     the steps since the previous check. ``weight_hist`` is ``(n_layers, n_bins)`` counts of each
     layer's weights over the fixed edges ``weight_hist_edges`` ``(n_layers, n_bins + 1)``;
@@ -64,6 +65,7 @@ class Snapshot:
     step: int
     epoch: int
     lr: float
+    measured_step: int          # the step the losses, accuracies and gradient norms are from
     train_loss: float
     val_loss: float
     train_acc: float

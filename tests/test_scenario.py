@@ -216,6 +216,7 @@ def outcome(name="a", hist=None, *, diverged_step=None, stopped_early=False, bes
     if diverged_step is not None:
         last["train_loss"] = last["val_loss"] = float("nan")
     snap = Snapshot(name=name, step=int(hist.step[-1]), epoch=int(hist.epoch[-1]), lr=lr,
+                    measured_step=int(hist.step[-1]),
                     **last, grad_norms=hist.grad_norms[-1], update_ratios=np.ones(n_layers),
                     weight_hist=np.zeros((n_layers, 4)), weight_hist_edges=np.zeros((n_layers, 5)),
                     boundary=None, boundary_extent=None, diverged=diverged_step is not None,

@@ -76,3 +76,19 @@ async def test_a_paced_dashboard_exports_the_headless_metrics(tmp_path, monkeypa
         await pilot.press("e")
         await wait_until(pilot, lambda: list(tmp_path.glob("nnsim-lesson-step300.csv")))
     assert (tmp_path / "nnsim-lesson-step300.csv").read_text() == headless
+
+
+async def test_n_steps_once_and_measures_that_step(tmp_path):
+    path = tmp_path / "lesson.toml"
+    path.write_text(LESSON)
+    app = create_app(str(path), stop_at=20, show_speed=False)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.frame is not None and app.frame.state == "paused")
+        before = app.frame.snapshots[0]
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.frame.step == 21 and app.up_to_date)
+        snap = app.frame.snapshots[0]
+        assert snap.measured_step == 21 and before.measured_step == 20
+        assert snap.train_loss != before.train_loss                 # measured after the step
+        assert snap.history.step[-1] == 20                          # the history keeps its checks
+        assert all(g == g for g in snap.grad_norms)                 # this step's gradients, no NaN

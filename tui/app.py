@@ -151,15 +151,8 @@ class NnsimApp(App[int]):
     def on_narration(self, message: Narration) -> None:
         if not self._mine(message):
             return
-        line = message.text or message.changes
-        if message.variant and line:
-            line = f"[{message.variant}] {line}"
-        if line:
-            self.dashboard.panes["lesson"].narrate(message.step, line)
-        if message.text and (self.replay or self.autoplay):
-            hint = "\n(space to go on)" if message.hold else ""
-            self.notify(message.text + hint, title=f"step {message.step}",
-                        timeout=3600 if message.hold else 8)
+        self.dashboard.narrate(message.step, message.variant, message.text, message.changes,
+                               message.hold)
 
     def on_notice(self, message: Notice) -> None:
         if self._mine(message):
@@ -183,11 +176,9 @@ class NnsimApp(App[int]):
             self.trainer.send(kind, key, value)
 
     def action_toggle_pause(self) -> None:
-        self.clear_notifications()
         self._command("toggle")
 
     def action_resume(self) -> None:
-        self.clear_notifications()
         self._command("resume")
 
     def action_step(self) -> None:

@@ -15,7 +15,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Tab, Tabs
+from rich.text import Text
+from textual.widgets import Footer, Static, Tab, Tabs
 
 from ..core.scenario import Scenario
 from .frame import Frame
@@ -64,17 +65,20 @@ class DashboardScreen(Screen):
         # Made here, not in compose: the app talks to them before the screen is mounted.
         self.panes = {pane.ID: pane() for pane in PANES}
         self.status = StatusLine(id="status", show_speed=show_speed)
+        self.narration = Static(id="narration")
         self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
         self.grid = Container(*self.panes.values(), id="panes")
 
     def compose(self) -> ComposeResult:
         yield self.tabs
         yield self.grid
+        yield self.narration
         yield self.status
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.panes[PANES[0].ID].add_class("-active")
+        self.narration.display = False
         self.call_after_refresh(self._composed)
 
     def _composed(self) -> None:
@@ -95,11 +99,13 @@ class DashboardScreen(Screen):
         self.frame = None
         self.view = View()
         self.panes["lesson"].set_scenario(scenario)
+        self.narration.display = False
         self.grid.remove_class("-no-plane")
 
     def show_frame(self, frame: Frame) -> None:
         if self.frame is not None and frame.step < self.frame.step:
-            self.panes["lesson"].restart()
+            self.panes["lesson"].restart()      # reset: the script plays again
+            self.narration.display = False
         if self.frame is None:
             # Without a 2-D plane the wide grid gives the boundary's place to the loss.
             self.grid.set_class(all(points is None for points in frame.points), "-no-plane")
@@ -108,6 +114,24 @@ class DashboardScreen(Screen):
         if self._ready:
             self._show_status()     # one cheap line: a key's effect shows before any picture
         self.draw()
+
+    def narrate(self, step: int, variant: str | None, text: str, changes: str, hold: bool) -> None:
+        """A scripted event fired: the lesson pane keeps it, the narration bar shows it (one at
+        a time, under the panes, so it never covers the pane it talks about), and a line about
+        one run selects that run in the per-run panes."""
+        line = text or changes
+        if not line:
+            return
+        who = f"{variant}: " if variant else ""
+        self.panes["lesson"].narrate(step, who + line)
+        if text:
+            bar = Text.assemble((f" step {step} ", "bold reverse"), " ", who + text)
+            if hold:
+                bar.append("  (space to go on)", style="dim")
+            self.narration.update(bar)
+            self.narration.display = True
+        if variant is not None and self.frame is not None and variant in self.frame.names:
+            self._set_view(variant=self.frame.names.index(variant))
 
     @property
     def up_to_date(self) -> bool:

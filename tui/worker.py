@@ -171,9 +171,10 @@ class Trainer:
         return self.stop_at is not None and all(
             run.step >= self.stop_at for run in self.runs if run.active)
 
-    def _round(self, n_steps: int, adapt: bool = True) -> None:
+    def _round(self, n_steps: int, adapt: bool = True, peek: bool = False) -> None:
         """Advance every active run by up to ``n_steps``, all to the nearest of their next stops
-        (an event for one variant holds the others there too, so they stay in step)."""
+        (an event for one variant holds the others there too, so they stay in step); ``peek``
+        measures each run at the step it reached (see ``Run.peek``)."""
         n_steps = min([n_steps] + [run.next_stop(self.stop_at) - run.step
                                    for run in self.runs if run.active])
         started = time.perf_counter()
@@ -183,6 +184,8 @@ class Trainer:
                 continue
             before = run.step
             run.advance(n_steps, self.stop_at)
+            if peek:        # a step by hand: measure it now, not only at the next check
+                run.peek()
             self._record(index)
             advanced = max(advanced, run.step - before)
         self._trained = True
@@ -225,7 +228,7 @@ class Trainer:
             self._paused = True
             self._hold_reason = ""
             if self._trainable():
-                self._round(max(1, int(command.value or 1)), adapt=False)
+                self._round(max(1, int(command.value or 1)), adapt=False, peek=True)
                 return
         elif kind == "pace":
             self._scale_pace(command.value)

@@ -63,9 +63,15 @@ class LossPane(Pane):
             color = colors.variant_color(i)
             history = snap.history
             steps = np.asarray(history.step, dtype=float)
-            for values, series_color in ((history.train_loss, colors.dim(color)),
-                                         (history.val_loss, color)):
+            # A step taken by hand is measured at once (Run.peek): its point goes on the end.
+            peeked = len(steps) and snap.measured_step > steps[-1]
+            if peeked:
+                steps = np.append(steps, snap.measured_step)
+            for values, latest, series_color in ((history.train_loss, snap.train_loss, colors.dim(color)),
+                                                 (history.val_loss, snap.val_loss, color)):
                 values = np.asarray(values, dtype=float)
+                if peeked:
+                    values = np.append(values, latest)
                 if view.smooth:
                     values = smooth(values)
                 keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)

@@ -16,6 +16,8 @@ Run from the repository root, against the installed package:
    paused; +: the doubled learning rate). Median and worst of 20 presses each.
 3. Start-up, warm Numba cache, in fresh processes: from launching Python to the first frame
    (the app mounted and laid out) and to the first snapshot drawn.
+4. CPU of a paced dashboard (the playground at 30 and 300 steps/s), in a fresh process each:
+   the share of one core it takes. ``--paced`` runs only this part.
 Nothing here asserts a timing; the issue's targets are printed beside the figures.
 """
 
@@ -190,12 +192,49 @@ def startup() -> None:
         print(f"   {mark:<24} {min(marks[mark]):.2f} s (best of {REPEATS})")
 
 
+PACED = """
+import asyncio, os, sys, time
+from nnsim.tui.app import create_app
+pace, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+async def main():
+    app = create_app("playground", seed=0, paced=True)
+    async with app.run_test(size=(width, height)) as pilot:
+        while app.frame is None or app.frame.step < 10:
+            await asyncio.sleep(0.01)
+        app.trainer.send("pace", value=pace / app.frame.pace)
+        await asyncio.sleep(2.0)                     # settle at the new pace
+        cpu, wall, step = sum(os.times()[:2]), time.perf_counter(), app.frame.step
+        await asyncio.sleep(10.0)
+        cpu, wall = sum(os.times()[:2]) - cpu, time.perf_counter() - wall
+        print(f"{cpu / wall:.4f} {(app.frame.step - step) / wall:.1f}")
+asyncio.run(main())
+"""
+
+
+def paced_cpu() -> None:
+    """CPU of the whole dashboard process (training and drawing) at a pace, in a fresh process
+    so nothing else is counted; the app draws into Textual's headless driver, which builds every
+    frame as a terminal would but writes nothing."""
+    print("4. CPU use of a paced dashboard, share of one core over 10 s (target < 15% at 30 steps/s)")
+    for pace in (30, 300):
+        for width, height in SIZES:
+            out = subprocess.run([sys.executable, "-c", PACED, str(pace), str(width), str(height)],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            share, rate = float(out[0]), float(out[1])
+            print(f"   {pace:>4} steps/s at {width}x{height}: {share:6.1%} of a core "
+                  f"(measured {rate:,.0f} steps/s)")
+
+
 def main() -> None:
     names = sys.argv[1:] or ["playground", "sgd-vs-adam", "learning-rate"]
+    if names == ["--paced"]:
+        paced_cpu()
+        return
     speed(names)
     steady()
     latency()
     startup()
+    paced_cpu()
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ class Pace:
     keep up is forgiven its debt beyond ``MAX_DEBT_SECONDS`` instead of racing to repay it.
     """
 
-    MAX_DEBT_SECONDS = 0.25
+    MAX_DEBT_SECONDS = 1.0
 
     def __init__(self, steps_per_second: float | None = None) -> None:
         self.steps_per_second = steps_per_second

@@ -3,7 +3,6 @@ keys and read off the page."""
 
 from __future__ import annotations
 
-import re
 import socket
 import sys
 import urllib.request
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nnsim.__main__ import main
-from conftest import ENDLESS
+from conftest import QUIET_ENDLESS
 from serving import Browser, Server, alive, missing_browser, wait_until
 
 
@@ -41,7 +40,7 @@ def test_a_taken_port_or_a_bad_lesson_is_one_line_and_status_2(capsys):
 @pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
 def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_server(tmp_path):
     lesson = tmp_path / "endless lesson.toml"      # a space: the session command must quote it
-    lesson.write_text(ENDLESS)
+    lesson.write_text(QUIET_ENDLESS)
     server = Server(str(lesson), "--seed", "3", "--set", "train.lr=0.0625",
                     log=tmp_path / "serve.log")
     browser = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENDLESS
+from conftest import QUIET_ENDLESS
 
 TMUX = shutil.which("tmux")
 NNSIM = shutil.which("nnsim") or str(Path(sys.executable).with_name("nnsim"))
@@ -56,7 +56,7 @@ class Terminal:
 
 def test_nnsim_trains_pauses_takes_keys_and_quits(tmp_path):
     lesson = tmp_path / "endless.toml"
-    lesson.write_text(ENDLESS)
+    lesson.write_text(QUIET_ENDLESS)
     terminal = Terminal(f"cd {tmp_path} && {NNSIM} {lesson}")
     try:
         screen = terminal.wait_for(" running ")

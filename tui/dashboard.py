@@ -62,6 +62,7 @@ class DashboardScreen(Screen):
         self._draw_interval = REDRAW_SECONDS
         self._cost_mark = 0.0
         self._ready = False
+        self._drawn: dict[str, object] = {}     # each pane's fingerprint when last drawn
         # Made here, not in compose: the app talks to them before the screen is mounted.
         self.panes = {pane.ID: pane() for pane in PANES}
         self.status = StatusLine(id="status", show_speed=show_speed)
@@ -143,7 +144,9 @@ class DashboardScreen(Screen):
     def draw(self, force: bool = False) -> None:
         """Bring the screen up to date with ``self.frame``.
 
-        The status line shows every frame at once (``show_frame``). Panes are redrawn one per call, the one stale the longest first, so the event loop is
+        The status line shows every frame at once (``show_frame``). Panes are redrawn one per
+        call, the one stale the longest first (one whose ``fingerprint`` has not changed is
+        skipped, not drawn), so the event loop is
         never held by more than one picture and a key press waits for at most one; calls are
         at least ``REDRAW_SECONDS`` apart, or further when the last picture took long (big
         screens), so drawing stays within ``UI_SHARE`` of the time and leaves the GIL to the
@@ -162,11 +165,18 @@ class DashboardScreen(Screen):
         self._draw_interval = max(REDRAW_SECONDS, min(2.0, cost / UI_SHARE))
         visible = [pane for pane in self._rotation if self.panes[pane].display]
         stale = [pane for pane in visible if pane in self._stale or force]
-        for pane in stale if force else stale[:1]:
-            self.panes[pane].show(self.frame, self.view)
+        for pane in stale:
+            widget = self.panes[pane]
             self._stale.discard(pane)
+            fingerprint = (widget.fingerprint(self.frame, self.view), widget.size)
+            if not force and fingerprint[0] is not None and fingerprint == self._drawn.get(pane):
+                continue            # its picture would be the same: not drawn, not counted
+            widget.show(self.frame, self.view)
+            self._drawn[pane] = fingerprint
             self._rotation.remove(pane)
             self._rotation.append(pane)
+            if not force:
+                break
         self._show_status()
 
     def _show_status(self) -> None:

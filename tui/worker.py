@@ -28,7 +28,8 @@ from .frame import Frame, PlanePoints, WeightTimeline
 from .messages import FrameReady, Narration, Notice, TrainerMessage
 
 IDLE_POLL_SECONDS = 0.1     # how often an idle worker wakes to check it was cancelled
-FRAMES_PER_SECOND = 20      # at a pace, steps are taken in batches of one frame's worth
+FRAMES_PER_SECOND = 10      # at a pace, steps are taken in batches of one frame's worth
+                            # (the panes redraw at most this often)
 SPEED_WINDOW_SECONDS = 1.0  # the steps/s shown is measured over this much wall time
 DEFAULT_DROPOUT = 0.5       # what `d` switches on when the scenario had no dropout
 SLOWEST_PACE = 1.0          # steps per second
@@ -131,7 +132,7 @@ class Trainer:
 
     def _frame_steps(self) -> int:
         """Steps per frame at the current pace: one round each frame, however slow the pace."""
-        return max(1, math.floor(self.pace.steps_per_second / FRAMES_PER_SECOND))
+        return max(1, math.ceil(self.pace.steps_per_second / FRAMES_PER_SECOND))
 
     def _wait_for_command(self, timeout: float) -> None:
         try:

@@ -44,6 +44,19 @@ class Pane(Vertical):
     def show(self, frame: Frame, view: View) -> None:
         raise NotImplementedError
 
+    def fingerprint(self, frame: Frame, view: View):
+        """What this pane's picture depends on, when that is less than the whole frame; a frame
+        with the same fingerprint as the one drawn is not drawn again (a paced run changes its
+        weights every step but its losses only at checks). ``None``: always draw."""
+        return None
+
+    @staticmethod
+    def checks(frame: Frame, view: View) -> tuple:
+        """The fingerprint of panes that draw only what is measured (losses, gradient norms,
+        expectations): it changes at each check, at a step measured by hand, and with the view."""
+        return (view, frame.state, tuple((s.measured_step, s.step if s.diverged else 0, s.lr)
+                                         for s in frame.snapshots))
+
     @staticmethod
     def selected(frame: Frame, view: View) -> int:
         """The index of the run the per-run panes show."""

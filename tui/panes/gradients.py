@@ -51,6 +51,9 @@ class GradientsPane(Pane):
             yield Plot(id="grad-history")
         yield Static(id="grad-alerts", classes="legend")
 
+    def fingerprint(self, frame: Frame, view: View):
+        return self.checks(frame, view)
+
     def show(self, frame: Frame, view: View) -> None:
         index = self.selected(frame, view)
         snap = frame.snapshots[index]

@@ -51,6 +51,9 @@ class LossPane(Pane):
         yield Static(id="loss-legend", classes="legend")
         yield Plot(id="loss-plot")
 
+    def fingerprint(self, frame: Frame, view: View):
+        return self.checks(frame, view)
+
     def show(self, frame: Frame, view: View) -> None:
         plot = self.query_one("#loss-plot", Plot)
         plt = plot.plt

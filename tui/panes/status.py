@@ -81,4 +81,4 @@ class StatusLine(Static):
         else:
             return name, "–"
         epochs = rate / frame.steps_per_epoch[variant]
-        return name, f"{rate:,.0f}/s ({epochs:,.2g} ep/s)"
+        return name, f"{rate:,.0f}/s ({epochs:,.0f} ep/s)" if epochs >= 10 else f"{rate:,.0f}/s ({epochs:.2g} ep/s)"

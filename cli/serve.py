@@ -1,15 +1,13 @@
 """``nnsim serve``: the dashboard in web browsers, for a classroom or a projector.
 
-textual-serve (the optional ``[web]`` extra) runs one ``nnsim`` process per browser session
-and relays its screen over a websocket, so every student gets their own app and their own
-run of the same lesson, and a closed tab ends its process. The server itself loads no
+textual-serve (the optional ``[web]`` extra, see ``webserver``) runs one ``nnsim`` process per
+browser session and relays its screen over a websocket, so every student gets their own app
+and their own run of the same lesson, and a closed tab ends its process. The server itself loads no
 kernels: it only checks the scenario once, so a typo is reported before anyone connects.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
 import shlex
 import socket
 import sys
@@ -21,11 +19,6 @@ INSTALL_HINT = "nnsim serve needs the web extra: python3 -m pip install 'nnsim[w
                "(from a clone: python3 -m pip install '.[web]')"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
-# textual-serve's page fetches its font from Google; a classroom may have no internet, and a
-# student's browser need not tell Google who is in it. The same font ships with textual-serve.
-WEB_FONT = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>")
-LOCAL_FONT = ('<style>@font-face { font-family: "Roboto Mono"; '
-              'src: url("/static/fonts/RobotoMono-VariableFont_wght.ttf"); }</style>')
 
 
 class ServeError(Exception):
@@ -70,7 +63,7 @@ def serve(scenario: str, *, host: str, port: int, seed: int | None,
 
     ``overrides`` are ``--set`` texts, handed to every session as they were typed."""
     try:
-        from textual_serve.server import Server
+        from .webserver import ClassroomServer
     except ModuleNotFoundError as err:
         if not (err.name or "").startswith(("textual_serve", "aiohttp", "jinja2")):
             raise
@@ -80,45 +73,9 @@ def serve(scenario: str, *, host: str, port: int, seed: int | None,
     # A file is named by its absolute path, so a session does not depend on a working directory.
     target = str(Path(scenario).resolve()) if Path(scenario).is_file() else scenario
 
-    class NnsimServer(Server):
-        """textual-serve's server, announcing itself in one line instead of a banner, with
-        a page that needs nothing from outside this server.
-
-        The page tells the browser where the session's websocket is; textual-serve builds
-        that from ``--host``, which for 0.0.0.0 is no address a student can reach, so each
-        page names the host the browser itself asked for.
-
-        On Ctrl+C aiohttp would wait for every open websocket to end by itself (about half a
-        minute) before cancelling it; cancelling at once ends each session the same way,
-        its app told to quit and its page told the session ended.
-        """
-
-        sessions: set[asyncio.Task] = set()
-
-        async def handle_index(self, request):
-            self.public_url = f"{request.scheme}://{request.host}"
-            page = await super().handle_index(request)
-            page.text = WEB_FONT.sub(LOCAL_FONT, page.text)
-            return page
-
-        async def handle_websocket(self, request):
-            session = asyncio.current_task()
-            self.sessions.add(session)
-            try:
-                return await super().handle_websocket(request)
-            finally:
-                self.sessions.discard(session)
-
-        async def on_shutdown(self, app) -> None:
-            for session in self.sessions:
-                session.cancel()
-
-        async def on_startup(self, app) -> None:
-            print(f"nnsim: serving {loaded.name} at {where_served(host, port)}; "
-                  "Ctrl+C stops", flush=True)
-
     check_free(host, port)
-    server = NnsimServer(session_command(target, seed, overrides), host=host, port=port,
-                         title=f"nnsim: {loaded.title}")
-    server.serve()
+    ClassroomServer(session_command(target, seed, overrides), host=host, port=port,
+                    title=f"nnsim: {loaded.title}",
+                    announcement=f"nnsim: serving {loaded.name} at {where_served(host, port)}; "
+                                 "Ctrl+C stops").serve()
     return 0

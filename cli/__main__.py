@@ -1,4 +1,5 @@
-"""The ``nnsim`` command: the dashboard, and the headless ``list``, ``run``, ``check``, ``show``.
+"""The ``nnsim`` command: the dashboard, and the headless ``list``, ``run``, ``check``, ``show``,
+``trace``.
 
 Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file).
 A bad scenario or data file prints one line, ``file: key: what was expected``, never a traceback.
@@ -13,10 +14,10 @@ import re  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from . import __version__  # noqa: E402
+from . import __version__, trace  # noqa: E402
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override  # noqa: E402
 
-COMMANDS = ("list", "run", "check", "show")
+COMMANDS = ("list", "run", "check", "show", "trace")
 DEFAULT_SCENARIO = "playground"
 
 
@@ -93,6 +94,7 @@ def command_parser() -> argparse.ArgumentParser:
         description="Print a scenario: its lesson text, the resolved configuration with "
                     "defaults, the variants and what they change, the events and the expectations.")
     show.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
+    trace.add_parser(commands, SCENARIO_HELP)
     return parser
 
 
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             from .describe import show
             print(show(load_scenario(args.scenario)))
             return 0
+        if args.command == "trace":
+            return trace.trace_command(args)
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:
         print(err, file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import activate_rows, activation_slope
-from .jit import inline_kernel, kernel
+from .jit import inline_kernel
 from .linalg import matmul, matmul_a_bt, matmul_at_b, sum_of_squares
 from .losses import output_loss
 from .model import ACTIVATION, B_OFFSET, N_IN, N_OUT, RESIDUAL, W_OFFSET

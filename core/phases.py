@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import activate_rows, activation_slope
-from .jit import inline_kernel
+from .jit import inline_kernel, kernel
 from .linalg import matmul, matmul_a_bt, matmul_at_b, sum_of_squares
 from .losses import output_loss
 from .model import ACTIVATION, B_OFFSET, N_IN, N_OUT, RESIDUAL, W_OFFSET
@@ -63,7 +63,7 @@ def logits_view(table, rows, units):
     return units[end - rows * outputs:end].reshape((rows, outputs))
 
 
-@inline_kernel
+@kernel
 def forward(params, table, rows, ws, dropout, draw_masks, rng_state):
     """1. Forward pass: run the network on the batch already at the start of ``ws.acts``.
 
@@ -114,7 +114,7 @@ def loss(loss_code, table, rows, ws):
                        ws.dlogits[:size].reshape((rows, outputs)))
 
 
-@inline_kernel
+@kernel
 def backward(params, table, rows, ws, dropout, grads):
     """3. Backpropagation: from dL/dlogits, output layer first, dL/dparams into ``grads`` (P,).
 

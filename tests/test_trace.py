@@ -10,7 +10,7 @@ import pytest
 
 import reference
 from nnsim.__main__ import main
-from nnsim.core import Run
+from nnsim.core import Run, linalg
 from nnsim.core.config import ACTIVATIONS
 from nnsim.core.scenario import load_scenario
 from nnsim.core.trace import run_to_step, trace_step
@@ -25,21 +25,26 @@ def weights_after(trace) -> list[np.ndarray]:
     return [a for layer in trace.layers for a in (layer.weights_after, layer.biases_after)]
 
 
+def trace_and_step(traced: Run, stepped: Run, assert_identical):
+    """Trace ``traced`` at TRACED_STEP and check its weights after against one ``advance(1)``
+    of ``stepped``, an identical run."""
+    traced.advance(TRACED_STEP)
+    stepped.advance(TRACED_STEP + 1)
+    before = traced.params.copy()
+    trace = trace_step(traced)
+    assert traced.params.tobytes() == before.tobytes()           # a trace leaves the run alone
+    assert_identical(weights_after(trace), [a for W, b in stepped.get_params() for a in (W, b)])
+    assert trace.step == TRACED_STEP
+    return trace
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.3], ids=["no-dropout", "dropout"])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_the_traced_step_is_the_step_advance_takes(optimizer, dropout, assert_identical):
     config = {**SMALL, "model": {**SMALL["model"], "dropout": dropout},
               "train": {**SMALL["train"], "optimizer": optimizer}}
-    traced, stepped = Run(config), Run(config)
-    traced.advance(TRACED_STEP)
-    stepped.advance(TRACED_STEP)
-    before = traced.params.copy()
-    trace = trace_step(traced)
-    assert traced.params.tobytes() == before.tobytes()           # a trace leaves the run alone
-    stepped.advance(1)
-    expected = [a for W, b in stepped.get_params() for a in (W, b)]
-    assert_identical(weights_after(trace), expected)
-    assert trace.step == TRACED_STEP
+    traced = Run(config)
+    trace = trace_and_step(traced, Run(config), assert_identical)
     # The mask shown is the mask that trained: the gradient the reference computes under it is
     # the gradient that moved the weights (with a fresh mask it would not be).
     masks = [layer.dropout_mask for layer in trace.layers[:-1]]
@@ -55,6 +60,15 @@ def test_the_traced_step_is_the_step_advance_takes(optimizer, dropout, assert_id
         assert hidden.outputs.tobytes() == (hidden.activations * hidden.dropout_mask).tobytes()
     else:
         assert masks == [None, None]
+
+
+def test_the_traced_step_is_the_step_advance_takes_through_blas(assert_identical):
+    """Layers wide enough for the matrix products to go to BLAS, with L2 and clipping."""
+    config = {"data": {"kind": "blobs", "classes": 3, "n_points": 200},
+              "model": {"layers": [128, 64], "activation": "relu", "dropout": 0.1},
+              "train": {"batch_size": 16, "l2": 0.01, "clip_norm": 0.5, "steps": 100}}
+    trace = trace_and_step(Run(config), Run(config), assert_identical)
+    assert trace.inputs.shape[0] * 128 * 64 >= linalg.BLAS_MIN_WORK
 
 
 def test_run_to_step_fires_the_events_before_the_step():

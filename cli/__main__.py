@@ -1,5 +1,5 @@
 """The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``show``,
-and ``serve`` (the dashboard in web browsers).
+``trace``, and ``serve`` (the dashboard in web browsers).
 
 Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file).
 A bad scenario or data file prints one line, ``file: key: what was expected``, never a traceback.
@@ -13,12 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__
+from . import __version__, trace
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
 from .core.text import one_line
 from .serve import ServeError
 
-COMMANDS = ("list", "run", "check", "show", "serve")
+COMMANDS = ("list", "run", "check", "show", "trace", "serve")
 DEFAULT_SCENARIO = "playground"
 
 
@@ -107,6 +107,7 @@ def command_parser() -> argparse.ArgumentParser:
         description="Print a scenario: its lesson text, the resolved configuration with "
                     "defaults, the variants and what they change, the events and the expectations.")
     show.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
+    trace.add_parser(commands, SCENARIO_HELP)
 
     serve = commands.add_parser(
         "serve", help="the dashboard in web browsers, one app and one run per session",
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             from .describe import show
             print(show(load_scenario(args.scenario)))
             return 0
+        if args.command == "trace":
+            return trace.trace_command(args)
         if args.command == "serve":
             from .serve import serve
             return serve(args.scenario, host=args.host, port=args.port, seed=args.seed,

@@ -61,3 +61,13 @@ def activation_slope(code, a):
     if code == SIGMOID:
         return a * (1.0 - a)
     return 1.0
+
+
+@kernel
+def activation_slopes(code, a, out):
+    """``activation_slope`` of every element of ``a`` (B, n) into ``out`` (B, n): the factor
+    the chain rule multiplies by at each unit (a trace shows it)."""
+    rows, cols = a.shape
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = activation_slope(code, a[i, j])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +48,24 @@ def loss_code(loss: str, task: str) -> int:
         raise ConfigError("train.loss", f"expected one of {', '.join(_LOSSES_FOR_TASK[task])} "
                                         f"for {task} data, got {loss!r}")
     return LOSS_CODE["mse_sigmoid" if loss == "mse" and task == "binary" else loss]
+
+
+class TrainState(NamedTuple):
+    """Copies of everything the next training step reads and writes, so that step can be
+    taken aside (``core.trace``) without touching the run."""
+
+    params: np.ndarray          # (P,)
+    first: np.ndarray           # (P,) momentum / Adam's m
+    second: np.ndarray          # (P,) RMSprop / Adam's v
+    weight_mask: np.ndarray     # (P,) 1 on weights, 0 on biases
+    counters: np.ndarray        # kernels.K_*
+    streams: np.ndarray         # the random streams (shuffles, dropout masks)
+    order: np.ndarray           # (n_train,) this epoch's batch order
+    hyper: np.ndarray           # kernels.H_*
+    codes: np.ndarray           # kernels.C_*
+    batch_rows: int
+    capacity: int               # rows a workspace must hold
+    loss_code: int
 
 
 class Run:
@@ -240,6 +259,13 @@ class Run:
         for (W, b), (W_new, b_new) in zip(current, new):
             W[:] = W_new
             b[:] = b_new
+
+    def train_state(self) -> TrainState:
+        """Copies of the state the next step trains with; changing them changes nothing here."""
+        return TrainState(
+            self.params.copy(), self._first.copy(), self._second.copy(), self._weight_mask.copy(),
+            self._counters.copy(), self._streams.copy(), self._order.copy(), self._hyper.copy(),
+            self._codes.copy(), self._batch_rows, self._capacity, self._loss_code)
 
     def advance(self, n_steps: int, *, past_end: bool = False) -> Snapshot:
         """Train up to ``n_steps`` more steps and return the snapshot after them.

@@ -1,12 +1,16 @@
-"""One training step, phase by phase, as an immutable record: what ``nnsim trace`` prints.
+"""One training step, phase by phase, as an immutable record: what ``nnsim trace`` prints and
+the step-through screen walks.
 
-``trace_step`` takes a run's next step on copies of the run's state with the very kernels that
-train (``kernels.next_batch``, then ``kernels.train_step``) and reads each phase's result out of
-the workspace the step leaves behind. The run itself is left as it was, so ``advance(1)`` then
-takes the same step and lands on the same weights, bit for bit; the tests hold the trace to it.
+``trace_step`` takes a run's next step on copies of the run's state (``Run.train_state``) with
+the very kernels that train (``kernels.next_batch``, then ``kernels.train_step``) and reads each
+phase's result out of the workspace the step leaves behind. The run itself is left as it was,
+so ``advance(1)`` then takes the same step and lands on the same weights, bit for bit; the
+tests hold the trace to it.
 
-Training never keeps a pre-activation z (the forward pass applies the activation in place), so
-the trace recomputes z from each layer's input with the forward pass's own product.
+Two things training never keeps are recomputed for the reader, from what it does keep: each
+layer's pre-activation z (the forward pass applies the activation in place), and the chain
+rule's factors per unit (backpropagation's scratch is overwritten layer after layer). The loss
+on the same batch after the update is one more forward pass, with the masks that trained.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .activations import ACTIVATION_CODE
+from .activations import ACTIVATION_CODE, activation_slopes
 from .linalg import matmul
 from .losses import LOSS_CODE
 from .model import ACTIVATION, N_IN, N_OUT, RESIDUAL
-from .phases import logits_view, new_workspace
+from .driver import ScriptedRun
+from .phases import forward, logits_view, new_workspace
+from .phases import loss as batch_loss
 from .run import Run
 from .scenario import Scenario
 from .snapshot import frozen
@@ -49,6 +55,9 @@ class LayerTrace:
     grad_weights: np.ndarray          # (n_in, n_out) the gradient the update used
     grad_biases: np.ndarray           # (n_out,)
     grad_norm: float                  # ‖dL/dW‖ of the batch loss, before penalties and clipping
+    grad_outputs: np.ndarray          # (B, n_out) dL/d(outputs), from the layer above
+    slopes: np.ndarray                # (B, n_out) act'(z): the chain rule's factor at each unit
+    deltas: np.ndarray                # (B, n_out) dL/dz = dL/d(outputs) × mask × act'(z)
     weights_after: np.ndarray         # (n_in, n_out)
     biases_after: np.ndarray          # (n_out,)
 
@@ -70,27 +79,29 @@ class StepTrace:
     optimizer: str
     learning_rate: float              # schedule and reduce-on-plateau included
     layers: tuple[LayerTrace, ...]
+    loss_after: float                 # the same batch's loss (same masks) with the weights after
 
 
 def trace_step(run: Run) -> StepTrace:
     """The run's next training step, phase by phase; the run is not changed."""
     layout, table = run.layout, run.layout.table
-    params = run.params.copy()
+    state = run.train_state()
+    params, order, counters = state.params, state.order, state.counters
     grads = np.zeros_like(params)
-    first, second = run._first.copy(), run._second.copy()
-    counters, streams, order = run._counters.copy(), run._streams.copy(), run._order.copy()
-    ws = new_workspace(layout.widths, run._capacity)
+    ws = new_workspace(layout.widths, state.capacity)
     start = int(counters[kernels.K_CURSOR])
-    rows = kernels.next_batch(run.dataset.x_train, run.dataset.y_train, order, counters, streams,
-                              run._batch_rows, ws)
-    learning_rate = kernels.learning_rate(run._hyper, run._codes[kernels.C_SCHEDULE], run.step)
+    rows = kernels.next_batch(run.dataset.x_train, run.dataset.y_train, order, counters,
+                              state.streams, state.batch_rows, ws)
+    learning_rate = kernels.learning_rate(state.hyper, state.codes[kernels.C_SCHEDULE], run.step)
     grad_norms = np.zeros(layout.n_layers)
-    loss = kernels.train_step(params, grads, first, second, run._weight_mask, table, rows, ws,
-                              grad_norms, counters, streams, run._hyper, run._codes)
+    loss = kernels.train_step(params, grads, state.first, state.second, state.weight_mask, table,
+                              rows, ws, grad_norms, counters, state.streams, state.hyper,
+                              state.codes)
     n_inputs, n_outputs = layout.widths[0], layout.widths[-1]
+    dlogits = ws.dlogits[:rows * n_outputs].reshape(rows, n_outputs)
     layers = []
     a_off = u_off = 0
-    dropout = run._hyper[kernels.H_DROPOUT]
+    dropout = state.hyper[kernels.H_DROPOUT]
     for i, ((W, b), (W_grad, b_grad), (W_after, b_after)) in enumerate(zip(
             layout.unflatten(run.params), layout.unflatten(grads), layout.unflatten(params))):
         n_in, n_out = table[i, N_IN], table[i, N_OUT]
@@ -102,7 +113,7 @@ def trace_step(run: Run) -> StepTrace:
         products = np.zeros((rows, n_out))
         matmul(inputs, W, products)
         hidden = i < layout.n_layers - 1
-        layers.append(LayerTrace(
+        layers.append(dict(
             activation=_ACTIVATION_NAME[table[i, ACTIVATION]], residual=bool(table[i, RESIDUAL]),
             inputs=frozen(inputs), pre_activations=frozen(products + b), activations=frozen(units),
             dropout_mask=frozen(mask) if hidden and dropout > 0.0 else None,
@@ -111,33 +122,53 @@ def trace_step(run: Run) -> StepTrace:
             grad_weights=frozen(W_grad), grad_biases=frozen(b_grad),
             grad_norm=float(grad_norms[i]),
             weights_after=frozen(W_after), biases_after=frozen(b_after)))
-    return StepTrace(
+    _add_chain_rule(layers, layout.unflatten(run.params), dlogits)
+    trace = dict(
         run_name=run.name, step=run.step, epoch=run.epoch,
         batch_rows=frozen(order[start:start + rows], dtype=np.int64),
         inputs=frozen(ws.acts[:rows * n_inputs].reshape(rows, n_inputs)),
         targets=frozen(ws.targets[:rows * n_outputs].reshape(rows, n_outputs)),
         logits=frozen(logits_view(table, rows, ws.units)),
-        loss_function=_LOSS_NAME[run._loss_code], loss=float(loss),
-        dlogits=frozen(ws.dlogits[:rows * n_outputs].reshape(rows, n_outputs)),
-        optimizer=run.config.train.optimizer, learning_rate=float(learning_rate),
-        layers=tuple(layers))
+        loss_function=_LOSS_NAME[state.loss_code], loss=float(loss), dlogits=frozen(dlogits),
+        optimizer=run.config.train.optimizer, learning_rate=float(learning_rate))
+    # The same batch through the updated weights, with the masks that trained (not redrawn).
+    forward(params, table, rows, ws, dropout, False, state.streams)
+    loss_after = batch_loss(state.loss_code, table, rows, ws)
+    return StepTrace(**trace, layers=tuple(LayerTrace(**layer) for layer in layers),
+                     loss_after=float(loss_after))
+
+
+def _add_chain_rule(layers: list[dict], weights, dlogits: np.ndarray) -> None:
+    """Each layer's dL/d(outputs), act'(z) and dL/dz, output layer first, as backpropagation
+    carries them: dL/dz = dL/d(outputs) × mask × act'(z), and the layer below receives
+    dL/dz @ Wᵀ (plus dL/d(outputs) itself through a skip connection)."""
+    grad_outputs = dlogits
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        slopes = np.ones_like(grad_outputs)
+        if i < len(layers) - 1:         # the output layer's slope is folded into the loss
+            activation_slopes(ACTIVATION_CODE[layer["activation"]], layer["activations"], slopes)
+        mask = layer["dropout_mask"]
+        deltas = grad_outputs * slopes * (1.0 if mask is None else mask)
+        layer.update(grad_outputs=frozen(grad_outputs), slopes=frozen(slopes),
+                     deltas=frozen(deltas))
+        below = deltas @ weights[i][0].T
+        grad_outputs = below + grad_outputs if layer["residual"] else below
 
 
 def run_to_step(scenario: Scenario, variant: str, step: int) -> Run:
-    """A new run of ``variant`` after ``step`` steps, with the scenario's events up to that
-    step applied as ``nnsim run`` applies them (an event at ``step`` fires before it)."""
+    """A new run of ``variant`` after ``step`` steps, driven by ``ScriptedRun`` as ``nnsim run``
+    drives it, so the scenario's events up to ``step`` are applied (one at ``step`` before it)."""
     config = scenario.variant(variant).config
     if step >= config.train.steps:
         raise TraceError(f"--step: expected a step below train.steps ({config.train.steps}) "
                          f"of variant {variant!r}, got {step}")
-    run = Run(config, name=variant, base_dir=scenario.base_dir)
-    for at, event in scenario.schedule(variant, run.steps_per_epoch):
-        if at > step:
-            break
-        run.advance(max(at - run.step, 0))
-        for key, value in event.set:
-            run.set(key, value)
-    run.advance(step - run.step)
+    scripted = ScriptedRun(Run(config, name=variant, base_dir=scenario.base_dir), scenario)
+    scripted.fire_due()
+    while scripted.active and scripted.step < step:
+        scripted.advance(step - scripted.step, stop_at=step)
+        scripted.fire_due()
+    run = scripted.run
     if run.step != step or run.diverged or run.stopped_early:
         ended = (f"diverged at step {run.diverged_step}" if run.diverged
                  else f"stopped early at step {run.step}")

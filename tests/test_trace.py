@@ -177,3 +177,39 @@ def test_help(capsys):
 def test_bad_numbers_are_usage_errors(argv, capsys):
     assert main(["trace", *argv]) == 2
     assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3], ids=["no-dropout", "dropout"])
+def test_the_chain_rule_factors_carry_the_gradients_the_step_used(dropout):
+    """dL/dW = inputsᵀ @ dL/dz in every layer, dL/dz = dL/d(outputs) × mask × act'(z), and
+    the output layer's dL/d(outputs) is dL/dlogits."""
+    config = {**SMALL, "model": {**SMALL["model"], "dropout": dropout}}
+    trace = trace_step(Run(config))
+    assert trace.layers[-1].grad_outputs.tobytes() == trace.dlogits.tobytes()
+    for layer in trace.layers:
+        np.testing.assert_allclose(layer.inputs.T @ layer.deltas, layer.grad_weights,
+                                   rtol=1e-9, atol=1e-15)
+        mask = 1.0 if layer.dropout_mask is None else layer.dropout_mask
+        np.testing.assert_array_equal(layer.deltas, layer.grad_outputs * layer.slopes * mask)
+    hidden = trace.layers[0]
+    np.testing.assert_allclose(hidden.slopes, 1.0 - np.tanh(hidden.pre_activations) ** 2,
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("lr, lower", [(0.05, True), (1e4, False)], ids=["small-lr", "huge-lr"])
+def test_the_loss_after_the_update_is_the_same_batch_through_the_new_weights(lr, lower):
+    config = {**SMALL, "train": {**SMALL["train"], "lr": lr, "batch_size": 80}}
+    run = Run(config)
+    trace = trace_step(run)
+    run.advance(1)
+    full_batch_loss, _ = run.evaluate("train")      # the batch is the whole training split
+    assert trace.loss_after == pytest.approx(full_batch_loss, rel=1e-12)
+    assert (trace.loss_after < trace.loss) == lower
+
+
+def test_train_state_is_a_copy():
+    run = Run(SMALL)
+    state = run.train_state()
+    for array in (state.params, state.first, state.counters, state.streams, state.order):
+        array[...] = 7
+    assert run.params.tobytes() == Run(SMALL).params.tobytes() and run.step == 0

@@ -17,12 +17,6 @@ from .core.scenario import load_scenario
 
 MAX_COLUMNS = 8      # units (or inputs) shown side by side in a table
 MAX_ROWS = 8         # rows of a weight table
-LOSS_IN_WORDS = {
-    "mse": "the mean over examples and outputs of (logit - target)^2",
-    "mse_sigmoid": "the mean over examples of (sigmoid(logit) - target)^2",
-    "bce": "the mean over examples of -ln p of the true class, p = sigmoid(logit)",
-    "softmax": "the mean over examples of -ln p of the true class, p = softmax(logits)",
-}
 
 
 def add_parser(commands, scenario_help: str) -> None:
@@ -97,6 +91,7 @@ def as_json(scenario: str, trace) -> dict:
 
 def as_text(scenario: str, trace, examples: int) -> list[str]:
     """The four phases as tables, the first ``examples`` examples of the batch."""
+    from .core.trace import LOSS_IN_WORDS
     shown = min(examples, len(trace.batch_rows))
     n_layers = len(trace.layers)
     lines = [f"nnsim trace {scenario}, variant {trace.run_name}: step {trace.step} (epoch "

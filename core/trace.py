@@ -33,6 +33,12 @@ from .snapshot import frozen
 
 _ACTIVATION_NAME = {code: name for name, code in ACTIVATION_CODE.items()}
 _LOSS_NAME = {code: name for name, code in LOSS_CODE.items()}
+LOSS_IN_WORDS = {      # each loss function, as a learner reads it
+    "mse": "the mean over examples and outputs of (logit - target)^2",
+    "mse_sigmoid": "the mean over examples of (sigmoid(logit) - target)^2",
+    "bce": "the mean over examples of -ln p of the true class, p = sigmoid(logit)",
+    "softmax": "the mean over examples of -ln p of the true class, p = softmax(logits)",
+}
 
 
 class TraceError(ValueError):

@@ -21,8 +21,9 @@ from ..core.scenario import Scenario, ScenarioError, builtin_names, load_scenari
 from .commands import DashboardCommands
 from .dashboard import DashboardScreen
 from .frame import Frame
-from .messages import FrameReady, Narration, Notice
+from .messages import FrameReady, Narration, Notice, TraceReady
 from .screens import HelpScreen, ScenarioPicker
+from .stepthrough import HOME_LESSONS, StepThroughScreen
 from .worker import Trainer
 
 PLAYGROUND = "playground"       # `nnsim` alone; it trains until paused
@@ -69,6 +70,8 @@ class NnsimApp(App[int]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit"),
         Binding("e", "export", "Export", id="export",
                 tooltip="Export the metrics (CSV) and a screenshot (SVG) to the working directory"),
+        Binding("p", "step_through", "Phases", id="step-through",
+                tooltip="Step through one training step, phase by phase (pauses first)"),
         Binding("enter", "resume", "Go on", id="resume", show=False,
                 tooltip="Resume (after a narration in --replay)"),
     ]
@@ -125,6 +128,8 @@ class NnsimApp(App[int]):
         self.dashboard.set_scenario(self.scenario)
         self.sub_title = self.scenario.title
         self._train(self.trainer)
+        if self.replay and self.scenario.name in HOME_LESSONS:
+            self.action_step_through()
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def _train(self, trainer: Trainer) -> None:
@@ -153,6 +158,10 @@ class NnsimApp(App[int]):
             return
         self.dashboard.narrate(message.step, message.variant, message.text, message.changes,
                                message.hold)
+
+    def on_trace_ready(self, message: TraceReady) -> None:
+        if self._mine(message) and isinstance(self.screen, StepThroughScreen):
+            self.screen.show_trace(message.trace, message.reason)
 
     def on_notice(self, message: Notice) -> None:
         if self._mine(message):
@@ -201,6 +210,9 @@ class NnsimApp(App[int]):
 
     def action_optimizer(self) -> None:
         self._command("optimizer")
+
+    def action_step_through(self) -> None:
+        self.push_screen(StepThroughScreen(self._command, self.dashboard.view.variant))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

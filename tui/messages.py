@@ -36,3 +36,13 @@ class Notice(TrainerMessage):
         super().__init__()
         self.text = text
         self.severity = severity
+
+
+class TraceReady(TrainerMessage):
+    """The step-through's trace: the selected run's next step phase by phase (an immutable
+    ``StepTrace``), or ``None`` and ``reason`` when that run has no step to take."""
+
+    def __init__(self, trace, reason: str = "") -> None:
+        super().__init__()
+        self.trace = trace
+        self.reason = reason

@@ -25,7 +25,7 @@ from ..core.config import OPTIMIZERS, ConfigError, get_value
 from ..core.expectations import Outcome
 from ..core.scenario import Scenario
 from .frame import Frame, PlanePoints, WeightTimeline
-from .messages import FrameReady, Narration, Notice, TrainerMessage
+from .messages import FrameReady, Narration, Notice, TraceReady, TrainerMessage
 
 IDLE_POLL_SECONDS = 0.1     # how often an idle worker wakes to check it was cancelled
 FRAMES_PER_SECOND = 10      # at a pace, steps are taken in batches of one frame's worth
@@ -41,6 +41,7 @@ class Command:
     """One request from the UI to the training thread."""
 
     kind: str               # toggle | resume | step | scale | dropout | optimizer | reset | pace | full_speed
+                            # | trace | take_traced
     key: str = ""
     value: Any = None
 
@@ -90,6 +91,7 @@ class Trainer:
         self._trained = False       # no round done yet: the kernels may still be compiling
         self._full_speed_from: float | None = None  # the pace `f` returns to
         self._post_message: Callable[[Message], Any] = lambda message: None
+        self._traced: tuple[Any, int] | None = None     # (Run, step) of the last trace
 
     # ------------------------------------------------------------------ called from the UI thread
 
@@ -231,6 +233,12 @@ class Trainer:
             if self._trainable():
                 self._round(max(1, int(command.value or 1)), adapt=False, peek=True)
                 return
+        elif kind == "trace":
+            self._trace(int(command.value or 0))
+            return
+        elif kind == "take_traced":
+            if self._take_traced():
+                return
         elif kind == "pace":
             self._scale_pace(command.value)
         elif kind == "full_speed":
@@ -250,6 +258,30 @@ class Trainer:
         elif kind == "reset":
             self._reset()
         self._publish()
+
+    def _trace(self, index: int) -> None:
+        """Pause, then trace run ``index``'s next step for the step-through (the run unchanged)."""
+        from ..core.trace import trace_step
+
+        self._set_paused(True)
+        run = self.runs[min(index, len(self.runs) - 1)]
+        if not run.active:
+            self._post(TraceReady(None, f"{run.name} has {run.snapshot.state}: no step to take"))
+            return
+        trace = trace_step(run.run)
+        self._traced = (run.run, trace.step)
+        self._post(TraceReady(trace))
+
+    def _take_traced(self) -> bool:
+        """Take the traced step, as ``n`` takes a step, if the traced run is still where it was
+        traced (not reset, replaced or moved on); whether it was taken."""
+        run, step = self._traced or (None, -1)
+        if not any(scripted.run is run for scripted in self.runs) or run.step != step:
+            self._post(Notice("the run moved on since this step was traced: not taken", "warning"))
+            return False
+        self._traced = None
+        self._round(1, adapt=False, peek=True)
+        return True
 
     def _set_paused(self, paused: bool) -> None:
         self._paused = paused

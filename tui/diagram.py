@@ -1,0 +1,281 @@
+"""The step-through's pictures: one ``StepTrace`` drawn as a network diagram and a phase's
+numbers, as Rich text. Pure functions of the trace and of what the reader chose to look at,
+so the screen only keeps state and keys, and a test can draw any phase without an app.
+
+Colour says sign and size at once: blue for positive, orange for negative, bold for the
+largest values on screen and dim for the smallest, so it reads in 16 colours and in 256 as well
+as in true colour. Numbers are rounded to two or three figures; ``exact`` shows them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the first frame
+    from ..core.trace import StepTrace
+
+PHASES = ("forward", "loss", "backpropagation", "update")
+MAX_UNITS = 8           # units of a layer the diagram shows
+MAX_LAYERS = 4          # layers (besides the inputs) the diagram shows
+POSITIVE, NEGATIVE = "#58a6ff", "#ff9f43"
+OPTIMIZER_IN_WORDS = {
+    "sgd": "the step is the gradient itself",
+    "momentum": "the step is the velocity: momentum x the last velocity + the gradient",
+    "nesterov": "the step looks ahead along the velocity (momentum x velocity + gradient)",
+    "rmsprop": "the step is the gradient / sqrt(running mean of gradient^2)",
+    "adam": "the step is m / (sqrt(v) + eps): running means of the gradient and its square",
+    "adamw": "Adam's step, and every weight shrinks by lr x weight_decay",
+}
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the reader chose to look at: the phase, the example, the layers, exact numbers."""
+
+    phase: int = 0          # index into PHASES
+    example: int = 0        # row of the batch drawn in the diagram
+    layer: int = 0          # the layer whose weights the story shows (the diagram follows it)
+    exact: bool = False
+
+
+def number(value: float, exact: bool = False) -> str:
+    """``value`` rounded for reading (signed, 5-6 characters), or every digit when ``exact``."""
+    if exact:
+        return repr(float(value))
+    if value == 0.0 or not np.isfinite(value):
+        return f"{value:+.2f}" if value == 0.0 else str(value)
+    if 0.01 <= abs(value) < 100:
+        return f"{value:+.2f}"
+    mantissa, exponent = f"{value:+.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def plain(value: float, exact: bool = False) -> str:
+    """A loss or a rate: three figures, no sign."""
+    return repr(float(value)) if exact else f"{value:.3g}"
+
+
+def styled(value: float, scale: float, exact: bool = False) -> Text:
+    """``number(value)`` coloured by its sign and emphasised by its size relative to ``scale``."""
+    colour = POSITIVE if value >= 0 else NEGATIVE
+    share = abs(value) / scale if scale > 0 else 0.0
+    weight = "bold " if share > 0.5 else ("dim " if share < 0.1 else "")
+    return Text(number(value, exact), style=weight + colour)
+
+
+def _scale(*arrays) -> float:
+    finite = [np.abs(a[np.isfinite(a)]).max(initial=0.0) for a in arrays if np.size(a)]
+    return float(max(finite, default=0.0))
+
+
+def header(trace: StepTrace, look: Look) -> Text:
+    """The title line: which run, which step, which example of which batch."""
+    batch = len(trace.batch_rows)
+    text = Text.assemble(("Step-through ", "bold"), f"{trace.run_name} · step {trace.step} "
+                         f"(epoch {trace.epoch}) · a batch of {batch}, example {look.example + 1} "
+                         f"(row {int(trace.batch_rows[look.example])}) drawn")
+    return text
+
+
+def phase_bar(look: Look) -> Text:
+    """The four phases, the current one highlighted."""
+    bar = Text()
+    for i, name in enumerate(PHASES):
+        if i:
+            bar.append(" ▸ ", style="dim")
+        bar.append(f" {i + 1}. {name} ", style="bold reverse" if i == look.phase else "dim")
+    return bar
+
+
+def _columns(trace: StepTrace, look: Look) -> range:
+    """The layers the diagram draws: all, or MAX_LAYERS of them around the chosen layer."""
+    start = max(0, min(look.layer, len(trace.layers) - MAX_LAYERS))
+    return range(start, min(len(trace.layers), start + MAX_LAYERS))
+
+
+def slice_note(trace: StepTrace, look: Look) -> str:
+    """What the diagram leaves out, if anything (said under it)."""
+    notes = []
+    shown = _columns(trace, look)
+    if len(shown) < len(trace.layers):
+        notes.append(f"layers {shown.start + 1}-{shown.stop} of {len(trace.layers)} ([ ] move)")
+    widths = [trace.inputs.shape[1]] + [layer.activations.shape[1] for layer in trace.layers]
+    if max(widths) > MAX_UNITS:
+        notes.append(f"the first {MAX_UNITS} units of each layer")
+    return "shown: " + ", ".join(notes) if notes else ""
+
+
+def diagram(trace: StepTrace, look: Look) -> Table:
+    """The network, one column per layer and one cell per unit, showing for the drawn example
+    what the phase computes at each unit."""
+    e, exact = look.example, look.exact
+    shown = _columns(trace, look)
+    table = Table(box=None, padding=(0, 1), show_edge=False, expand=False)
+    first_inputs = trace.layers[shown.start].inputs[e]
+    table.add_column(Text("inputs" if shown.start == 0 else f"layer {shown.start}", style="bold"),
+                     no_wrap=True)
+    cells = [[styled(v, _scale(first_inputs), exact) for v in first_inputs[:MAX_UNITS]]]
+    for i in shown:
+        layer = trace.layers[i]
+        last = i == len(trace.layers) - 1
+        title = f"→ {'output' if last else f'layer {i + 1}'}" + (
+            "" if last else f" {layer.activation}")
+        table.add_column(Text(title, style="bold"), no_wrap=True)
+        cells.append([_unit(trace, i, j, look) for j in range(min(MAX_UNITS, layer.activations.shape[1]))])
+    for row in range(max(len(column) for column in cells)):
+        table.add_row(*(column[row] if row < len(column) else Text("") for column in cells))
+    return table
+
+
+def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
+    """One unit's cell: forward z → a; loss (output) prediction vs target; backpropagation
+    dL/dz with its act'(z) factor; update the bias before → after."""
+    layer, e, exact = trace.layers[i], look.example, look.exact
+    if look.phase == 0 or (look.phase == 1 and i < len(trace.layers) - 1):
+        z, a = layer.pre_activations[:, j], layer.activations[:, j]
+        cell = styled(z[e], _scale(layer.pre_activations), exact)
+        if layer.activation != "linear":
+            cell.append("→", style="dim")
+            cell.append_text(styled(a[e], _scale(layer.activations), exact))
+        if layer.dropout_mask is not None and layer.dropout_mask[e, j] == 0.0:
+            cell.append(" ✕", style="bold red")
+        return cell
+    if look.phase == 1:
+        prediction, target = _prediction(trace)[e, j], trace.targets[e, j]
+        cell = Text(f"p {number(prediction, exact)}", style="bold")
+        cell.append(f" y {number(target, exact)}", style="dim")
+        return cell
+    if look.phase == 2:
+        cell = styled(layer.deltas[e, j], _scale(layer.deltas[e]), exact)
+        if i < len(trace.layers) - 1:
+            cell.append(" ×", style="dim")
+            cell.append(number(layer.slopes[e, j], exact), style="dim")
+        return cell
+    before, after = layer.biases_before[j], layer.biases_after[j]
+    scale = _scale(layer.biases_before, layer.biases_after)
+    cell = Text("b ", style="dim")
+    cell.append_text(styled(before, scale, exact))
+    cell.append("→", style="dim")
+    cell.append_text(styled(after, scale, exact))
+    return cell
+
+
+def _prediction(trace: StepTrace) -> np.ndarray:
+    """What the network predicts from its logits (B, K), as the loss reads them."""
+    logits = trace.logits
+    if trace.loss_function in ("bce", "mse_sigmoid"):
+        return 1.0 / (1.0 + np.exp(-logits))
+    if trace.loss_function == "softmax":
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return logits
+
+
+def story(trace: StepTrace, look: Look) -> Group:
+    """The phase in words and numbers, under the diagram."""
+    return Group(*{0: _forward_story, 1: _loss_story, 2: _backprop_story,
+                   3: _update_story}[look.phase](trace, look))
+
+
+def _forward_story(trace: StepTrace, look: Look) -> list:
+    layer = trace.layers[look.layer]
+    e, exact = look.example, look.exact
+    terms = [f"({number(w, exact)}×{number(x, exact)})"
+             for w, x in zip(layer.weights_before[:MAX_UNITS, 0], layer.inputs[e, :MAX_UNITS])]
+    more = " + …" if layer.inputs.shape[1] > MAX_UNITS else ""
+    lines = [Text("Each unit adds up its inputs times their weights, plus its bias: the weighted "
+                  "sum z; then its activation turns z into what it passes on (z→a).")]
+    sum_line = Text(f"layer {look.layer + 1}, unit 1: z = {' + '.join(terms)}{more} + "
+                    f"({number(layer.biases_before[0], exact)}) = "
+                    f"{number(layer.pre_activations[e, 0], exact)}")
+    if layer.activation != "linear":
+        sum_line.append(f";  {layer.activation}(z) = {number(layer.activations[e, 0], exact)}")
+    lines.append(sum_line)
+    if any(layer.dropout_mask is not None for layer in trace.layers):
+        lines.append(Text("✕: dropped by this step's dropout mask (the others are scaled up).",
+                          style="dim"))
+    return lines
+
+
+def _loss_story(trace: StepTrace, look: Look) -> list:
+    from ..core.trace import LOSS_IN_WORDS    # a trace exists: the kernels are loaded
+
+    exact = look.exact
+    words = LOSS_IN_WORDS[trace.loss_function]
+    lines = [Text.assemble("Loss (", (trace.loss_function, "bold"), f"): {words}."),
+             Text.assemble("On this batch of ", str(len(trace.batch_rows)), ": loss = ",
+                           (plain(trace.loss, exact), "bold"))]
+    predictions = _prediction(trace)
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    for title in ("example", "prediction", "target"):
+        table.add_column(title, style="dim" if title == "example" else "", no_wrap=True)
+    for row in range(min(4, len(predictions))):
+        style = "bold" if row == look.example else ""
+        table.add_row(Text(str(row + 1), style=style),
+                      Text(" ".join(number(v, exact) for v in predictions[row, :MAX_UNITS]), style=style),
+                      Text(" ".join(number(v, exact) for v in trace.targets[row, :MAX_UNITS]), style=style))
+    lines.append(table)
+    return lines
+
+
+def _backprop_story(trace: StepTrace, look: Look) -> list:
+    exact = look.exact
+    lines = [Text("From the output back, the chain rule: each unit's dL/dz = dL/da × act'(z) "
+                  "(drawn: dL/dz, then the ×act'(z) factor that carried it); each weight's "
+                  "gradient is its input × dL/dz, summed over the batch.")]
+    norms = Text("‖dL/dW‖ from the output back: ")
+    for i in range(len(trace.layers) - 1, -1, -1):
+        norms.append_text(styled(trace.layers[i].grad_norm, _scale(
+            np.array([layer.grad_norm for layer in trace.layers])), exact))
+        norms.append(f" (layer {i + 1})" + (" ← " if i else ""), style="dim")
+    lines.append(norms)
+    i = look.layer
+    lines.append(Text(f"dL/dW of layer {i + 1} (its inputs × its units):", style="bold"))
+    lines.append(_matrix(trace.layers[i].grad_weights, exact))
+    return lines
+
+
+def _update_story(trace: StepTrace, look: Look) -> list:
+    exact = look.exact
+    i = look.layer
+    layer = trace.layers[i]
+    change = layer.weights_after - layer.weights_before
+    lr = trace.learning_rate
+    verdict = ("lower" if trace.loss_after < trace.loss else
+               "HIGHER: the step overshot (too big a learning rate?)")
+    lines = [Text.assemble("Update (", (trace.optimizer, "bold"), f"): w ← w − lr × step, lr = "
+                           f"{plain(lr, exact)}; {OPTIMIZER_IN_WORDS.get(trace.optimizer, '')}."),
+             Text.assemble("Same batch again: loss ", plain(trace.loss, exact), " → ",
+                           (plain(trace.loss_after, exact), "bold"), f"  {verdict}")]
+    lines.append(Text(f"Layer {i + 1}'s weights after, each with its change (−lr × step):",
+                      style="bold"))
+    lines.append(_matrix(layer.weights_after, exact, change))
+    return lines
+
+
+def _matrix(values: np.ndarray, exact: bool, beside: np.ndarray | None = None) -> Table:
+    """A weight-shaped table (inputs as rows, units as columns), coloured; ``beside`` adds a
+    second number (dim) to each cell."""
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("", style="dim", no_wrap=True)
+    cut = values[:MAX_UNITS, :MAX_UNITS]
+    for j in range(cut.shape[1]):
+        table.add_column(f"u{j + 1}", justify="right", no_wrap=True)
+    scale = _scale(cut)
+    beside_scale = _scale(beside[:MAX_UNITS, :MAX_UNITS]) if beside is not None else 0.0
+    for r in range(cut.shape[0]):
+        row = []
+        for c in range(cut.shape[1]):
+            cell = styled(cut[r, c], scale, exact)
+            if beside is not None:
+                cell.append(" ")
+                cell.append_text(styled(beside[r, c], beside_scale, exact))
+            row.append(cell)
+        table.add_row(f"in{r + 1}", *row)
+    return table

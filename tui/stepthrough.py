@@ -1,0 +1,143 @@
+"""The step-through: one training step of the selected run, walked phase by phase on its real
+numbers — forward pass, loss, backpropagation, update — one phase per key press, and back.
+
+The screen never touches a run. It asks the training thread (through ``send``, the app's
+command queue) for a ``trace``: the trainer pauses and answers with an immutable ``StepTrace``
+in a ``TraceReady`` message. Reaching the update asks it to ``take_traced``: the run takes
+that very step (``advance(1)``, as ``n`` does), so after phase 4 the dashboard's run is one
+step further with exactly the weights shown. Going on from the update traces the next step.
+
+A modal screen: the dashboard's training keys do not reach the app while it is open, so
+nothing changes the run between a trace and the step it shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from . import diagram
+from .diagram import PHASES, Look
+
+if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the first frame
+    from ..core.trace import StepTrace
+
+HOME_LESSONS = ("learning-loop",)   # lessons whose --replay opens the step-through
+
+
+class StepThroughScreen(ModalScreen[None]):
+    """See the module docstring. ``send(kind, key, value)`` queues a command for the trainer;
+    ``variant`` is the run to trace."""
+
+    CSS_PATH = "stepthrough.tcss"
+    BINDINGS = [
+        Binding("right,space,n", "forward", "Next phase", id="st-forward", key_display="→",
+                tooltip="The next phase (after the update: the next step)"),
+        Binding("left,b", "back", "Back", id="st-back", key_display="←",
+                tooltip="The previous phase of this step"),
+        Binding("x", "exact", "Exact", id="st-exact", tooltip="Every digit, or rounded numbers"),
+        Binding("down,j", "example(1)", "Example", id="st-example", key_display="↓",
+                tooltip="Draw the next example of the batch"),
+        Binding("up,k", "example(-1)", "Example", id="st-example-prev", show=False),
+        Binding("right_square_bracket", "layer(1)", "Layer", id="st-layer", key_display="]",
+                tooltip="The next layer's weights (and the diagram's slice)"),
+        Binding("left_square_bracket", "layer(-1)", "Layer", id="st-layer-prev", show=False),
+        Binding("escape,q", "dismiss", "Dashboard", id="st-close",
+                tooltip="Back to the dashboard (paused)"),
+    ]
+
+    def __init__(self, send: Callable[[str, str, Any], None], variant: int = 0) -> None:
+        super().__init__()
+        self.send = send
+        self.variant = variant
+        self.trace: StepTrace | None = None
+        self.look = Look()
+        self.taken = False          # this trace's step was sent to be taken
+        self.reason = "tracing the next step…"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="st-header")
+        yield Static(id="st-phases")
+        yield Static(id="st-diagram")
+        yield Static(id="st-note")
+        with VerticalScroll(id="st-story-scroll"):
+            yield Static(id="st-story")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#st-diagram").border_title = "the network"
+        self.send("trace", "", self.variant)
+        self.draw()
+
+    # ------------------------------------------------------------------ what the app tells it
+
+    def show_trace(self, trace: StepTrace | None, reason: str = "") -> None:
+        """A new trace (phase 1 of its step), or why there is none."""
+        self.trace, self.reason, self.taken = trace, reason, False
+        if trace is not None:
+            self.look = dataclasses.replace(
+                self.look, phase=0, example=min(self.look.example, len(trace.batch_rows) - 1),
+                layer=min(self.look.layer, len(trace.layers) - 1))
+        self.draw()
+
+    # ------------------------------------------------------------------ keys
+
+    def action_forward(self) -> None:
+        if self.trace is None:
+            return
+        if self.look.phase < len(PHASES) - 1:
+            self._set(phase=self.look.phase + 1)
+            if self.look.phase == len(PHASES) - 1 and not self.taken:
+                self.taken = True
+                self.send("take_traced", "", None)
+            return
+        self.trace, self.reason = None, "tracing the next step…"
+        self.send("trace", "", self.variant)
+        self.draw()
+
+    def action_back(self) -> None:
+        if self.trace is not None and self.look.phase > 0:
+            self._set(phase=self.look.phase - 1)
+
+    def action_exact(self) -> None:
+        self._set(exact=not self.look.exact)
+
+    def action_example(self, delta: int) -> None:
+        if self.trace is not None:
+            self._set(example=(self.look.example + delta) % len(self.trace.batch_rows))
+
+    def action_layer(self, delta: int) -> None:
+        if self.trace is not None:
+            self._set(layer=(self.look.layer + delta) % len(self.trace.layers))
+
+    def _set(self, **changes) -> None:
+        self.look = dataclasses.replace(self.look, **changes)
+        self.draw()
+
+    # ------------------------------------------------------------------ drawing
+
+    def draw(self) -> None:
+        if not self.is_mounted:
+            return
+        trace, look = self.trace, self.look
+        self.query_one("#st-phases", Static).update(diagram.phase_bar(look))
+        if trace is None:
+            self.query_one("#st-header", Static).update(Text("Step-through", style="bold"))
+            self.query_one("#st-diagram", Static).update(Text(self.reason, style="italic"))
+            self.query_one("#st-note", Static).update("")
+            self.query_one("#st-story", Static).update("")
+            return
+        self.query_one("#st-header", Static).update(diagram.header(trace, look))
+        self.query_one("#st-diagram", Static).update(diagram.diagram(trace, look))
+        note = diagram.slice_note(trace, look)
+        if look.phase == len(PHASES) - 1:
+            note = f"step taken: the run is at step {trace.step + 1}" + (f"; {note}" if note else "")
+        self.query_one("#st-note", Static).update(note)
+        self.query_one("#st-story", Static).update(diagram.story(trace, look))

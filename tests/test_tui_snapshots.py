@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from nnsim.tui.app import create_app
 from conftest import ENDLESS      # the pilot tests' two-variant lesson, long enough to pause
 
@@ -39,3 +41,24 @@ def test_main_screen_80x24(snap_compare, tmp_path):
 
 def test_main_screen_160x48(snap_compare, tmp_path):
     assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(160, 48), run_before=paused_at_stop)
+
+
+def step_through_at_phase(phase: int):
+    """Run-before for the step-through of learning-loop's step 5, walked to ``phase`` (0-3)."""
+    async def run_before(pilot) -> None:
+        await paused_at_stop(pilot)
+        await pilot.press("p")
+        deadline = time.monotonic() + 60
+        while getattr(pilot.app.screen, "trace", None) is None:
+            assert time.monotonic() < deadline, "the step-through never got its trace"
+            await pilot.pause(0.02)
+        for _ in range(phase):
+            await pilot.press("right")
+        await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("phase", range(4), ids=["forward", "loss", "backpropagation", "update"])
+def test_step_through_80x24(snap_compare, phase):
+    app = create_app("learning-loop", seed=0, stop_at=5, show_speed=False, chunk_steps=1)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=step_through_at_phase(phase))

@@ -24,6 +24,7 @@ PHASES = ("forward", "loss", "backpropagation", "update")
 MAX_UNITS = 8           # units of a layer the diagram shows
 MAX_LAYERS = 4          # layers (besides the inputs) the diagram shows
 POSITIVE, NEGATIVE = "#58a6ff", "#ff9f43"
+FACTOR = "#a0a0a8"      # the chain-rule factor: neutral, it is not a signed quantity to compare
 OPTIMIZER_IN_WORDS = {
     "sgd": "the step is the gradient itself",
     "momentum": "the step is the velocity: momentum x the last velocity + the gradient",
@@ -94,7 +95,10 @@ def phase_bar(look: Look) -> Text:
 
 
 def _columns(trace: StepTrace, look: Look) -> range:
-    """The layers the diagram draws: all, or MAX_LAYERS of them around the chosen layer."""
+    """The layers the diagram draws: all, or MAX_LAYERS of them around the chosen layer; with
+    exact numbers (each some 20 characters wide) the chosen layer alone."""
+    if look.exact:
+        return range(look.layer, look.layer + 1)
     start = max(0, min(look.layer, len(trace.layers) - MAX_LAYERS))
     return range(start, min(len(trace.layers), start + MAX_LAYERS))
 
@@ -104,7 +108,9 @@ def slice_note(trace: StepTrace, look: Look) -> str:
     notes = []
     shown = _columns(trace, look)
     if len(shown) < len(trace.layers):
-        notes.append(f"layers {shown.start + 1}-{shown.stop} of {len(trace.layers)} ([ ] move)")
+        which = (f"layer {shown.start + 1}" if len(shown) == 1
+                 else f"layers {shown.start + 1}-{shown.stop}")
+        notes.append(f"{which} of {len(trace.layers)} ([ ] move)")
     widths = [trace.inputs.shape[1]] + [layer.activations.shape[1] for layer in trace.layers]
     if max(widths) > MAX_UNITS:
         notes.append(f"the first {MAX_UNITS} units of each layer")
@@ -118,14 +124,13 @@ def diagram(trace: StepTrace, look: Look) -> Table:
     shown = _columns(trace, look)
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=False)
     first_inputs = trace.layers[shown.start].inputs[e]
-    table.add_column(Text("inputs" if shown.start == 0 else f"layer {shown.start}", style="bold"),
-                     no_wrap=True)
+    table.add_column(Text("inputs\n" if shown.start == 0 else f"layer {shown.start}\noutputs",
+                          style="bold"), no_wrap=True)
     cells = [[styled(v, _scale(first_inputs), exact) for v in first_inputs[:MAX_UNITS]]]
     for i in shown:
         layer = trace.layers[i]
         last = i == len(trace.layers) - 1
-        title = f"→ {'output' if last else f'layer {i + 1}'}" + (
-            "" if last else f" {layer.activation}")
+        title = f"→ {'output' if last else f'layer {i + 1}'}\n  {'' if last else layer.activation}"
         table.add_column(Text(title, style="bold"), no_wrap=True)
         cells.append([_unit(trace, i, j, look) for j in range(min(MAX_UNITS, layer.activations.shape[1]))])
     for row in range(max(len(column) for column in cells)):
@@ -139,7 +144,7 @@ def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
     layer, e, exact = trace.layers[i], look.example, look.exact
     if look.phase == 0 or (look.phase == 1 and i < len(trace.layers) - 1):
         z, a = layer.pre_activations[:, j], layer.activations[:, j]
-        cell = styled(z[e], _scale(layer.pre_activations), exact)
+        cell = Text.assemble(styled(z[e], _scale(layer.pre_activations), exact))
         if layer.activation != "linear":
             cell.append("→", style="dim")
             cell.append_text(styled(a[e], _scale(layer.activations), exact))
@@ -148,14 +153,13 @@ def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
         return cell
     if look.phase == 1:
         prediction, target = _prediction(trace)[e, j], trace.targets[e, j]
-        cell = Text(f"p {number(prediction, exact)}", style="bold")
-        cell.append(f" y {number(target, exact)}", style="dim")
+        cell = Text(f"p {plain(prediction, exact)}", style="bold")
+        cell.append(f" y {plain(target, exact)}", style="dim")
         return cell
     if look.phase == 2:
-        cell = styled(layer.deltas[e, j], _scale(layer.deltas[e]), exact)
+        cell = Text.assemble(styled(layer.deltas[e, j], _scale(layer.deltas[e]), exact))
         if i < len(trace.layers) - 1:
-            cell.append(" ×", style="dim")
-            cell.append(number(layer.slopes[e, j], exact), style="dim")
+            cell.append(f" ×{plain(layer.slopes[e, j], exact)}", style=FACTOR)
         return cell
     before, after = layer.biases_before[j], layer.biases_after[j]
     scale = _scale(layer.biases_before, layer.biases_after)
@@ -218,8 +222,8 @@ def _loss_story(trace: StepTrace, look: Look) -> list:
     for row in range(min(4, len(predictions))):
         style = "bold" if row == look.example else ""
         table.add_row(Text(str(row + 1), style=style),
-                      Text(" ".join(number(v, exact) for v in predictions[row, :MAX_UNITS]), style=style),
-                      Text(" ".join(number(v, exact) for v in trace.targets[row, :MAX_UNITS]), style=style))
+                      Text(" ".join(plain(v, exact) for v in predictions[row, :MAX_UNITS]), style=style),
+                      Text(" ".join(plain(v, exact) for v in trace.targets[row, :MAX_UNITS]), style=style))
     lines.append(table)
     return lines
 
@@ -261,7 +265,9 @@ def _update_story(trace: StepTrace, look: Look) -> list:
 
 def _matrix(values: np.ndarray, exact: bool, beside: np.ndarray | None = None) -> Table:
     """A weight-shaped table (inputs as rows, units as columns), coloured; ``beside`` adds a
-    second number (dim) to each cell."""
+    second number to each cell. Exact numbers are too wide for a grid: one weight a row."""
+    if exact:
+        return _weight_list(values, beside)
     table = Table(box=None, padding=(0, 1), show_edge=False)
     table.add_column("", style="dim", no_wrap=True)
     cut = values[:MAX_UNITS, :MAX_UNITS]
@@ -278,4 +284,20 @@ def _matrix(values: np.ndarray, exact: bool, beside: np.ndarray | None = None) -
                 cell.append_text(styled(beside[r, c], beside_scale, exact))
             row.append(cell)
         table.add_row(f"in{r + 1}", *row)
+    return table
+
+
+def _weight_list(values: np.ndarray, beside: np.ndarray | None) -> Table:
+    """Every weight of a layer on its own row, with every digit."""
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("weight", style="dim", no_wrap=True)
+    table.add_column("value", no_wrap=True)
+    if beside is not None:
+        table.add_column("change", no_wrap=True)
+    scale = _scale(values)
+    for (r, c), value in np.ndenumerate(values):
+        row = [f"in{r + 1}→u{c + 1}", styled(value, scale, True)]
+        if beside is not None:
+            row.append(styled(beside[r, c], _scale(beside), True))
+        table.add_row(*row)
     return table

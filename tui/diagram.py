@@ -157,7 +157,9 @@ def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
         cell.append(f" y {plain(target, exact)}", style="dim")
         return cell
     if look.phase == 2:
-        cell = Text.assemble(styled(layer.deltas[e, j], _scale(layer.deltas[e]), exact))
+        # One scale for every layer, so a gradient that vanishes on its way back fades.
+        scale = _scale(*(other.deltas[e] for other in trace.layers))
+        cell = Text.assemble(styled(layer.deltas[e, j], scale, exact))
         if i < len(trace.layers) - 1:
             cell.append(f" ×{plain(layer.slopes[e, j], exact)}", style=FACTOR)
         return cell

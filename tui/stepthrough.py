@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -49,9 +49,13 @@ class StepThroughScreen(ModalScreen[None]):
         Binding("right_square_bracket", "layer(1)", "Layer", id="st-layer", key_display="]",
                 tooltip="The next layer's weights (and the diagram's slice)"),
         Binding("left_square_bracket", "layer(-1)", "Layer", id="st-layer-prev", show=False),
+        Binding("e", "app.export", "Export", id="st-export", show=False,
+                tooltip="Export the metrics (CSV) and this screen (SVG) to the working directory"),
         Binding("escape,q", "dismiss", "Dashboard", id="st-close",
                 tooltip="Back to the dashboard (paused)"),
     ]
+    # From 150 columns the story stands beside the diagram instead of under it.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
 
     def __init__(self, send: Callable[[str, str, Any], None], variant: int = 0) -> None:
         super().__init__()
@@ -65,10 +69,12 @@ class StepThroughScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="st-header")
         yield Static(id="st-phases")
-        yield Static(id="st-diagram")
-        yield Static(id="st-note")
-        with VerticalScroll(id="st-story-scroll"):
-            yield Static(id="st-story")
+        with Container(id="st-body"):
+            with Vertical(id="st-picture"):
+                yield Static(id="st-diagram")
+                yield Static(id="st-note")
+            with VerticalScroll(id="st-story-scroll"):
+                yield Static(id="st-story")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:

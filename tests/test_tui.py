@@ -125,9 +125,11 @@ async def test_view_keys_log_scale_smoothing_variant_and_layer(tmp_path):
         await wait_until(pilot, settled(app))
         await pilot.press("l", "m")
         assert app.dashboard.view.log_scale and app.dashboard.view.smooth
-        assert app.query_one("#loss").border_subtitle == "log · smoothed"
-        await pilot.press("l")
-        assert app.query_one("#loss").border_subtitle == "linear · smoothed"
+        assert app.query_one("#loss").border_subtitle == "log · steps (x) · smoothed"
+        await pilot.press("l", "x")
+        assert app.query_one("#loss").border_subtitle == "linear · log steps (x) · smoothed"
+        await pilot.press("x", "x")
+        assert app.dashboard.view.x_axis == "steps"
         await pilot.press("v")
         assert app.dashboard.view.variant == 1
         assert app.query_one("#gradients").border_subtitle == "sgd"

@@ -45,6 +45,10 @@ class NnsimApp(App[int]):
     CSS_PATH = "nnsim.tcss"
     TITLE = "nnsim"
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    # Below 150 columns or 40 rows the dashboard's panes become tabs; above, a grid of all of
+    # them (the classes land on every screen; tui/nnsim.tcss uses them).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume training"),
         Binding("n", "step", "Step", id="step", tooltip="One training step (pauses first)"),
@@ -85,7 +89,8 @@ class NnsimApp(App[int]):
         self.autoplay = autoplay
         self.stop_at = stop_at
         self.chunk_steps = chunk_steps
-        self.dashboard = DashboardScreen(show_speed=show_speed)
+        self.show_speed = show_speed
+        self.dashboard: DashboardScreen | None = None     # made when the app runs
         self.trainer: Trainer | None = None
         self.failure = ""               # why training stopped with an error, if it did
         self._switch_interval = sys.getswitchinterval()
@@ -95,13 +100,16 @@ class NnsimApp(App[int]):
     @property
     def frame(self) -> Frame | None:
         """The frame on screen (None before the first)."""
-        return self.dashboard.frame
+        return self.dashboard.frame if self.dashboard is not None else None
 
     @property
     def up_to_date(self) -> bool:
-        return self.dashboard.up_to_date
+        return self.dashboard is not None and self.dashboard.up_to_date
 
     def get_default_screen(self) -> DashboardScreen:
+        # Made here, inside the running app: widgets made before it would belong to whichever
+        # app was active then (another app in the same process, in tests).
+        self.dashboard = DashboardScreen(show_speed=self.show_speed)
         return self.dashboard
 
     def on_mount(self) -> None:

@@ -288,7 +288,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
     cancel = threading.Event()
     started = time.perf_counter()
     failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
-    pairs = iter([(name, seed) for name in names for seed in seeds])
+    pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:

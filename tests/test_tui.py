@@ -289,7 +289,7 @@ async def test_the_dashboard_gives_the_headless_numbers(tmp_path):
         np.testing.assert_array_equal(tui.weight_hist, headless.weight_hist)
 
 
-async def test_a_run_that_cannot_start_is_reported_not_a_crash(tmp_path):
+async def test_a_run_that_cannot_start_ends_the_dashboard_with_status_2_and_one_line(tmp_path):
     (tmp_path / "columns.csv").write_text("a,b\n1,2\n3,4\n")
     wrong_column = scenario_file(tmp_path, """
 title = "No such column"
@@ -300,9 +300,7 @@ target_column = "y"
 """, "wrong-column")
     app = create_app(wrong_column, show_speed=False)
     async with app.run_test() as pilot:
-        await wait_until(pilot, lambda: app.failure != "")
-        await pilot.pause()
-        assert "columns.csv" in app.failure
-        assert "error" in str(app.query_one(StatusLine).render())
-        await pilot.press("q")
-    assert app.return_code == 0
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 2
+    assert app.exit_line == (f"{wrong_column}: data.target_column: {tmp_path / 'columns.csv'}: "
+                             "no column 'y'; columns: a, b")

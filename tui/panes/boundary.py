@@ -135,7 +135,7 @@ class BoundaryPane(Pane):
                                                     points.train, points.train_labels)
             note.update(self._legend(points.task))
         boundary_view.refresh()
-        self.border_subtitle = frame.labels[variant] if len(frame.snapshots) > 1 else ""
+        self.border_subtitle = Text(frame.labels[variant] if len(frame.snapshots) > 1 else "")   # not markup
 
     @staticmethod
     def _legend(task: str) -> Text:

@@ -59,7 +59,7 @@ class GradientsPane(Pane):
         snap = frame.snapshots[index]
         norms = np.asarray(snap.grad_norms, dtype=float)
         names = layer_names(len(norms))
-        self.border_subtitle = frame.labels[index] if len(frame.snapshots) > 1 else ""
+        self.border_subtitle = Text(frame.labels[index] if len(frame.snapshots) > 1 else "")   # not markup
         self._draw_bars(norms, names)
         self._draw_history(snap.history, names)
         self._write_alerts(norms, names, snap.step)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from rich.console import ConsoleOptions
 from rich.segment import Segment
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 
@@ -91,4 +92,5 @@ class WeightsPane(Pane):
         strip.strip = HeatStrip([h[layer] for h in timeline.hists], color)
         strip.refresh()
         who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
-        self.border_subtitle = f"{who}layer {names[layer]} ({layer + 1}/{len(names)}) · grey: step 0 · [ ] layer"
+        self.border_subtitle = Text(   # a label from the scenario: not markup
+            f"{who}layer {names[layer]} ({layer + 1}/{len(names)}) · grey: step 0 · [ ] layer")

@@ -1,5 +1,5 @@
 """The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``show``,
-and ``serve`` (the dashboard in web browsers).
+``trace``, and ``serve`` (the dashboard in web browsers).
 
 Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file).
 A bad scenario or data file prints one line, ``file: key: what was expected``, never a traceback.
@@ -13,12 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__
+from . import __version__, trace
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
 from .core.text import one_line
 from .serve import ServeError
 
-COMMANDS = ("list", "run", "check", "show", "serve")
+COMMANDS = ("list", "run", "check", "show", "trace", "serve")
 DEFAULT_SCENARIO = "playground"
 
 
@@ -121,6 +121,7 @@ def command_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--seed", type=_seed, metavar="N", help="train.seed of every variant")
     _add_set_option(serve)
+    trace.add_parser(commands, SCENARIO_HELP)
     return parser
 
 
@@ -234,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             from .serve import serve
             return serve(args.scenario, host=args.host, port=args.port, seed=args.seed,
                          overrides=tuple(args.overrides))
+        if args.command == "trace":
+            return trace.trace_command(args)
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
         print(one_line(str(err)), file=sys.stderr)

@@ -3,6 +3,8 @@
 - ``nogil``: a kernel call releases the GIL, so the UI thread stays responsive and several
   runs train on separate threads at once.
 - ``cache``: compiled code is stored beside the sources, so a warm start skips compilation.
+  Numba checks only the calling kernel's own file for changes: after editing a kernel that
+  another file's kernels call (a phase, an optimizer), delete ``core/__pycache__/*.nb?``.
 - ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead of raising,
   because divergence is a lesson outcome that the kernels detect and report.
 - ``fastmath``: only flags that keep NaN/Inf semantics (``nnan``/``ninf`` would let LLVM delete
@@ -24,9 +26,9 @@ def kernel(fn):
 
 def inline_kernel(fn):
     """Compile ``fn`` like ``kernel``, and have Numba inline its body at every call from
-    another kernel: for the short phases a training step strings together, where a call
-    (every field of every array argument passed one by one) costs a tenth of a tiny
-    network's whole step."""
+    another kernel: for the short phases a training step strings together, where the calls
+    (every field of every array argument passed one by one) cost a tiny network ~8% of its
+    step (benchmarks/bench_train.py)."""
     return njit(**JIT_OPTIONS, inline="always")(fn)
 
 

@@ -69,7 +69,7 @@ def logits_view(table, rows, units):
     return units[end - rows * outputs:end].reshape((rows, outputs))
 
 
-@inline_kernel
+@kernel
 def forward(params, table, rows, ws, dropout, draw_masks, rng_state):
     """1. Forward pass: run the network on the batch already at the start of ``ws.acts``.
 
@@ -120,7 +120,7 @@ def loss(loss_code, table, rows, ws):
                        ws.dlogits[:size].reshape((rows, outputs)))
 
 
-@inline_kernel
+@kernel
 def backward(params, table, rows, ws, dropout, grads):
     """3. Backpropagation: from dL/dlogits, output layer first, dL/dparams into ``grads`` (P,).
 

@@ -11,12 +11,14 @@ from ..frame import Frame
 
 @dataclass(frozen=True)
 class View:
-    """How the user asked to look at the runs (keys `l`, `m`, `v`, `[`, `]`)."""
+    """How the user asked to look at the runs (keys `l`, `m`, `v`, `[`, `]`, `t`, `z`)."""
 
     log_scale: bool = False
     smooth: bool = False
     variant: int = 0        # which variant the per-run panes show
     layer: int = 0          # which layer the weights pane shows
+    show_test: bool = False     # the boundary pane draws the validation points too
+    discretize: bool = False    # the boundary pane thresholds a binary output at 0.5
 
 
 class Pane(Vertical):

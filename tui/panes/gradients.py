@@ -77,8 +77,9 @@ class GradientBars(Picture):
         labels = (self._pair_labels(rows) if paired else
                   [f"{name:>3} {layer_index(i, n):>2}" for i, name in enumerate(self.names)])
         label_width = max(len(label) for label in labels if not label.startswith("…"))
-        value_width = 0 if paired else 8
-        bar_width = max(4, width - label_width - 1 - value_width)
+        # Numbers beside the bars when there is room for both; the bars come first.
+        with_values = not paired and width - label_width - 1 - 8 >= 12
+        bar_width = max(4, width - label_width - 1 - (8 if with_values else 0))
         lines = [[Segment("norm now, log".center(label_width + 1 + bar_width), Style(dim=True))]]
         for row, label in enumerate(labels):
             if label.startswith("…"):
@@ -89,7 +90,8 @@ class GradientBars(Picture):
                 line += self._pair_bar(2 * row, bar_width)
             else:
                 line += self._bar(row, bar_width)
-                line.append(Segment(f" {self._value(row):>7}", Style(dim=True)))
+                if with_values:
+                    line.append(Segment(f" {self._value(row):>7}", Style(dim=True)))
             lines.append(line)
         lines.append([Segment(" " * (label_width + 1)), Segment(self._axis(bar_width), Style(dim=True))])
         segments: list[Segment] = []
@@ -231,5 +233,5 @@ def alerts(norms: np.ndarray, names: list[str], zero_weight: list[bool]) -> Text
                                      (f"exploding (> {EXPLODING:.0e})", exploding, "bold red")):
             if layers:
                 text.append(f"{words}: {' '.join(layers)}\n", style=style)
-    text.append("h1 = layer 0 … out = layer -1, as the expectations count", style="dim")
+    text.append("expectations' layer 0 = h1 … layer -1 = out", style="dim")
     return text

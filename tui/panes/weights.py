@@ -82,7 +82,7 @@ class WeightsPane(Pane):
         self.query_one("#weights-legend", Static).update(self._legend(color, initial is not None))
         who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
         self.border_subtitle = (f"{who}{names[layer]} = layer {layer_index(layer, len(names))} "
-                                f"({layer + 1} of {len(names)}) · [ ] layer")
+                                f"(of {len(names)}) · [ ]")
 
     def _draw_histogram(self, counts: np.ndarray, edges: np.ndarray, initial: np.ndarray | None,
                         color: colors.RGB) -> None:
@@ -95,19 +95,21 @@ class WeightsPane(Pane):
             plt.bar(list(range(len(counts))), initial.tolist(), color=colors.INITIAL, width=1.0, marker="sd")
         plt.bar(inner, counts[inner].tolist(), color=color, width=1.0, marker="sd")
         plt.bar(ends, counts[ends].tolist(), color=color, width=1.0, marker=OVERFLOW_MARK)
-        tick_bins = np.linspace(0, len(counts) - 1, 5).round().astype(int)
-        centers = (edges[:-1] + edges[1:]) / 2
-        labels = [f"{centers[b]:.2g}" for b in tick_bins]
-        labels[0], labels[-1] = f"<{edges[1]:.2g}", f"≥{edges[-2]:.2g}"
-        plt.xticks(tick_bins.tolist(), labels)
+        # The end bins by what they hold, the quarters between at their edges (0 in the middle).
+        n = len(counts)
+        quarters = [round(n * k / 4) for k in (1, 2, 3)]
+        ticks = [0.0] + [q - 0.5 for q in quarters] + [n - 1.0]
+        labels = [f"<{edges[1]:.2g}"] + [f"{round(float(edges[q]), 6) + 0.0:.2g}" for q in quarters] + [f"≥{edges[-2]:.2g}"]
+        plt.xticks(ticks, labels)
+        plt.xlim(-0.5, len(counts) - 0.5)
         plot.refresh()
 
     @staticmethod
     def _legend(color: colors.RGB, with_initial: bool) -> Text:
         text = Text()
         text.append(OVERFLOW_MARK, style=colors.hex_color(color))
-        text.append(" end bins: also every weight beyond them", style="dim")
+        text.append(" end bins: and all beyond", style="dim")
         if with_initial:
             text.append("  █", style=colors.hex_color(colors.INITIAL))
-            text.append(" step 0, where weights left", style="dim")
+            text.append(" step 0 (where weights left)", style="dim")
         return text

@@ -11,7 +11,7 @@ from conftest import LESSON
 from nnsim.tui import colors
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import TEST_MARK, BoundaryView
-from nnsim.tui.panes.gradients import GradientBars, fitted_decades, layer_names
+from nnsim.tui.panes.gradients import GradientBars, fitted_range, layer_names
 from nnsim.tui.panes.plot import Plot
 from test_tui import scenario_file, settled, wait_until
 
@@ -66,7 +66,7 @@ def test_layers_that_do_not_fit_even_two_a_row_are_named():
     names = layer_names(21)
     console = Console(width=40, color_system=None)
     with console.capture() as capture:
-        console.print(GradientBars(np.full(21, 0.1), names, (-2, 0)), height=6)
+        console.print(GradientBars(np.full(21, 0.1), names, (-2.0, 0.0)), height=6)
     lines = capture.get().splitlines()
     assert len(lines) <= 6
     assert "h7–out not shown" in lines[-2]
@@ -74,10 +74,11 @@ def test_layers_that_do_not_fit_even_two_a_row_are_named():
 
 def test_the_bar_axis_fits_the_decades_present_so_a_factor_two_shows():
     norms = np.array([0.1, 0.2])
-    assert fitted_decades(norms) == (-1, 0)
-    bars = GradientBars(norms, layer_names(2), fitted_decades(norms))
+    low, high = fitted_range(norms)
+    assert 10 ** low < 0.1 and 10 ** high >= 0.2 and high - low <= 1
+    bars = GradientBars(norms, layer_names(2), (low, high))
     short, long = bars._length(0, 40), bars._length(1, 40)
-    assert long - short >= 0.25 * 40        # log10(2) of one decade; a 12-decade axis gave 1 column
+    assert long - short >= 0.25 * 40        # a 12-decade axis gave the factor 2 one column
 
 
 async def test_gradient_and_weight_panes_name_layers_as_the_expectations_do(tmp_path):
@@ -124,7 +125,7 @@ async def test_the_end_bins_are_labelled_as_overflow(tmp_path):
         edges = app.frame.snapshots[0].weight_hist_edges[0]
         axis = str(app.query_one("#weights-plot", Plot).render())
         assert f"<{edges[1]:.2g}" in axis and f"≥{edges[-2]:.2g}" in axis
-        assert "end bins" in str(app.query_one("#weights-legend").render())
+        assert "ends: and all beyond" in str(app.query_one("#weights-legend").render())
 
 
 async def test_t_shows_the_test_points_and_z_discretizes_the_boundary(tmp_path):

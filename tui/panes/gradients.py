@@ -40,14 +40,26 @@ def layer_index(layer: int, n_layers: int) -> int:
     return -1 if layer == n_layers - 1 else layer
 
 
-def fitted_decades(norms: np.ndarray) -> tuple[int, int]:
-    """The whole decades (powers of ten) spanning the positive, finite ``norms``: at least one."""
+def fitted_range(norms: np.ndarray) -> tuple[float, float]:
+    """The log10 range of the bars' axis: from the 1-2-5 step just below the smallest positive,
+    finite norm to the one at or above the largest, so the shortest bar still shows and a 2x
+    difference between layers takes a good part of the width."""
     positive = norms[np.isfinite(norms) & (norms > 0)]
     if not positive.size:
-        return -1, 0
-    low = math.floor(math.log10(positive.min()))
-    high = max(low + 1, math.ceil(math.log10(positive.max())))
-    return low, high
+        return -1.0, 0.0
+    low, high = math.log10(positive.min()), math.log10(positive.max())
+    steps = _one_two_five(math.floor(low) - 1, math.ceil(high) + 1)
+    return max(s for s in steps if s < low - 1e-9), min(s for s in steps if s >= high - 1e-9)
+
+
+def _one_two_five(first_decade: int, last_decade: int) -> list[float]:
+    """log10 of 1, 2 and 5 times each power of ten from 10^first_decade to 10^last_decade."""
+    return [d + math.log10(m) for d in range(first_decade, last_decade + 1) for m in (1, 2, 5)]
+
+
+def _tick_label(log_value: float) -> str:
+    mantissa, exponent = f"{10 ** log_value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def zero_weights(weight_hist: np.ndarray, edges: np.ndarray) -> bool:
@@ -57,17 +69,17 @@ def zero_weights(weight_hist: np.ndarray, edges: np.ndarray) -> bool:
 
 
 class GradientBars(Picture):
-    """One bar per layer on a log axis from 10^low to 10^high, first layer on top.
+    """One bar per layer on a log axis from 10^low to 10^high (``axis``), first layer on top.
 
     When the layers outnumber the rows, each row holds two layers (``▀``: the upper layer in the
     top half, the lower one in the bottom half); when even that does not fit, the last row
     names the layers left out.
     """
 
-    def __init__(self, norms: np.ndarray, names: list[str], decades: tuple[int, int]):
+    def __init__(self, norms: np.ndarray, names: list[str], axis: tuple[float, float]):
         self.norms = norms
         self.names = names
-        self.low, self.high = decades
+        self.low, self.high = axis
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
         width, height = options.max_width, options.height or len(self.names) + 2
@@ -146,14 +158,16 @@ class GradientBars(Picture):
         return "0" if value == 0 else f"{value:.1e}"
 
     def _axis(self, bar_width: int) -> str:
-        """Decade labels under the bars: both ends first, then those between that fit."""
+        """Labels under the bars (decades on a wide range, 1-2-5 steps on a narrow one): both
+        ends first, then those between that fit without touching."""
         axis = [" "] * bar_width
         taken = [False] * (bar_width + 1)
         span = self.high - self.low
-        decades = list(range(self.low, self.high + 1))
-        for decade in [self.low, self.high] + decades[1:-1]:
-            label = f"1e{decade}"
-            at = min(bar_width - len(label), round((decade - self.low) / span * (bar_width - 1)))
+        ticks = [t for t in _one_two_five(math.floor(self.low), math.ceil(self.high))
+                 if self.low - 1e-9 <= t <= self.high + 1e-9 and (span <= 3 or t == round(t))]
+        for tick in [self.low, self.high] + ticks:
+            label = _tick_label(tick)
+            at = min(bar_width - len(label), round((tick - self.low) / span * (bar_width - 1)))
             if at >= 0 and not any(taken[max(0, at - 1):at + len(label) + 1]):
                 axis[at:at + len(label)] = label
                 taken[at:at + len(label)] = [True] * len(label)
@@ -180,7 +194,7 @@ class GradientsPane(Pane):
         self.border_subtitle = frame.labels[index] if len(frame.snapshots) > 1 else ""
         history = np.asarray(snap.history.grad_norms, dtype=float)
         bars = self.query_one("#grad-bars", PictureView)
-        bars.picture = GradientBars(norms, names, fitted_decades(norms))
+        bars.picture = GradientBars(norms, names, fitted_range(norms))
         bars.refresh()
         self._draw_history(snap.history.step, history, names)
         zero = [zero_weights(np.asarray(h), np.asarray(e))

@@ -90,11 +90,14 @@ class WeightsPane(Pane):
         plt = plot.plt
         plt.clear_figure()
         # Bars at bin indices (plotext would print float x values as category labels).
-        inner, ends = list(range(1, len(counts) - 1)), [0, len(counts) - 1]
+        # Every call gets every bin (plotext sizes a bar by the spacing of its x values).
+        bins = list(range(len(counts)))
+        ends, inner = counts.copy(), counts.copy()
+        ends[1:-1], inner[[0, -1]] = 0, 0
         if initial is not None:
-            plt.bar(list(range(len(counts))), initial.tolist(), color=colors.INITIAL, width=1.0, marker="sd")
-        plt.bar(inner, counts[inner].tolist(), color=color, width=1.0, marker="sd")
-        plt.bar(ends, counts[ends].tolist(), color=color, width=1.0, marker=OVERFLOW_MARK)
+            plt.bar(bins, initial.tolist(), color=colors.INITIAL, width=1.0, marker="sd")
+        plt.bar(bins, inner.tolist(), color=color, width=1.0, marker="sd")
+        plt.bar(bins, ends.tolist(), color=color, width=1.0, marker=OVERFLOW_MARK)
         # The end bins by what they hold, the quarters between at their edges (0 in the middle).
         n = len(counts)
         quarters = [round(n * k / 4) for k in (1, 2, 3)]
@@ -108,8 +111,8 @@ class WeightsPane(Pane):
     def _legend(color: colors.RGB, with_initial: bool) -> Text:
         text = Text()
         text.append(OVERFLOW_MARK, style=colors.hex_color(color))
-        text.append(" end bins: and all beyond", style="dim")
+        text.append(" ends: and all beyond", style="dim")
         if with_initial:
             text.append("  █", style=colors.hex_color(colors.INITIAL))
-            text.append(" step 0 (where weights left)", style="dim")
+            text.append(" step 0, under the bars", style="dim")
         return text

@@ -161,6 +161,8 @@ class GradientBars(Picture):
         """Labels under the bars (decades on a wide range, 1-2-5 steps on a narrow one): both
         ends first, then those between that fit without touching."""
         axis = [" "] * bar_width
+        if not np.any(np.isfinite(self.norms) & (self.norms > 0)):
+            return "".join(axis)            # nothing on the axis: no scale to read
         taken = [False] * (bar_width + 1)
         span = self.high - self.low
         ticks = [t for t in _one_two_five(math.floor(self.low), math.ceil(self.high))

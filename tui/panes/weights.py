@@ -90,21 +90,26 @@ class WeightsPane(Pane):
         plt = plot.plt
         plt.clear_figure()
         # Bars at bin indices (plotext would print float x values as category labels).
-        # Every call gets every bin (plotext sizes a bar by the spacing of its x values).
-        bins = list(range(len(counts)))
-        ends, inner = counts.copy(), counts.copy()
-        ends[1:-1], inner[[0, -1]] = 0, 0
-        if initial is not None:
-            plt.bar(bins, initial.tolist(), color=colors.INITIAL, width=1.0, marker="sd")
-        plt.bar(bins, inner.tolist(), color=color, width=1.0, marker="sd")
-        plt.bar(bins, ends.tolist(), color=color, width=1.0, marker=OVERFLOW_MARK)
-        # The end bins by what they hold, the quarters between at their edges (0 in the middle).
+        # plotext makes a bar as wide as its call's x spacing and blanks the bottom row of
+        # every zero-height bar, so the end bins get a call of their own, one bin wide.
         n = len(counts)
+        if initial is not None:
+            plt.bar(list(range(n)), initial.tolist(), color=colors.INITIAL, width=1.0, marker="sd")
+        plt.bar(list(range(1, n - 1)), counts[1:-1].tolist(), color=color, width=1.0, marker="sd")
+        plt.bar([0, n - 1], [counts[0], counts[-1]], color=color, width=1 / (n - 1), marker=OVERFLOW_MARK)
+        # Counts are whole: from 0.5 up, every bar with a weight shows and plotext's empty bars
+        # (which blank the bottom row of their neighbours) fall below the plot.
+        top = max(counts.max(), initial.max() if initial is not None else 0.0, 1.0)
+        plt.ylim(0.5, 1.05 * top)
+        counts_ticks = np.unique(np.linspace(1, top, max(2, min(5, plot.size.height // 3))).round())
+        plt.yticks(counts_ticks.tolist(), [f"{int(c)}" for c in counts_ticks])
+        # The end bins by what they hold, the quarters between at their edges (0 in the middle).
         quarters = [round(n * k / 4) for k in (1, 2, 3)]
         ticks = [0.0] + [q - 0.5 for q in quarters] + [n - 1.0]
-        labels = [f"<{edges[1]:.2g}"] + [f"{round(float(edges[q]), 6) + 0.0:.2g}" for q in quarters] + [f"≥{edges[-2]:.2g}"]
+        labels = ([f"<{edges[1]:.2g}"] + [f"{round(float(edges[q]), 6) + 0.0:.2g}" for q in quarters]
+                  + [f"≥{edges[-2]:.2g}"])
         plt.xticks(ticks, labels)
-        plt.xlim(-0.5, len(counts) - 0.5)
+        plt.xlim(-0.5, n - 0.5)
         plot.refresh()
 
     @staticmethod

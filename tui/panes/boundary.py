@@ -55,7 +55,7 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
 
 class BoundaryPicture(Picture):
     """Rich renderable of one boundary grid and its points, fitted square in the space: the
-    training points as pixels, the validation points (``test``, if given) as rings."""
+    training points as pixels and, with ``show_test``, the validation points as rings."""
 
     def __init__(self, grid: np.ndarray, extent, task: str, points: PlanePoints,
                  show_test: bool = False, discretize: bool = False):
@@ -165,6 +165,6 @@ class BoundaryPane(Pane):
                 text.append("…")
         text.append(" · ▀ train", style="dim")
         text.append(f" {TEST_MARK} test" if view.show_test else " · t: test", style="dim")
-        if view.discretize and task == "binary":
-            text.append(" · discretized", style="dim")
+        if view.discretize:
+            text.append(" · discretized" if task == "binary" else " · z: binary only", style="dim")
         return text

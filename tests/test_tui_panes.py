@@ -11,7 +11,7 @@ from conftest import LESSON
 from nnsim.tui import colors
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import TEST_MARK, BoundaryView
-from nnsim.tui.panes.gradients import GradientBars, fitted_range, layer_names
+from nnsim.tui.panes.gradients import GradientBars, alerts, fitted_range, layer_names
 from nnsim.tui.panes.plot import Plot
 from test_tui import scenario_file, settled, wait_until
 
@@ -50,6 +50,14 @@ async def test_gradients_before_the_first_step_are_not_measured_not_an_alarm(tmp
         assert "not measured yet" in said
         assert "exploding" not in said and "vanishing" not in said
         assert "nan" not in shown_text(app.query_one("#grad-bars")).lower()
+
+
+def test_nan_norms_of_a_diverged_run_are_said_to_be_so():
+    names = layer_names(3)
+    norms = np.array([np.nan, np.nan, np.nan])
+    assert "not measured yet" in str(alerts(norms, names, [False] * 3))
+    said = str(alerts(norms, names, [False] * 3, diverged=True))
+    assert "diverged" in said and "not measured" not in said and "nan" not in said
 
 
 async def test_every_layer_of_a_deep_net_is_on_screen_at_80x24(tmp_path):

@@ -201,7 +201,7 @@ class GradientsPane(Pane):
         self._draw_history(snap.history.step, history, names)
         zero = [zero_weights(np.asarray(h), np.asarray(e))
                 for h, e in zip(snap.weight_hist, snap.weight_hist_edges)]
-        self.query_one("#grad-alerts", Static).update(alerts(norms, names, zero))
+        self.query_one("#grad-alerts", Static).update(alerts(norms, names, zero, snap.diverged))
 
     def _draw_history(self, steps, grad_norms: np.ndarray, names: list[str]) -> None:
         plot = self.query_one("#grad-history", Plot)
@@ -226,22 +226,24 @@ class GradientsPane(Pane):
         plot.refresh()
 
 
-def alerts(norms: np.ndarray, names: list[str], zero_weight: list[bool]) -> Text:
+def alerts(norms: np.ndarray, names: list[str], zero_weight: list[bool], diverged: bool = False) -> Text:
     """What a beginner should notice about the norms, and how the layers are numbered.
 
     Nothing is measured before the first step (the norms are NaN): that is said, never shown as
-    ``nan`` or as an alarm. A gradient of exactly zero in a layer whose weights are all zero is
-    the symmetry of a zero initialisation (every unit the same, nothing to tell them apart),
-    not a gradient that faded on its way down.
+    ``nan`` or as an alarm; after a divergence a NaN is what it is, not a number. A gradient of
+    exactly zero in a layer whose weights are all zero is the symmetry of a zero initialisation
+    (every unit the same, nothing to tell them apart), not a gradient that faded on its way down.
     """
     text = Text()
-    if np.isnan(norms).all():
+    if diverged and np.isnan(norms).any():
+        text.append("not a number: the run diverged\n", style="bold red")
+    elif np.isnan(norms).all():
         text.append(f"{NOT_MEASURED}: the first step measures each layer's gradient\n", style="dim italic")
     else:
-        measured = [(name, float(v), zero) for name, v, zero in zip(names, norms, zero_weight)
+        measured = [(name, float(v), all_zero) for name, v, all_zero in zip(names, norms, zero_weight)
                     if not math.isnan(v)]
-        symmetric = [name for name, v, zero in measured if v == 0 and zero]
-        zero = [name for name, v, zero in measured if v == 0 and not zero]
+        symmetric = [name for name, v, all_zero in measured if v == 0 and all_zero]
+        zero = [name for name, v, all_zero in measured if v == 0 and not all_zero]
         vanishing = [name for name, v, _ in measured if 0 < v < VANISHING]
         exploding = [name for name, v, _ in measured if v > EXPLODING]
         for words, layers, style in (("zero (symmetric)", symmetric, "bold cyan"), ("zero", zero, "bold yellow"),

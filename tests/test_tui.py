@@ -76,7 +76,7 @@ async def test_a_snapshot_reaches_every_pane(tmp_path):
         assert "adam" in str(app.query_one("#loss-legend").render())
         assert "h1" in str(app.query_one("#grad-alerts").render())
         assert app.query_one(BoundaryView).picture is not None
-        assert app.query_one("#weights").border_subtitle.startswith("adam · layer h1")
+        assert app.query_one("#weights").border_subtitle.startswith("adam · h1 = layer 0")
         assert "Two optimizers" in str(app.query_one("#lesson-title").render())
         assert "no_divergence" in str(app.query_one("#lesson-expectations").render())
 
@@ -134,9 +134,9 @@ async def test_view_keys_log_scale_smoothing_variant_and_layer(tmp_path):
         assert app.dashboard.view.variant == 1
         assert app.query_one("#gradients").border_subtitle == "sgd"
         await pilot.press("right_square_bracket")
-        assert "layer h2" in app.query_one("#weights").border_subtitle
+        assert "h2 = layer 1" in app.query_one("#weights").border_subtitle
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert "layer out" in app.query_one("#weights").border_subtitle
+        assert "out = layer -1" in app.query_one("#weights").border_subtitle
 
 
 async def test_reset_goes_back_to_step_zero_and_replays_the_script(tmp_path):

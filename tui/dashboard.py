@@ -1,8 +1,8 @@
 """The dashboard screen: the panes of the registry, the status line, and how the user looks.
 
 The screen owns what is on it and the keys that change only the view (log scale, smoothing,
-which variant, which layer, which tab); the app owns the trainer and sends it the keys that
-change the training. Frames arrive through ``show_frame``; panes redraw one at a time within a
+which variant, which layer, which tab, the boundary's test points and discretizing); the app
+owns the trainer and sends it the keys that change the training. Frames arrive through ``show_frame``; panes redraw one at a time within a
 share of the UI thread's time, so a big screen never starves the training thread.
 """
 
@@ -45,6 +45,10 @@ class DashboardScreen(Screen):
                 show=False, tooltip="Previous layer in the weights pane"),
         Binding("right_square_bracket", "layer(1)", "Layer", id="layer-next", key_display="]",
                 show=False, tooltip="Next layer in the weights pane"),
+        Binding("t", "show_test", "Test data", id="show-test", show=False,
+                tooltip="Show the test (validation) points on the decision boundary"),
+        Binding("z", "discretize", "Discretize", id="discretize", show=False,
+                tooltip="Discretize the boundary: the class-1 probability above or below 0.5"),
         *(Binding(str(i), f"show_pane('{pane.ID}')", pane.tab_label(), id=f"pane-{pane.ID}", show=False,
                   tooltip=f"Show the {pane.TITLE.lower()} pane (narrow screens)")
           for i, pane in enumerate(PANES, start=1)),
@@ -212,6 +216,12 @@ class DashboardScreen(Screen):
 
     def action_layer(self, delta: int) -> None:
         self._set_view(layer=self.view.layer + delta)
+
+    def action_show_test(self) -> None:
+        self._set_view(show_test=not self.view.show_test)
+
+    def action_discretize(self) -> None:
+        self._set_view(discretize=not self.view.discretize)
 
     def action_show_pane(self, pane: str) -> None:
         self.tabs.active = f"tab-{pane}"

@@ -11,13 +11,15 @@ from ..frame import Frame
 
 @dataclass(frozen=True)
 class View:
-    """How the user asked to look at the runs (keys `l`, `m`, `x`, `v`, `[`, `]`)."""
+    """How the user asked to look at the runs (keys `l`, `m`, `x`, `v`, `[`, `]`, `t`, `z`)."""
 
     log_scale: bool = False
     smooth: bool = False
     variant: int = 0        # which variant the per-run panes show
     layer: int = 0          # which layer the weights pane shows
     x_axis: str = "steps"   # the loss pane's x axis: steps | log steps | epochs (key `x`)
+    show_test: bool = False     # the boundary pane draws the validation points too
+    discretize: bool = False    # the boundary pane thresholds a binary output at 0.5
 
 
 class Pane(Vertical):

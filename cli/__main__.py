@@ -107,7 +107,6 @@ def command_parser() -> argparse.ArgumentParser:
         description="Print a scenario: its lesson text, the resolved configuration with "
                     "defaults, the variants and what they change, the events and the expectations.")
     show.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
-    trace.add_parser(commands, SCENARIO_HELP)
 
     serve = commands.add_parser(
         "serve", help="the dashboard in web browsers, one app and one run per session",
@@ -122,6 +121,7 @@ def command_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--seed", type=_seed, metavar="N", help="train.seed of every variant")
     _add_set_option(serve)
+    trace.add_parser(commands, SCENARIO_HELP)
     return parser
 
 
@@ -231,12 +231,12 @@ def main(argv: list[str] | None = None) -> int:
             from .describe import show
             print(show(load_scenario(args.scenario)))
             return 0
-        if args.command == "trace":
-            return trace.trace_command(args)
         if args.command == "serve":
             from .serve import serve
             return serve(args.scenario, host=args.host, port=args.port, seed=args.seed,
                          overrides=tuple(args.overrides))
+        if args.command == "trace":
+            return trace.trace_command(args)
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
         print(one_line(str(err)), file=sys.stderr)

@@ -1,9 +1,9 @@
-"""Headless runs: drive a scenario's runs to their end, play its events, check its expectations.
+"""Headless runs: play a scenario's runs to their end, narrate, check and report.
 
-The runner is an observer like the TUI: it only calls ``Run.advance`` and ``Run.set`` and reads
-snapshots. The variants run concurrently on a small thread pool (the kernels release the
-GIL); every result is gathered by variant, so nothing printed to a file depends on which
-thread finished first.
+The runs are played by the one driver (``core.driver.play``), as the dashboard plays them; this
+module adds the console (progress and narration), the thread pool and the reports. The variants
+run concurrently, one per core (the kernels release the GIL); every result is gathered by
+variant, so nothing printed to a file depends on which thread finished first.
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
     cancel = threading.Event()
     started = time.perf_counter()
     failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
-    pairs = iter([(name, seed) for name in names for seed in seeds])
+    pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:

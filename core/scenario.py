@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.resources
 import inspect
+import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -385,10 +386,12 @@ def _flatten(table: dict, prefix: str = ""):
 
 
 def toml_value(value) -> str:
+    """``value`` as TOML; a string's control characters escaped, so printing it is safe."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        quoted = json.dumps(value, ensure_ascii=False)     # JSON's escapes are TOML's
+        return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", quoted)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)

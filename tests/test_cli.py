@@ -485,6 +485,7 @@ summary = "{HOSTILE_TEXT}"
 steps = 20
 [data]
 n_points = 60
+path = "{HOSTILE_TEXT}"
 [[variant]]
 name = "a"
 label = "{HOSTILE_TEXT}"

@@ -9,6 +9,7 @@ the expectation's one line with the measured numbers.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -56,3 +57,37 @@ def test_lesson_holds_on_seed_0(name):
 def test_lesson_holds_on_seeds_0_to_9(name):
     failures = [line for seed in SWEEP_SEEDS for line in failed_expectations(name, seed)]
     assert not failures, "\n".join(failures)
+
+
+# ----------------------------------------------------------------------------- narration
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_narrates(name):
+    """``--replay`` pauses at every narration: each lesson tells its story at two moments at
+    least, in plain text (no square brackets: a line must never read as markup)."""
+    scenario = load_scenario(name)
+    said = [e for e in scenario.events if e.say]
+    assert len(said) >= 2, f"{name}: {len(said)} narration(s); a lesson narrates at least 2 moments"
+    bracketed = [e.say for e in said if "[" in e.say or "]" in e.say]
+    assert not bracketed, f"{name}: square brackets in a narration: {bracketed}"
+    names = {v.name for v in scenario.variants}
+    strangers = [e.variant for e in said if e.variant is not None and e.variant not in names]
+    assert not strangers, f"{name}: narration for unknown runs {strangers}"
+
+
+def _histories(scenario) -> dict:
+    with ThreadPoolExecutor() as pool:
+        outcomes = list(pool.map(play, ScriptedRun.build(scenario)))
+    h = {o.name: o.snapshot.history for o in outcomes}
+    return {name: (hist.step.tolist(), hist.train_loss.tolist(), hist.val_loss.tolist(),
+                   hist.grad_norms.tolist()) for name, hist in h.items()}
+
+
+@pytest.mark.parametrize("name", ["learning-rate", "playground", "optimizer-race"])
+def test_narration_never_changes_numbers(name):
+    """An event that only says something ends a chunk where it fires, and nothing else: the
+    metrics are identical with and without it (NaN-safe: compared as reprs)."""
+    scenario = load_scenario(name)
+    silent = dataclasses.replace(scenario, events=tuple(e for e in scenario.events if e.set))
+    assert len(silent.events) < len(scenario.events)
+    assert repr(_histories(scenario)) == repr(_histories(silent))

@@ -3,6 +3,7 @@ keys and read off the page."""
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 import urllib.request

@@ -76,7 +76,7 @@ async def test_a_snapshot_reaches_every_pane(tmp_path):
         assert "adam" in str(app.query_one("#loss-legend").render())
         assert "h1" in str(app.query_one("#grad-alerts").render())
         assert app.query_one(BoundaryView).picture is not None
-        assert app.query_one("#weights").border_subtitle.startswith("adam · layer h1")
+        assert app.query_one("#weights").border_subtitle.startswith("adam · h1 = layer 0")
         assert "Two optimizers" in str(app.query_one("#lesson-title").render())
         assert "no_divergence" in str(app.query_one("#lesson-expectations").render())
 
@@ -125,16 +125,18 @@ async def test_view_keys_log_scale_smoothing_variant_and_layer(tmp_path):
         await wait_until(pilot, settled(app))
         await pilot.press("l", "m")
         assert app.dashboard.view.log_scale and app.dashboard.view.smooth
-        assert app.query_one("#loss").border_subtitle == "log · smoothed"
-        await pilot.press("l")
-        assert app.query_one("#loss").border_subtitle == "linear · smoothed"
+        assert app.query_one("#loss").border_subtitle == "log · steps (x) · smoothed"
+        await pilot.press("l", "x")
+        assert app.query_one("#loss").border_subtitle == "linear · log steps (x) · smoothed"
+        await pilot.press("x", "x")
+        assert app.dashboard.view.x_axis == "steps"
         await pilot.press("v")
         assert app.dashboard.view.variant == 1
         assert app.query_one("#gradients").border_subtitle == "sgd"
         await pilot.press("right_square_bracket")
-        assert "layer h2" in app.query_one("#weights").border_subtitle
+        assert "h2 = layer 1" in app.query_one("#weights").border_subtitle
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert "layer out" in app.query_one("#weights").border_subtitle
+        assert "out = layer -1" in app.query_one("#weights").border_subtitle
 
 
 async def test_reset_goes_back_to_step_zero_and_replays_the_script(tmp_path):
@@ -287,7 +289,7 @@ async def test_the_dashboard_gives_the_headless_numbers(tmp_path):
         np.testing.assert_array_equal(tui.weight_hist, headless.weight_hist)
 
 
-async def test_a_run_that_cannot_start_is_reported_not_a_crash(tmp_path):
+async def test_a_run_that_cannot_start_ends_the_dashboard_with_status_2_and_one_line(tmp_path):
     (tmp_path / "columns.csv").write_text("a,b\n1,2\n3,4\n")
     wrong_column = scenario_file(tmp_path, """
 title = "No such column"
@@ -298,9 +300,7 @@ target_column = "y"
 """, "wrong-column")
     app = create_app(wrong_column, show_speed=False)
     async with app.run_test() as pilot:
-        await wait_until(pilot, lambda: app.failure != "")
-        await pilot.pause()
-        assert "columns.csv" in app.failure
-        assert "error" in str(app.query_one(StatusLine).render())
-        await pilot.press("q")
-    assert app.return_code == 0
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 2
+    assert app.exit_line == (f"{wrong_column}: data.target_column: {tmp_path / 'columns.csv'}: "
+                             "no column 'y'; columns: a, b")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from conftest import LESSON
@@ -92,3 +93,13 @@ async def test_n_steps_once_and_measures_that_step(tmp_path):
         assert snap.train_loss != before.train_loss                 # measured after the step
         assert snap.history.step[-1] == 20                          # the history keeps its checks
         assert all(g == g for g in snap.grad_norms)                 # this step's gradients, no NaN
+
+
+def test_the_value_axis_keeps_the_descent_and_clips_a_late_spike():
+    from nnsim.tui.panes.loss import robust_high
+
+    descent = np.linspace(1.0, 0.1, 200)
+    assert robust_high(descent, 0.1) == 1.0                       # nothing to clip
+    spiky = descent.copy()
+    spiky[150] = 50.0                                              # one late spike
+    assert robust_high(spiky, 0.1) == pytest.approx(1.0)           # the descent sets the range

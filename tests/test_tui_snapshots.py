@@ -26,13 +26,16 @@ def app_after_fixed_steps(tmp_path):
 async def paused_at_stop(pilot) -> None:
     app = pilot.app
     deadline = time.monotonic() + 60
-    while app.frame is None or app.frame.state != "paused" or not app.up_to_date:
-        assert time.monotonic() < deadline, (
-            f"the runs never reached the fixed step: {app.frame and app.frame.state}, "
-            f"workers {[(w.state, w.error) for w in app.workers]}")
-        await pilot.pause(0.02)
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
+    settled = False
+    while not settled:          # up to date, and still so once pending layout (a narration bar
+        while app.frame is None or app.frame.state != "paused" or not app.up_to_date:   # appearing)
+            assert time.monotonic() < deadline, (                                       # is done
+                f"the runs never reached the fixed step: {app.frame and app.frame.state}, "
+                f"workers {[(w.state, w.error) for w in app.workers]}")
+            await pilot.pause(0.02)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.1)
+        settled = app.up_to_date
 
 
 def test_main_screen_80x24(snap_compare, tmp_path):

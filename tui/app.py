@@ -3,11 +3,17 @@
 The app owns the trainer's lifecycle (``worker.Trainer`` in a thread worker), switching
 lessons and export; the ``DashboardScreen`` owns the panes and how the user looks at them.
 Keys that change the training become commands on the trainer's queue; no pane touches a run.
+Every string from a scenario or a data file is shown as plain text (``markup=False``, Rich
+``Text``), never as markup: a lesson's ``[@click=app.quit]`` is text to read, not a link.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,8 +22,10 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ..core.config import ConfigError
 from ..core.report import metrics_csv, write_atomically
 from ..core.scenario import Scenario, ScenarioError, builtin_names, load_scenario
+from ..core.text import one_line
 from .commands import DashboardCommands
 from .dashboard import DashboardScreen
 from .frame import Frame
@@ -29,6 +37,8 @@ from .worker import Trainer
 PLAYGROUND = "playground"       # `nnsim` alone; it trains until paused
 SWITCH_INTERVAL = 0.001         # hand the GIL to the training thread sooner than Python's 5 ms
 COMPILING_AFTER = 1.5           # seconds without a first frame before saying "compiling"
+STOP_SECONDS = 0.5              # after quitting, how long the training thread may take to stop
+CLOSING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)   # kill, or the SSH session closed
 
 LEARNING_RATE = Binding.Group("LR", compact=True)
 PACE = Binding.Group("Pace", compact=True)
@@ -46,11 +56,17 @@ class NnsimApp(App[int]):
     CSS_PATH = "nnsim.tcss"
     TITLE = "nnsim"
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    # Below 150 columns or 40 rows the dashboard's panes become tabs; above, a grid of all of
+    # them (the classes land on every screen; tui/nnsim.tcss uses them).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume training"),
         Binding("n", "step", "Step", id="step", tooltip="One training step (pauses first)"),
         Binding("r", "reset", "Reset", id="reset",
                 tooltip="Reset every run to its initial weights, step 0 (settings kept)"),
+        Binding("R", "reset_settings", "Reset all", id="reset-settings", show=False,
+                tooltip="Reset the runs and their settings to the scenario's"),
         Binding("plus,equals_sign", "scale_lr(2.0)", "LR×2", id="lr-up", key_display="+",
                 tooltip="Double the learning rate", group=LEARNING_RATE),
         Binding("minus", "scale_lr(0.5)", "LR÷2", id="lr-down", key_display="-",
@@ -88,9 +104,12 @@ class NnsimApp(App[int]):
         self.autoplay = autoplay
         self.stop_at = stop_at
         self.chunk_steps = chunk_steps
-        self.dashboard = DashboardScreen(show_speed=show_speed)
+        self.show_speed = show_speed
+        self.dashboard: DashboardScreen | None = None     # made when the app runs
         self.trainer: Trainer | None = None
         self.failure = ""               # why training stopped with an error, if it did
+        self.exit_line = ""             # the one line to print after exiting on bad input
+        self.training_thread: threading.Thread | None = None
         self._switch_interval = sys.getswitchinterval()
         self._started = 0.0
         self._spinner = 0
@@ -98,22 +117,32 @@ class NnsimApp(App[int]):
     @property
     def frame(self) -> Frame | None:
         """The frame on screen (None before the first)."""
-        return self.dashboard.frame
+        return self.dashboard.frame if self.dashboard is not None else None
 
     @property
     def up_to_date(self) -> bool:
-        return self.dashboard.up_to_date
+        return self.dashboard is not None and self.dashboard.up_to_date
 
     def get_default_screen(self) -> DashboardScreen:
+        # Made here, inside the running app: widgets made before it would belong to whichever
+        # app was active then (another app in the same process, in tests).
+        self.dashboard = DashboardScreen(show_speed=self.show_speed)
         return self.dashboard
 
     def on_mount(self) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL)
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()   # exit through Textual: the terminal is restored
+            for signum in CLOSING_SIGNALS:
+                loop.add_signal_handler(signum, self.exit, None, 128 + signum)
         self.set_interval(0.1, self._tick)
         self.start_training()
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
+        if threading.current_thread() is threading.main_thread():
+            for signum in CLOSING_SIGNALS:
+                asyncio.get_running_loop().remove_signal_handler(signum)
 
     # ------------------------------------------------------------------ training
 
@@ -134,15 +163,21 @@ class NnsimApp(App[int]):
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def _train(self, trainer: Trainer) -> None:
         worker = get_current_worker()
+        self.training_thread = threading.current_thread()
         trainer.loop(lambda: worker.is_cancelled, self.post_message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "training" and event.state == WorkerState.ERROR:
             error = event.worker.error
+            if isinstance(error, ConfigError):  # the data file, or a network too big: bad input
+                self.exit_line = f"{self.scenario.path}: {error}"
+                self.exit(return_code=2)
+                return
             self.failure = f"{type(error).__name__}: {error}" if not str(error).startswith(
                 type(error).__name__) else str(error)
             self.dashboard.status.failed(self.failure)
-            self.notify(self.failure, title="training stopped", severity="error", timeout=30)
+            self.notify(self.failure, title="training stopped", severity="error", timeout=30,
+                        markup=False)
 
     def _mine(self, message) -> bool:
         return self.trainer is not None and getattr(message, "trainer", None) is self.trainer
@@ -165,7 +200,7 @@ class NnsimApp(App[int]):
 
     def on_notice(self, message: Notice) -> None:
         if self._mine(message):
-            self.notify(message.text, severity=message.severity)
+            self.notify(message.text, severity=message.severity, markup=False)
 
     def _tick(self) -> None:
         if self.failure:
@@ -195,6 +230,12 @@ class NnsimApp(App[int]):
 
     def action_reset(self) -> None:
         self._command("reset")
+
+    def action_reset_settings(self) -> None:
+        self._command("restore")
+
+    def action_quit(self) -> None:
+        self.exit(return_code=1 if self.failure else 0)    # after a crash, not a success
 
     def action_scale_lr(self, factor: float) -> None:
         self._command("scale", "train.lr", factor)
@@ -233,7 +274,7 @@ class NnsimApp(App[int]):
         try:
             scenario = load_scenario(name, seed=self.seed)
         except ScenarioError as err:
-            self.notify(str(err), severity="error")
+            self.notify(str(err), severity="error", markup=False)
             return
         self.scenario = scenario
         self.open_ended = name == PLAYGROUND
@@ -247,9 +288,14 @@ class NnsimApp(App[int]):
         stem = f"nnsim-{self.scenario.name}-step{frame.step}"
         folder = Path.cwd()
         histories = [(name, snap.history) for name, snap in zip(frame.names, frame.snapshots)]
-        csv_path = write_atomically(folder, f"{stem}.csv", metrics_csv(histories))
-        svg_path = self.save_screenshot(f"{stem}.svg", str(folder))
-        self.notify(f"metrics: {csv_path}\nscreenshot: {svg_path}", title="exported")
+        try:
+            csv_path = write_atomically(folder, f"{stem}.csv", metrics_csv(histories))
+            svg_path = self.save_screenshot(f"{stem}.svg", str(folder))
+        except OSError as err:      # a read-only or full working directory: say so, train on
+            self.notify(f"could not export to {folder}: {err.strerror or err}", title="export",
+                        severity="error", markup=False)
+            return
+        self.notify(f"metrics: {csv_path}\nscreenshot: {svg_path}", title="exported", markup=False)
 
 
 def create_app(scenario: str | Path | None = None, *, seed: int | None = 0, overrides=(),
@@ -282,7 +328,19 @@ def run_app(scenario: str | None = None, *, seed: int | None = None, overrides=(
         app = create_app(scenario, seed=seed, overrides=overrides, replay=replay,
                          autoplay=autoplay, paced=True)
     except ScenarioError as err:
-        print(f"nnsim: {err}", file=sys.stderr)
+        print(f"nnsim: {one_line(str(err))}", file=sys.stderr)
         return 2
-    result = app.run()
-    return result if isinstance(result, int) else 0
+    # Our own loop, not asyncio.run: that would wait at exit for the training thread, which
+    # cannot be interrupted while Numba compiles (seconds, on a first start).
+    app.run(loop=asyncio.new_event_loop())
+    status = app.return_code or 0
+    if app.exit_line:
+        print(one_line(app.exit_line), file=sys.stderr)
+    thread = app.training_thread
+    if thread is not None:
+        thread.join(STOP_SECONDS)
+        if thread.is_alive():               # still compiling: the terminal is already restored
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    return status

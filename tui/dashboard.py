@@ -1,8 +1,8 @@
 """The dashboard screen: the panes of the registry, the status line, and how the user looks.
 
 The screen owns what is on it and the keys that change only the view (log scale, smoothing,
-which variant, which layer, which tab); the app owns the trainer and sends it the keys that
-change the training. Frames arrive through ``show_frame``; panes redraw one at a time within a
+which variant, which layer, which tab, the boundary's test points and discretizing); the app
+owns the trainer and sends it the keys that change the training. Frames arrive through ``show_frame``; panes redraw one at a time within a
 share of the UI thread's time, so a big screen never starves the training thread.
 """
 
@@ -21,6 +21,7 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from ..core.scenario import Scenario
 from .frame import Frame
 from .panes import PANES, View
+from .panes.loss import LossPane
 from .panes.plot import RenderCost
 from .panes.status import StatusLine
 
@@ -32,19 +33,22 @@ UI_SHARE = 0.15                 # and spend at most this share of the time drawi
 class DashboardScreen(Screen):
     """Every pane of ``PANES`` (a grid when wide and tall, tabs otherwise) and a status line."""
 
-    # Below 150 columns or 40 rows the panes become tabs; above, a grid of all of them.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("l", "log_scale", "Log", id="log-scale", show=False,
                 tooltip="Loss on a log or a linear scale"),
         Binding("m", "smooth", "Smooth", id="smooth", show=False, tooltip="Smooth the loss curves"),
+        Binding("x", "x_axis", "X axis", id="x-axis", show=False,
+                tooltip="The loss over steps, log steps or epochs"),
         Binding("v", "next_variant", "Variant", id="variant", show=False,
                 tooltip="Show the next variant in the per-run panes"),
         Binding("left_square_bracket", "layer(-1)", "Layer", id="layer-prev", key_display="[",
                 show=False, tooltip="Previous layer in the weights pane"),
         Binding("right_square_bracket", "layer(1)", "Layer", id="layer-next", key_display="]",
                 show=False, tooltip="Next layer in the weights pane"),
+        Binding("t", "show_test", "Test data", id="show-test", show=False,
+                tooltip="Show the test (validation) points on the decision boundary"),
+        Binding("z", "discretize", "Discretize", id="discretize", show=False,
+                tooltip="Discretize the boundary: the class-1 probability above or below 0.5"),
         *(Binding(str(i), f"show_pane('{pane.ID}')", pane.tab_label(), id=f"pane-{pane.ID}", show=False,
                   tooltip=f"Show the {pane.TITLE.lower()} pane (narrow screens)")
           for i, pane in enumerate(PANES, start=1)),
@@ -67,6 +71,7 @@ class DashboardScreen(Screen):
         self.panes = {pane.ID: pane() for pane in PANES}
         self.status = StatusLine(id="status", show_speed=show_speed)
         self.narration = Static(id="narration")
+        self.narration.display = False          # until the script says something
         self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
         self.grid = Container(*self.panes.values(), id="panes")
 
@@ -79,13 +84,19 @@ class DashboardScreen(Screen):
 
     def on_mount(self) -> None:
         self.panes[PANES[0].ID].add_class("-active")
-        self.narration.display = False
         self.call_after_refresh(self._composed)
 
     def _composed(self) -> None:
         """Every pane has its widgets: frames that came before can be drawn now."""
         self._ready = True
         self.draw(force=True)
+
+    def pane_resized(self, pane: str) -> None:
+        """Pictures are fitted to their pane's size (a resized terminal, the narration bar
+        coming or going): the pane is drawn again once the new layout is in place."""
+        if self.frame is not None:
+            self._stale.add(pane)
+            self.call_after_refresh(self.draw, True)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         shown = event.tab.id.removeprefix("tab-")
@@ -195,12 +206,22 @@ class DashboardScreen(Screen):
     def action_smooth(self) -> None:
         self._set_view(smooth=not self.view.smooth)
 
+    def action_x_axis(self) -> None:
+        axes = LossPane.X_AXES
+        self._set_view(x_axis=axes[(axes.index(self.view.x_axis) + 1) % len(axes)])
+
     def action_next_variant(self) -> None:
         runs = len(self.frame.snapshots) if self.frame is not None else 1
         self._set_view(variant=(self.view.variant + 1) % runs)
 
     def action_layer(self, delta: int) -> None:
         self._set_view(layer=self.view.layer + delta)
+
+    def action_show_test(self) -> None:
+        self._set_view(show_test=not self.view.show_test)
+
+    def action_discretize(self) -> None:
+        self._set_view(discretize=not self.view.discretize)
 
     def action_show_pane(self, pane: str) -> None:
         self.tabs.active = f"tab-{pane}"

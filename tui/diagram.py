@@ -51,7 +51,7 @@ def number(value: float, exact: bool = False) -> str:
         return repr(float(value))
     if value == 0.0 or not np.isfinite(value):
         return f"{value:+.2f}" if value == 0.0 else str(value)
-    if 0.01 <= abs(round(value, 2)) < 100:       # -0.0099 reads -0.01, not -1e-2
+    if 0.01 <= abs(value) < 100:
         return f"{value:+.2f}"
     mantissa, exponent = f"{value:+.0e}".split("e")
     return f"{mantissa}e{int(exponent)}"

@@ -53,13 +53,14 @@ class HelpScreen(ModalScreen[None]):
 class ScenarioPicker(ModalScreen[str | None]):
     """The built-in lessons with their one-line summaries; Enter opens one."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="close-picker")]
+    BINDINGS = [Binding("escape", "choose(None)", "Cancel", id="close-picker")]
 
     def __init__(self, lessons: list[tuple[str, str, str]], current: str) -> None:
         """``lessons``: (name, title, summary) of each built-in lesson."""
         super().__init__()
         self.lessons = lessons
         self.current = current
+        self._chosen = False
 
     def compose(self) -> ComposeResult:
         options = []
@@ -82,4 +83,11 @@ class ScenarioPicker(ModalScreen[str | None]):
         option_list.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self.action_choose(event.option.id)
+
+    def action_choose(self, name: str | None) -> None:
+        """Close with ``name`` once: a second Enter (or Escape) that arrives before the screen
+        has gone would pop the dashboard itself."""
+        if not self._chosen:
+            self._chosen = True
+            self.dismiss(name)

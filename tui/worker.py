@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from textual.message import Message
 
-from ..core.config import OPTIMIZERS, ConfigError, get_value
+from ..core.config import LIVE_KEYS, OPTIMIZERS, ConfigError, get_value
 from ..core.expectations import Outcome
 from ..core.scenario import Scenario
 from .frame import Frame, PlanePoints, WeightTimeline
@@ -40,8 +40,8 @@ FASTEST_PACE = 1e6          # beyond this the pace is "as fast as the kernels go
 class Command:
     """One request from the UI to the training thread."""
 
-    kind: str               # toggle | resume | step | scale | dropout | optimizer | reset | pace | full_speed
-                            # | trace | take_traced
+    kind: str               # toggle | resume | step | scale | dropout | optimizer | reset | restore | pace
+                            # | full_speed | trace | take_traced
     key: str = ""
     value: Any = None
 
@@ -257,6 +257,9 @@ class Trainer:
                 run.refresh()
         elif kind == "reset":
             self._reset()
+        elif kind == "restore":
+            self._restore_settings()
+            self._reset()
         self._publish()
 
     def _trace(self, index: int) -> None:
@@ -324,6 +327,16 @@ class Trainer:
         else:
             for i, run in enumerate(runs):
                 run.set("model.dropout", self._saved_dropout.get(i) or DEFAULT_DROPOUT)
+
+    def _restore_settings(self) -> None:
+        """Every setting a key or an event changed back to the scenario's (``R``): after ``+``
+        has driven the learning rate to 1e308, a reset alone would diverge again at once."""
+        for run, variant in zip(self.runs, self.scenario.variants):
+            for key in sorted(LIVE_KEYS):
+                wanted = get_value(variant.config, key)
+                if get_value(run.run.config, key) != wanted:
+                    run.run.set(key, wanted)
+        self._saved_dropout.clear()
 
     def _reset(self) -> None:
         """Every run back to its initial weights at step 0; the script starts over."""

@@ -11,12 +11,15 @@ from ..frame import Frame
 
 @dataclass(frozen=True)
 class View:
-    """How the user asked to look at the runs (keys `l`, `m`, `v`, `[`, `]`)."""
+    """How the user asked to look at the runs (keys `l`, `m`, `x`, `v`, `[`, `]`, `t`, `z`)."""
 
     log_scale: bool = False
     smooth: bool = False
     variant: int = 0        # which variant the per-run panes show
     layer: int = 0          # which layer the weights pane shows
+    x_axis: str = "steps"   # the loss pane's x axis: steps | log steps | epochs (key `x`)
+    show_test: bool = False     # the boundary pane draws the validation points too
+    discretize: bool = False    # the boundary pane thresholds a binary output at 0.5
 
 
 class Pane(Vertical):
@@ -43,6 +46,11 @@ class Pane(Vertical):
 
     def show(self, frame: Frame, view: View) -> None:
         raise NotImplementedError
+
+    def on_resize(self) -> None:
+        pane_resized = getattr(self.screen, "pane_resized", None)
+        if pane_resized is not None:
+            pane_resized(self.ID)
 
     def fingerprint(self, frame: Frame, view: View):
         """What this pane's picture depends on, when that is less than the whole frame; a frame

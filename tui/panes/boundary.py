@@ -3,6 +3,11 @@
 Drawn with half blocks (``▀``: the top pixel in the foreground colour, the bottom one in the
 background colour), so each character shows two cells of the grid and the plane stays square.
 plotext has no good heat map, so this one renderable is drawn here.
+
+As in TensorFlow Playground, the user may show the test data (key `t`: the validation points,
+each a ring in its true class's colour over the model's colour there, so a point the model
+gets wrong sits on the other colour) and discretize the output (key `z`: the class-1
+probability thresholded at 0.5, so the boundary is one sharp line).
 """
 
 from __future__ import annotations
@@ -12,21 +17,25 @@ from rich.console import ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widget import Widget
 from textual.widgets import Static
 
 from .. import colors
-from ..frame import Frame
+from ..frame import Frame, PlanePoints
 from .base import Pane, View
 from .halfblock import half_blocks
-from .plot import Picture
+from .plot import Picture, PictureView
 
 FADE = 0.45             # how far the plane is pulled toward dark, so the points stand out
+TEST_MARK = "○"         # a validation point: hollow, beside the training points' solid pixels
 
 
-def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float]) -> np.ndarray:
-    """RGB (rows, cols, 3) for a grid of model outputs."""
+def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
+                discretize: bool = False) -> np.ndarray:
+    """RGB (rows, cols, 3) for a grid of model outputs; ``discretize`` gives a binary task's
+    plane only its two class colours."""
     values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.5)
+    if discretize and task == "binary":
+        values = (values >= 0.5).astype(float)
     if task == "multiclass":
         palette = np.array(colors.CLASS, dtype=float)
         rgb = palette[np.clip(values.round().astype(int), 0, len(palette) - 1) % len(palette)]
@@ -45,15 +54,18 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float])
 
 
 class BoundaryPicture(Picture):
-    """Rich renderable of one boundary grid and the training points, fitted square in the space."""
+    """Rich renderable of one boundary grid and its points, fitted square in the space: the
+    training points as pixels and, with ``show_test``, the validation points as rings."""
 
-    def __init__(self, grid: np.ndarray, extent, task: str, points: np.ndarray | None,
-                 labels: np.ndarray | None):
+    def __init__(self, grid: np.ndarray, extent, task: str, points: PlanePoints,
+                 show_test: bool = False, discretize: bool = False):
         self.grid = grid
         self.extent = extent
         self.task = task
-        self.points = points
-        self.labels = labels
+        self.points = points.train
+        self.labels = points.train_labels
+        self.test = (points.val, points.val_labels) if show_test else None
+        self.discretize = discretize
 
     def value_range(self) -> tuple[float, float]:
         if self.labels is not None and len(self.labels):
@@ -70,49 +82,49 @@ class BoundaryPicture(Picture):
         # Screen row 0 is the top (x2_max); grid row 0 is x2_min.
         yi = ((np.arange(pixel_rows)[::-1] + 0.5) * rows_src / pixel_rows).astype(int)
         xi = ((np.arange(cols) + 0.5) * cols_src / cols).astype(int)
-        rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range())
-        self._paint_points(rgb)
-        return half_blocks(rgb, pad=(width - cols) // 2)
+        rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range(), self.discretize)
+        if len(self.points):
+            row, col = self._pixels(self.points, rgb.shape[:2])
+            rgb[row, col] = self._point_colors(self.labels)
+        marks = {}
+        if self.test is not None and len(self.test[0]):
+            row, col = self._pixels(self.test[0], rgb.shape[:2])
+            marks = {(r // 2, c): (TEST_MARK, tuple(color))
+                     for r, c, color in zip(row, col, self._point_colors(self.test[1]))}
+        return half_blocks(rgb, pad=(width - cols) // 2, marks=marks)
 
-    def _paint_points(self, rgb: np.ndarray) -> None:
-        """Each training point lights its pixel in its label's full colour, over the faded plane."""
-        if self.points is None or self.labels is None or not len(self.points):
-            return
-        pixel_rows, cols = rgb.shape[:2]
+    def _pixels(self, points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel row and column of each point (row 0 at the top, x2_max)."""
+        pixel_rows, cols = shape
         x1_min, x1_max, x2_min, x2_max = self.extent
-        px = (self.points[:, 0] - x1_min) / ((x1_max - x1_min) or 1.0)
-        py = (self.points[:, 1] - x2_min) / ((x2_max - x2_min) or 1.0)
+        px = (points[:, 0] - x1_min) / ((x1_max - x1_min) or 1.0)
+        py = (points[:, 1] - x2_min) / ((x2_max - x2_min) or 1.0)
         col = np.clip((px * cols).astype(int), 0, cols - 1)
         row = np.clip(((1 - py) * pixel_rows).astype(int), 0, pixel_rows - 1)
+        return row, col
+
+    def _point_colors(self, labels: np.ndarray) -> np.ndarray:
+        """Each point's label in full colour (the plane under it is faded)."""
         if self.task == "regression":
-            faded = cell_colors(np.asarray(self.labels, float)[None, :], "regression", self.value_range())[0]
-            point_rgb = (faded - np.array(colors.BACKGROUND) * FADE) / (1 - FADE)
-        else:
-            palette = np.array(colors.CLASS, dtype=float)
-            point_rgb = palette[np.asarray(self.labels).astype(int) % len(palette)]
-        rgb[row, col] = point_rgb
+            faded = cell_colors(np.asarray(labels, float)[None, :], "regression", self.value_range())[0]
+            return (faded - np.array(colors.BACKGROUND) * FADE) / (1 - FADE)
+        palette = np.array(colors.CLASS, dtype=float)
+        return palette[np.asarray(labels).astype(int) % len(palette)]
 
 
 def _hex(rgb) -> str:
     return "#{:02x}{:02x}{:02x}".format(int(rgb[0]), int(rgb[1]), int(rgb[2]))
 
 
-class BoundaryView(Widget):
+class BoundaryView(PictureView):
     """Shows a ``BoundaryPicture`` (or nothing yet)."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.picture: BoundaryPicture | None = None
-
-    def render(self):
-        return self.picture if self.picture is not None else ""
 
 
 class BoundaryPane(Pane):
     """The selected variant's decision boundary, or a note when the data is not a 2-D plane."""
 
     ID, TITLE, TAB = "boundary", "Decision boundary", "Boundary"
-    HELP = "the model's output over the 2-D input plane, training points on top"
+    HELP = "the model's output over the 2-D input plane, training points on top (t: test points too)"
 
     def compose(self) -> ComposeResult:
         yield BoundaryView(id="boundary-view")
@@ -131,14 +143,14 @@ class BoundaryPane(Pane):
         else:
             boundary_view.display = True
             grid = np.asarray(snap.boundary, dtype=float)
-            boundary_view.picture = BoundaryPicture(grid, snap.boundary_extent, points.task,
-                                                    points.train, points.train_labels)
-            note.update(self._legend(points.task))
+            boundary_view.picture = BoundaryPicture(grid, snap.boundary_extent, points.task, points,
+                                                    view.show_test, view.discretize)
+            note.update(self._legend(points.task, view))
         boundary_view.refresh()
-        self.border_subtitle = frame.labels[variant] if len(frame.snapshots) > 1 else ""
+        self.border_subtitle = Text(frame.labels[variant] if len(frame.snapshots) > 1 else "")   # not markup
 
     @staticmethod
-    def _legend(task: str) -> Text:
+    def _legend(task: str, view: View) -> Text:
         text = Text()
         if task == "regression":
             text.append("■ ", style=_hex(colors.CLASS[0]))
@@ -151,5 +163,8 @@ class BoundaryPane(Pane):
                 text.append(f"class {k} ")
             if task != "binary":
                 text.append("…")
-        text.append(" · dots: training data", style="dim")
+        text.append(" · ▀ train", style="dim")
+        text.append(f" {TEST_MARK} test" if view.show_test else " · t: test", style="dim")
+        if view.discretize:
+            text.append(" · discretized" if task == "binary" else " · z: binary only", style="dim")
         return text

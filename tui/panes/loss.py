@@ -17,17 +17,63 @@ MAX_SCORE_ROWS = 3  # runs named in the legend with their numbers; with more, th
 
 
 def _score(snap, color) -> Text:
-    """The numbers a learner looks for, each beside its line's colour: validation loss (bright),
-    training loss (dim) and, for classification, validation accuracy."""
+    """The numbers a learner looks for, each beside its line: validation loss (solid, bright),
+    training loss (dotted, dim) and, for classification, validation accuracy."""
     text = Text()
-    for name, value, line in (("val", snap.val_loss, color), ("train", snap.train_loss, colors.dim(color))):
-        text.append(" ━━ ", style=colors.hex_color(line))
+    for name, value, line, mark in (("val", snap.val_loss, color, " ━━ "),
+                                    ("train", snap.train_loss, colors.dim(color), " ┈┈ ")):
+        text.append(mark, style=colors.hex_color(line))
         text.append(f"{name} ", style="dim")
         text.append(f"{value:.3g}", style="bold")
     if np.isfinite(snap.val_acc):
         text.append("  val acc ", style="dim")
         text.append(f"{snap.val_acc:.1%}", style="bold")
     return text
+
+
+def robust_high(values: np.ndarray, low: float) -> float:
+    """The top of the value axis: the start of the descent always fits, but a few late spikes
+    do not set the range (the 98th percentile of the rest) when they would squash the rest
+    into the bottom quarter; what rises above is clipped, and the pane says so."""
+    head = max(1, len(values) // 10)
+    high = float(max(values[:head].max(), np.percentile(values[head:], 98) if len(values) > head
+                     else values.max()))
+    top = float(values.max())
+    return top if top - low <= 1.25 * (high - low) else high
+
+
+def dashes(xs: np.ndarray, ys: np.ndarray, dots: int) -> tuple[np.ndarray, np.ndarray]:
+    """A dashed line through the points: ``dots`` evenly spaced dots across, every other group
+    of three left out, so the training curve reads as a line of another style, not a trail."""
+    if len(xs) < 2:
+        return xs, ys
+    dense_x = np.linspace(xs[0], xs[-1], dots)
+    dense_y = np.interp(dense_x, xs, ys)
+    keep = (np.arange(dots) // 3) % 2 == 0
+    return dense_x[keep], dense_y[keep]
+
+
+X_AXES = ("steps", "log steps", "epochs")     # `x` cycles them
+
+
+def x_values(history, peeked_step: int | None, steps_per_epoch: int, axis: str) -> np.ndarray:
+    """Where each check (and a step measured by hand) goes on the x axis."""
+    steps = np.asarray(history.step, dtype=float)
+    if peeked_step is not None:
+        steps = np.append(steps, peeked_step)
+    if axis == "epochs":
+        return steps / steps_per_epoch
+    if axis == "log steps":
+        return np.log10(steps + 1)
+    return steps
+
+
+def x_ticks(last: float, width: int, axis: str) -> tuple[list[float], list[str]]:
+    if axis == "log steps":
+        decades = list(range(0, int(np.ceil(last)) + 1))
+        return [float(d) for d in decades], [f"{10 ** d:,}" if d < 5 else f"1e{d}" for d in decades]
+    ticks, labels = step_ticks(last, width)
+    return ticks, labels
 
 
 def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
@@ -45,7 +91,9 @@ class LossPane(Pane):
     """Every variant's curves overlaid: bright validation, dim train; a red line where one diverged."""
 
     ID, TITLE = "loss", "Loss"
-    HELP = "train (dim) and validation (bright) loss of every variant; a red line where one diverged"
+    X_AXES = X_AXES
+    HELP = ("validation (solid, bright) and training (dotted, dim) loss of every variant; a red "
+            "line where one diverged; x: over steps, log steps or epochs")
 
     def compose(self) -> ComposeResult:
         yield Static(id="loss-legend", classes="legend")
@@ -58,30 +106,32 @@ class LossPane(Pane):
         plot = self.query_one("#loss-plot", Plot)
         plt = plot.plt
         plt.clear_figure()
-        plt.xticks(*step_ticks(frame.step, plot.size.width))
         legend = Text()
         many = len(frame.snapshots) > MAX_SCORE_ROWS   # then only the selected run is named
-        series = []                 # (xs, ys, color, diverged)
+        series = []                 # (xs, ys, color, diverged, dotted)
+        last_x = 0.0
         for i, snap in enumerate(frame.snapshots):
             color = colors.variant_color(i)
             history = snap.history
-            steps = np.asarray(history.step, dtype=float)
             # A step taken by hand is measured at once (Run.peek): its point goes on the end.
-            peeked = len(steps) and snap.measured_step > steps[-1]
-            if peeked:
-                steps = np.append(steps, snap.measured_step)
-            for values, latest, series_color in ((history.train_loss, snap.train_loss, colors.dim(color)),
-                                                 (history.val_loss, snap.val_loss, color)):
+            peeked = snap.measured_step if len(history) and snap.measured_step > history.step[-1] else None
+            xs_all = x_values(history, peeked, frame.steps_per_epoch[i], view.x_axis)
+            if len(xs_all):
+                last_x = max(last_x, float(xs_all[-1]))
+            for values, latest, series_color, dotted in (
+                    (history.train_loss, snap.train_loss, colors.dim(color), True),
+                    (history.val_loss, snap.val_loss, color, False)):
                 values = np.asarray(values, dtype=float)
-                if peeked:
+                if peeked is not None:
                     values = np.append(values, latest)
                 if view.smooth:
                     values = smooth(values)
                 keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
                 if keep.any():
-                    xs, ys = thin(steps[keep], values[keep], most=2 * max(plot.size.width, 10))
-                    series.append((xs, np.log10(ys) if view.log_scale else ys, series_color, snap.diverged))
-            if snap.diverged and snap.diverged_step is not None:
+                    xs, ys = thin(xs_all[keep], values[keep], most=2 * max(plot.size.width, 10))
+                    series.append((xs, np.log10(ys) if view.log_scale else ys, series_color,
+                                   snap.diverged, dotted))
+            if snap.diverged and snap.diverged_step is not None and view.x_axis == "steps":
                 plt.vline(snap.diverged_step, colors.DIVERGED)
             if many and i != self.selected(frame, view):
                 continue
@@ -96,20 +146,29 @@ class LossPane(Pane):
                 legend.append(f" {snap.state}", style="dim")
         if many:
             legend.append(f"\n(and {len(frame.snapshots) - 1} more runs; v shows the next)", style="dim")
+        clipped = False
         if series:
-            # A diverged run's blow-up would flatten every other curve: fit the axis to the
-            # others and let it run off the top (clipped just past the edge, as plotext
-            # draws a line point by point and a line to 1e30 would never end).
-            low = min(float(ys.min()) for _, ys, _, _ in series)
-            healthy = [ys for _, ys, _, diverged in series if not diverged] or [ys for _, ys, _, _ in series]
-            high = max(float(ys.max()) for ys in healthy)
+            # A diverged run's blow-up or a late spike would flatten every other curve: fit the
+            # axis to the healthy runs' descent and let the rest run off the top (clipped just
+            # past the edge, as plotext draws a line point by point and a line to 1e30 would
+            # never end).
+            low = min(float(ys.min()) for ys in (s[1] for s in series))
+            healthy = [ys for _, ys, _, diverged, _ in series if not diverged] or [s[1] for s in series]
+            high = max(robust_high(ys, low) for ys in healthy)
+            clipped = any(float(ys.max()) > high for ys in healthy)
             margin = max(high - low, 1e-12)
-            for xs, ys, series_color, _ in series:
+            for xs, ys, series_color, _, dotted in series:
                 ys = np.clip(ys, low - margin, high + margin)
-                plt.plot(xs.tolist(), ys.tolist(), color=series_color, marker="braille")
+                if dotted:
+                    xs, ys = dashes(xs, ys, 2 * max(plot.size.width, 10))
+                    plt.scatter(xs.tolist(), ys.tolist(), color=series_color, marker="braille")
+                else:
+                    plt.plot(xs.tolist(), ys.tolist(), color=series_color, marker="braille")
             value_axis(plt, low, high, plot.size.height, log=view.log_scale)
+        plt.xticks(*x_ticks(last_x, plot.size.width, view.x_axis))
         self.query_one("#loss-legend", Static).update(legend)
         self.border_subtitle = " · ".join(
-            part for part in ("log" if view.log_scale else "linear",
-                              "smoothed" if view.smooth else "") if part)
+            part for part in ("log" if view.log_scale else "linear", view.x_axis + " (x)",
+                              "smoothed" if view.smooth else "",
+                              "spikes clipped" if clipped else "") if part)
         plot.refresh()

@@ -16,6 +16,7 @@ import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
+from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
 
@@ -41,6 +42,17 @@ class Picture:
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
         raise NotImplementedError
+
+
+class PictureView(Widget):
+    """A widget that shows one ``Picture``, or nothing until a pane gives it one."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.picture: Picture | None = None
+
+    def render(self):
+        return self.picture if self.picture is not None else ""
 
 
 class Plot(PlotextPlot):

@@ -1,0 +1,188 @@
+"""The per-run panes (gradients, weights, decision boundary), driven as a user drives them:
+what they say before anything is measured, on deep and on all-zero networks, and the
+boundary's test points and discretized output."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+
+from conftest import LESSON
+from nnsim.tui import colors
+from nnsim.tui.app import create_app
+from nnsim.tui.panes.boundary import TEST_MARK, BoundaryView
+from nnsim.tui.panes.gradients import GradientBars, alerts, fitted_range, layer_names
+from nnsim.tui.panes.plot import Plot
+from test_tui import scenario_file, settled, wait_until
+
+SMALL = (80, 24)
+
+DEEP = LESSON.replace("layers = [8, 8]", "layers = [" + ", ".join(["8"] * 20) + "]")
+ZEROS = LESSON.replace("layers = [8, 8]", 'layers = [8, 8]\ninit = "zeros"')
+
+
+def shown_text(widget) -> str:
+    """The characters a widget's picture puts on screen, at the widget's size."""
+    console = Console(width=widget.content_region.width, height=widget.content_region.height,
+                      color_system=None, legacy_windows=False)
+    with console.capture() as capture:
+        console.print(widget.picture, height=widget.content_region.height)
+    return capture.get()
+
+
+async def open_pane(app, pilot, key: str, stop_at: int) -> None:
+    await wait_until(pilot, settled(app))
+    await pilot.press(key)
+    await wait_until(pilot, lambda: app.up_to_date)
+    await pilot.pause()
+    assert app.frame.step == stop_at
+
+
+async def test_gradients_before_the_first_step_are_not_measured_not_an_alarm(tmp_path):
+    app = create(tmp_path, LESSON, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "3", stop_at=20)
+        assert "not measured" not in str(app.query_one("#grad-alerts").render())
+        await pilot.press("r")          # paused: back to step 0, where nothing is measured
+        await wait_until(pilot, lambda: app.frame.step == 0 and app.up_to_date)
+        await pilot.pause()
+        said = str(app.query_one("#grad-alerts").render())
+        assert "not measured yet" in said
+        assert "exploding" not in said and "vanishing" not in said
+        assert "nan" not in shown_text(app.query_one("#grad-bars")).lower()
+
+
+def test_nan_norms_of_a_diverged_run_are_said_to_be_so():
+    names = layer_names(3)
+    norms = np.array([np.nan, np.nan, np.nan])
+    assert "not measured yet" in str(alerts(norms, names, [False] * 3))
+    said = str(alerts(norms, names, [False] * 3, diverged=True))
+    assert "diverged" in said and "not measured" not in said and "nan" not in said
+
+
+async def test_every_layer_of_a_deep_net_is_on_screen_at_80x24(tmp_path):
+    app = create(tmp_path, DEEP, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "3", stop_at=20)
+        bars = shown_text(app.query_one("#grad-bars"))
+        for name in layer_names(21):
+            assert f"{name}/" in bars or f"/{name} " in bars or f" {name} " in bars, name
+        assert "not shown" not in bars
+
+
+def test_layers_that_do_not_fit_even_two_a_row_are_named():
+    names = layer_names(21)
+    console = Console(width=40, color_system=None)
+    with console.capture() as capture:
+        console.print(GradientBars(np.full(21, 0.1), names, (-2.0, 0.0)), height=6)
+    lines = capture.get().splitlines()
+    assert len(lines) <= 6
+    assert "h7–out not shown" in lines[-2]
+
+
+def test_the_bar_axis_fits_the_decades_present_so_a_factor_two_shows():
+    norms = np.array([0.1, 0.2])
+    low, high = fitted_range(norms)
+    assert 10 ** low < 0.1 and 10 ** high >= 0.2 and high - low <= 1
+    bars = GradientBars(norms, layer_names(2), (low, high))
+    short, long = bars._length(0, 40), bars._length(1, 40)
+    assert long - short >= 0.25 * 40        # a 12-decade axis gave the factor 2 one column
+
+
+async def test_gradient_and_weight_panes_name_layers_as_the_expectations_do(tmp_path):
+    app = create(tmp_path, LESSON, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "3", stop_at=20)
+        bars = shown_text(app.query_one("#grad-bars"))
+        assert " h1  0 " in bars and "out -1 " in bars
+        await pilot.press("4", "left_square_bracket")
+        assert "out = layer -1" in app.query_one("#weights").border_subtitle
+
+
+async def test_all_zero_weights_read_as_symmetric_not_vanishing(tmp_path):
+    app = create(tmp_path, ZEROS, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "3", stop_at=20)
+        said = str(app.query_one("#grad-alerts").render())
+        assert "zero (symmetric): h1 h2 out" in said and "vanishing" not in said
+
+
+def initial_cells(plot: Plot) -> int:
+    """Characters of the weights histogram drawn in the step-0 grey."""
+    grey = colors.INITIAL
+    return sum(len(text) for text, style, _ in plot.render().render(Console())
+               if style and style.color and style.color.triplet and tuple(style.color.triplet) == grey)
+
+
+async def test_the_step_0_histogram_shows_only_where_weights_left(tmp_path):
+    app = create(tmp_path, ZEROS, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "4", stop_at=20)
+        plot = app.query_one("#weights-plot", Plot)
+        assert initial_cells(plot) == 0         # the zero weights never moved: all bar, no grey
+    app = create(tmp_path, LESSON, stop_at=100)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "4", stop_at=100)
+        assert initial_cells(app.query_one("#weights-plot", Plot)) > 0
+
+
+async def test_the_end_bins_are_labelled_as_overflow(tmp_path):
+    app = create(tmp_path, LESSON, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "4", stop_at=20)
+        edges = app.frame.snapshots[0].weight_hist_edges[0]
+        axis = str(app.query_one("#weights-plot", Plot).render())
+        assert f"<{edges[1]:.2g}" in axis and f"≥{edges[-2]:.2g}" in axis
+        assert "ends: and all beyond" in str(app.query_one("#weights-legend").render())
+
+
+async def test_t_shows_the_test_points_and_z_discretizes_the_boundary(tmp_path):
+    app = create(tmp_path, LESSON, stop_at=50)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_pane(app, pilot, "2", stop_at=50)
+        view = app.query_one(BoundaryView)
+        assert TEST_MARK not in shown_text(view)
+        smooth = plane_colors(view)
+        await pilot.press("t")
+        assert shown_text(view).count(TEST_MARK) > 10
+        assert "test" in str(app.query_one("#boundary-note").render())
+        await pilot.press("z")
+        assert len(plane_colors(view)) <= 4 < len(smooth)      # two classes, in plane and points
+        await pilot.press("t", "z")
+        assert TEST_MARK not in shown_text(view) and len(plane_colors(view)) == len(smooth)
+
+
+def plane_colors(view: BoundaryView) -> set:
+    """The distinct colours of the boundary's half-block pixels."""
+    console = Console(width=view.content_region.width, height=view.content_region.height)
+    found = set()
+    for segment in view.picture.__rich_console__(console, console.options.update_height(
+            view.content_region.height)):
+        if segment.text.startswith("▀"):
+            found |= {segment.style.color.triplet, segment.style.bgcolor.triplet}
+    return found
+
+
+async def test_the_per_run_panes_name_the_selected_run_at_80x24(tmp_path):
+    app = create(tmp_path, LESSON, stop_at=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, settled(app))
+        await pilot.press("v")
+        for key, pane in (("2", "#boundary"), ("3", "#gradients"), ("4", "#weights")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda: app.up_to_date)
+            assert app.query_one(pane).border_subtitle.startswith("sgd"), pane
+
+
+async def test_one_run_is_not_named(tmp_path):
+    app = create(tmp_path, LESSON.split("[[variant]]")[0], stop_at=20)     # no variants, events, expectations
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, settled(app))
+        for key, pane in (("2", "#boundary"), ("3", "#gradients"), ("4", "#weights")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda: app.up_to_date)
+            assert app.query_one(pane).border_subtitle in ("", "h1 = layer 0 (of 3) · [ ]"), pane
+
+
+def create(tmp_path, text: str, stop_at: int):
+    return create_app(scenario_file(tmp_path, text), stop_at=stop_at, show_speed=False)

@@ -151,3 +151,23 @@ async def test_the_learning_loop_replay_opens_the_step_through():
                          and app.screen.trace is not None)
         assert app.screen.trace.step == 0
         assert len(app.screen.trace.batch_rows) == 14       # every training example, each step
+
+
+async def test_a_traced_step_is_not_taken_once_the_run_moved_on(tmp_path):
+    """The trainer takes a traced step only from where it was traced (a reset, another step
+    or a new run in between would make the shown update a lie)."""
+    from nnsim.core.scenario import load_scenario
+    from nnsim.tui.worker import Trainer
+
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL.format(optimizer="sgd", dropout=0.0))
+    trainer = Trainer(load_scenario(str(path), seed=3))
+    trainer._build_runs()
+    run = trainer.runs[0].run
+    trainer._trace(0)
+    run.advance(1)
+    before = run.params.copy()
+    assert not trainer._take_traced()
+    assert run.step == 1 and run.params.tobytes() == before.tobytes()
+    trainer._trace(0)
+    assert trainer._take_traced() and run.step == 2

@@ -71,7 +71,7 @@ def as_json(scenario: str, trace) -> dict:
         "epoch": trace.epoch, "batch_rows": trace.batch_rows.tolist(),
         "inputs": trace.inputs.tolist(), "targets": trace.targets.tolist(),
         "logits": trace.logits.tolist(), "loss_function": trace.loss_function,
-        "loss": trace.loss, "dL_dlogits": trace.dlogits.tolist(),
+        "loss": trace.loss, "loss_after": trace.loss_after, "dL_dlogits": trace.dlogits.tolist(),
         "optimizer": trace.optimizer, "learning_rate": trace.learning_rate,
         "layers": [{
             "activation": layer.activation, "residual": layer.residual,
@@ -82,6 +82,8 @@ def as_json(scenario: str, trace) -> dict:
             "W_before": layer.weights_before.tolist(), "b_before": layer.biases_before.tolist(),
             "dL_dW": layer.grad_weights.tolist(), "dL_db": layer.grad_biases.tolist(),
             "grad_norm": layer.grad_norm,
+            "dL_doutputs": layer.grad_outputs.tolist(), "activation_slopes": layer.slopes.tolist(),
+            "dL_dz": layer.deltas.tolist(),
             "W_update": (layer.weights_after - layer.weights_before).tolist(),
             "b_update": (layer.biases_after - layer.biases_before).tolist(),
             "W_after": layer.weights_after.tolist(), "b_after": layer.biases_after.tolist(),

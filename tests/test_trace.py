@@ -134,6 +134,9 @@ def test_json_agrees_with_the_reference(activation, loss, tmp_path, capsys):
         close(traced["pre_activations"], z)
         close(traced["activations"], reference.activate(layer.activation, z))
         close(traced["dL_dW"], dW)
+        close(np.array(traced["inputs"]).T @ np.array(traced["dL_dz"]), dW)
+        if layer.activation != "linear":
+            close(traced["activation_slopes"], reference.slope(layer.activation, z))
         close(traced["dL_db"], db)
         close(traced["W_update"], -out["learning_rate"] * dW)           # plain SGD
         close(traced["W_after"], layer.W - out["learning_rate"] * dW)

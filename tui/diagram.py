@@ -77,11 +77,9 @@ def _scale(*arrays) -> float:
 
 def header(trace: StepTrace, look: Look) -> Text:
     """The title line: which run, which step, which example of which batch."""
-    batch = len(trace.batch_rows)
-    text = Text.assemble(("Step-through ", "bold"), f"{trace.run_name} · step {trace.step} "
-                         f"(epoch {trace.epoch}) · a batch of {batch}, example {look.example + 1} "
-                         f"(row {int(trace.batch_rows[look.example])}) drawn")
-    return text
+    return Text.assemble(("Step-through ", "bold"), f"{trace.run_name} · step {trace.step} "
+                         f"(epoch {trace.epoch}) · a batch of {len(trace.batch_rows)}, example "
+                         f"{look.example + 1} (row {int(trace.batch_rows[look.example])}) drawn")
 
 
 def phase_bar(look: Look) -> Text:
@@ -252,54 +250,56 @@ def _update_story(trace: StepTrace, look: Look) -> list:
     i = look.layer
     layer = trace.layers[i]
     change = layer.weights_after - layer.weights_before
-    lr = trace.learning_rate
     verdict = ("lower" if trace.loss_after < trace.loss else
                "HIGHER: the step overshot (too big a learning rate?)")
-    lines = [Text.assemble("Update (", (trace.optimizer, "bold"), f"): w ← w − lr × step, lr = "
-                           f"{plain(lr, exact)}; {OPTIMIZER_IN_WORDS.get(trace.optimizer, '')}."),
+    lines = [Text(f"Step taken: the run is at step {trace.step + 1}, with these weights.",
+                  style="italic"),
+             Text.assemble("Update (", (trace.optimizer, "bold"), "): w ← w − lr × step, lr = ",
+                           plain(trace.learning_rate, exact), "; ",
+                           OPTIMIZER_IN_WORDS.get(trace.optimizer, ""), "."),
              Text.assemble("Same batch again: loss ", plain(trace.loss, exact), " → ",
                            (plain(trace.loss_after, exact), "bold"), f"  {verdict}")]
-    lines.append(Text(f"Layer {i + 1}'s weights after, each with its change (−lr × step):",
-                      style="bold"))
-    lines.append(_matrix(layer.weights_after, exact, change))
+    if exact:
+        lines.append(Text(f"Layer {i + 1}'s weights:", style="bold"))
+        lines.append(_weight_list({"before": layer.weights_before, "after": layer.weights_after,
+                                   "change": change}))
+        return lines
+    grids = [(f"Layer {i + 1}'s weights before:", layer.weights_before),
+             ("after:", layer.weights_after), ("their change, −lr × step:", change)]
+    if trace.optimizer != "sgd":      # the optimizer's part: how far it is from plain SGD
+        grids.append(("plain SGD's change would be −lr × gradient:",
+                      -trace.learning_rate * layer.grad_weights))
+    for title, values in grids:
+        lines.append(Text(title, style="bold"))
+        lines.append(_matrix(values, exact))
     return lines
 
 
-def _matrix(values: np.ndarray, exact: bool, beside: np.ndarray | None = None) -> Table:
-    """A weight-shaped table (inputs as rows, units as columns), coloured; ``beside`` adds a
-    second number to each cell. Exact numbers are too wide for a grid: one weight a row."""
+def _matrix(values: np.ndarray, exact: bool) -> Table:
+    """A weight-shaped table (inputs as rows, units as columns), coloured. Exact numbers are
+    too wide for a grid: one weight a row."""
     if exact:
-        return _weight_list(values, beside)
+        return _weight_list({"value": values})
     table = Table(box=None, padding=(0, 1), show_edge=False)
     table.add_column("", style="dim", no_wrap=True)
     cut = values[:MAX_UNITS, :MAX_UNITS]
     for j in range(cut.shape[1]):
         table.add_column(f"u{j + 1}", justify="right", no_wrap=True)
     scale = _scale(cut)
-    beside_scale = _scale(beside[:MAX_UNITS, :MAX_UNITS]) if beside is not None else 0.0
     for r in range(cut.shape[0]):
-        row = []
-        for c in range(cut.shape[1]):
-            cell = styled(cut[r, c], scale, exact)
-            if beside is not None:
-                cell.append(" ")
-                cell.append_text(styled(beside[r, c], beside_scale, exact))
-            row.append(cell)
-        table.add_row(f"in{r + 1}", *row)
+        table.add_row(f"in{r + 1}", *(styled(value, scale) for value in cut[r]))
     return table
 
 
-def _weight_list(values: np.ndarray, beside: np.ndarray | None) -> Table:
-    """Every weight of a layer on its own row, with every digit."""
+def _weight_list(columns: dict[str, np.ndarray]) -> Table:
+    """Every weight of a layer on its own row, with every digit, one column per array."""
     table = Table(box=None, padding=(0, 1), show_edge=False)
     table.add_column("weight", style="dim", no_wrap=True)
-    table.add_column("value", no_wrap=True)
-    if beside is not None:
-        table.add_column("change", no_wrap=True)
-    scale = _scale(values)
-    for (r, c), value in np.ndenumerate(values):
-        row = [f"in{r + 1}→u{c + 1}", styled(value, scale, True)]
-        if beside is not None:
-            row.append(styled(beside[r, c], _scale(beside), True))
-        table.add_row(*row)
+    for title in columns:
+        table.add_column(title, no_wrap=True)
+    scales = [_scale(values) for values in columns.values()]
+    first = next(iter(columns.values()))
+    for (r, c), _ in np.ndenumerate(first):
+        table.add_row(f"in{r + 1}→u{c + 1}", *(styled(values[r, c], scale, True) for values, scale
+                                                in zip(columns.values(), scales)))
     return table

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical, VerticalScroll
+from textual.containers import Container, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -70,9 +70,7 @@ class StepThroughScreen(ModalScreen[None]):
         yield Static(id="st-header")
         yield Static(id="st-phases")
         with Container(id="st-body"):
-            with Vertical(id="st-picture"):
-                yield Static(id="st-diagram")
-                yield Static(id="st-note")
+            yield Static(id="st-diagram")
             with VerticalScroll(id="st-story-scroll"):
                 yield Static(id="st-story")
         yield Footer(show_command_palette=False)
@@ -137,13 +135,10 @@ class StepThroughScreen(ModalScreen[None]):
         if trace is None:
             self.query_one("#st-header", Static).update(Text("Step-through", style="bold"))
             self.query_one("#st-diagram", Static).update(Text(self.reason, style="italic"))
-            self.query_one("#st-note", Static).update("")
+            self.query_one("#st-diagram").border_subtitle = ""
             self.query_one("#st-story", Static).update("")
             return
         self.query_one("#st-header", Static).update(diagram.header(trace, look))
         self.query_one("#st-diagram", Static).update(diagram.diagram(trace, look))
-        note = diagram.slice_note(trace, look)
-        if look.phase == len(PHASES) - 1:
-            note = f"step taken: the run is at step {trace.step + 1}" + (f"; {note}" if note else "")
-        self.query_one("#st-note", Static).update(note)
+        self.query_one("#st-diagram").border_subtitle = diagram.slice_note(trace, look)
         self.query_one("#st-story", Static).update(diagram.story(trace, look))

@@ -42,6 +42,11 @@ class LessonPane(Pane):
             yield self.narration_text
             yield self.lesson_text
 
+    def on_mount(self) -> None:     # (Textual calls Pane.on_mount too)
+        # Written again now that the texts are laid out: a narration at step 0 can come before.
+        if self.scenario is not None:
+            self.call_after_refresh(self._write_page)
+
     def set_scenario(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.narration = []

@@ -516,6 +516,10 @@ def test_escape_sequences_in_an_error_never_reach_the_terminal(tmp_path, capsys)
                                                   (signal.SIGTERM, 143, "nnsim: terminated")])
 def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, status, line):
     out = tmp_path / "out"
+    # Warm the kernel cache first: this test is about a signal mid-run (a signal during the
+    # first compile is slower to end, a known gap).
+    subprocess.run([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
+                    "--set", "train.steps=20"], capture_output=True)   # 1: expectations unmet
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
                              "--set", "train.steps=50000000", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -140,12 +140,14 @@ class Console:
 
 def run_variant(scenario: Scenario, variant: Variant, console: Console | None = None,
                 cancel: threading.Event | None = None, told: Told | None = None,
-                who: str = "") -> VariantRun:
+                who: str = "", alongside: int = 1) -> VariantRun:
     """Build one variant's run and play it to its end with its events. ``who`` prefixes the
-    run's name in the progress (which scenario and seed, for check)."""
+    run's name in the progress (which scenario and seed, for check); ``alongside`` runs train
+    at once and share the memory budget."""
     started = time.perf_counter()
     try:
-        run = Run(variant.config, name=variant.name, base_dir=scenario.base_dir)
+        run = Run(variant.config, name=variant.name, base_dir=scenario.base_dir,
+                  alongside=alongside)
     except ConfigError as err:   # the data file, or a loss that does not fit the data's task
         key = err.key if len(scenario.variants) == 1 else f"variant[{variant.name}].{err.key}"
         raise ScenarioError(str(scenario.path), key, err.message) from None
@@ -160,11 +162,13 @@ def run_variant(scenario: Scenario, variant: Variant, console: Console | None = 
     return VariantRun(variant, outcome, time.perf_counter() - started)
 
 
-def submit(pool: ThreadPoolExecutor, scenario: Scenario, console: Console | None = None,
-           cancel: threading.Event | None = None, who: str = "") -> list[Future]:
-    """Start every variant of ``scenario`` on ``pool``; futures in variant order."""
+def submit(pool: ThreadPoolExecutor, alongside: int, scenario: Scenario,
+           console: Console | None = None, cancel: threading.Event | None = None,
+           who: str = "") -> list[Future]:
+    """Start every variant of ``scenario`` on ``pool``, where ``alongside`` runs train at once;
+    futures in variant order."""
     told = Told()
-    return [pool.submit(run_variant, scenario, v, console, cancel, told, who)
+    return [pool.submit(run_variant, scenario, v, console, cancel, told, who, alongside)
             for v in scenario.variants]
 
 
@@ -243,7 +247,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
-            runs = gather(submit(pool, scenario, console, cancel))
+            runs = gather(submit(pool, threads, scenario, console, cancel))
         except BaseException:
             cancel.set()
             raise
@@ -297,7 +301,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
                     name, seed = pair
                     scenario = first[name] if seed == seeds[0] else load(name, seed)
                     in_flight.append((name, seed, scenario, submit(
-                        pool, scenario, console, cancel, f"{scenario.name}#{seed}:")))
+                        pool, workers, scenario, console, cancel, f"{scenario.name}#{seed}:")))
                 if not in_flight:
                     break
                 name, seed, scenario, futures = in_flight.popleft()

@@ -73,10 +73,16 @@ def gib(n_bytes: int) -> str:
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**29 else f"{n_bytes / 2**20:.0f} MiB"
 
 
-def check_budget(estimate: Estimate, available: int | None) -> None:
-    """Refuse a run that would take more than ``SHARE_OF_AVAILABLE`` of ``available`` bytes."""
-    if available is None or estimate.total <= SHARE_OF_AVAILABLE * available:
+def check_budget(estimate: Estimate, available: int | None, alongside: int = 1) -> None:
+    """Refuse a run that would take more than its part of ``SHARE_OF_AVAILABLE`` of
+    ``available`` bytes: ``alongside`` runs held at once (a scenario's variants in the
+    dashboard, the workers of ``nnsim run``) share it, so each may take ``1/alongside`` of it.
+    Checking each run alone would pass thirty variants that each fit and together do not."""
+    runs = max(1, alongside)
+    if available is None or runs * estimate.total <= SHARE_OF_AVAILABLE * available:
         return
+    share = f"at most {SHARE_OF_AVAILABLE:.0%} of it" if runs == 1 else \
+        f"with {runs - 1} other run{'s' if runs > 2 else ''} at once, at most {SHARE_OF_AVAILABLE / runs:.0%} of it"
     raise ConfigError("model.layers", f"this run needs about {gib(estimate.total)} of memory; the "
                                     f"machine has {gib(available)} available and a run may take "
-                                    f"at most {SHARE_OF_AVAILABLE:.0%} of it: make it smaller")
+                                    f"{share}: make it smaller")

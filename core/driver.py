@@ -83,9 +83,12 @@ class ScriptedRun:
     @classmethod
     def build(cls, scenario: Scenario, told: Told | None = None, *,
               open_ended: bool = False) -> list["ScriptedRun"]:
-        """One scripted run per variant of ``scenario``, sharing one ``Told``."""
+        """One scripted run per variant of ``scenario``, sharing one ``Told`` (and the memory
+        budget: they are all held at once)."""
         told = told if told is not None else Told()
-        return [cls(Run(v.config, name=v.name, base_dir=scenario.base_dir), scenario, told,
+        alongside = len(scenario.variants)
+        return [cls(Run(v.config, name=v.name, base_dir=scenario.base_dir, alongside=alongside),
+                    scenario, told,
                     open_ended=open_ended) for v in scenario.variants]
 
     @property

@@ -74,14 +74,18 @@ class Run:
     ``config`` is a nested dict with the tables of a scenario file (``data``, ``model``,
     ``train``) or a ``RunConfig``. ``base_dir`` resolves a relative CSV path. ``dataset``
     replaces the one the config would build (tests, or several runs sharing one dataset).
+    ``alongside`` is how many runs, this one included, are held in memory at once: they share
+    the memory budget.
     """
 
     def __init__(self, config: dict | RunConfig, *, name: str = "base",
-                 base_dir: Path | None = None, dataset: Dataset | None = None):
+                 base_dir: Path | None = None, dataset: Dataset | None = None,
+                 alongside: int = 1):
         self.name = name
         self.config = config_from_dict(config)
         self.boundary_shape = (40, 40)
         self._base_dir = base_dir
+        self._alongside = alongside
         self._build(dataset)
 
     # --- construction ----------------------------------------------------------------------
@@ -96,7 +100,8 @@ class Run:
         # A batch larger than the training split is the full batch (the kernel takes what there is).
         self._batch_rows = min(cfg.train.batch_size or n_train, n_train)
         split_rows = tuple(len(getattr(self.dataset, f"y_{split}")) for split in ("train", "val", "test"))
-        check_budget(run_bytes(self.layout.widths, self._batch_rows, split_rows), available_bytes())
+        check_budget(run_bytes(self.layout.widths, self._batch_rows, split_rows), available_bytes(),
+                     self._alongside)
         self._initial_params = init_params(self.layout, cfg.model, np.random.default_rng(init_seed))
         self._initial_streams = np.random.default_rng(stream_seed).integers(
             0, 2**63, size=2, dtype=np.uint64)

@@ -61,3 +61,29 @@ def test_a_network_too_big_for_the_machine_is_refused_before_it_allocates(layers
     assert "digits.toml: model.layers: this run needs about" in line and "available" in line
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kib < max(before, 1_000_000)      # never near the gigabytes it asked for
+
+
+def test_runs_held_at_once_share_the_budget():
+    """Thirty variants that each fit alone may not fit together: each takes its share."""
+    estimate = Estimate(parameters=2**30, activations=0, data=0)
+    check_budget(estimate, available=10 * 2**30)
+    check_budget(estimate, available=10 * 2**30, alongside=5)
+    with pytest.raises(ConfigError) as refused:
+        check_budget(estimate, available=10 * 2**30, alongside=6)
+    assert "with 5 other runs at once" in refused.value.message
+
+
+def test_a_scenario_of_many_variants_is_refused_when_together_they_do_not_fit(tmp_path):
+    """Each of four variants takes about 15% of the free memory: alone it fits, four at once
+    would take 60%, over the half a scenario may take."""
+    free = available_bytes()
+    width = int((0.15 * free / 8 / 9) ** 0.5)           # one run's parameters ≈ 15% of it
+    variants = "".join(f'\n[[variant]]\nname = "v{i}"\n' for i in range(4))
+    lesson = tmp_path / "many.toml"
+    lesson.write_text(f'title = "many"\n[data]\nkind = "circle"\n[model]\nlayers = [{width}, {width}]\n'
+                      f'[train]\nsteps = 1\n{variants}')
+    proc = subprocess.run([sys.executable, "-m", "nnsim", "run", str(lesson), "--quiet", "--jobs", "4",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "model.layers" in line and "other runs at once" in line

@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from . import __version__, trace
@@ -32,6 +33,19 @@ class Terminated(Exception):
 
 def _terminate(signum, frame):
     raise Terminated
+
+
+def _end_now_if_still_training(status: int) -> int:
+    """After an interrupt, a worker thread may still be inside a call it cannot leave early:
+    Numba compiling the kernels on first use takes 15 s and more, and Python would wait for it
+    before exiting. The runs are cancelled and no file is half-written (results are written
+    whole, at the end), so once the line is out the process can end at once."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.current_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -244,10 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         print(one_line(f"nnsim: {err}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)
-        return 130
+        return _end_now_if_still_training(130)
     except Terminated:
         print("nnsim: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return _end_now_if_still_training(128 + signal.SIGTERM)
     except BrokenPipeError:
         # The reader went away (`nnsim show x | head`): stop quietly, as cat does, and keep
         # Python from complaining again when it flushes stdout at exit.

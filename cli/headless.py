@@ -14,10 +14,11 @@ import sys
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Iterator, TextIO
 
 from .core.config import ConfigError
 from .core.driver import Fired, ScriptedRun, Told, play
@@ -162,6 +163,21 @@ def run_variant(scenario: Scenario, variant: Variant, console: Console | None = 
     return VariantRun(variant, outcome, time.perf_counter() - started)
 
 
+@contextmanager
+def training_pool(workers: int, cancel: threading.Event) -> Iterator[ThreadPoolExecutor]:
+    """Threads for the runs. On an error or an interrupt the runs are cancelled and not waited
+    for: a run stops at its next chunk, but one still inside Numba's first compile cannot, and
+    the user who pressed Ctrl-C should not wait 15 s for it."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield pool
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 def submit(pool: ThreadPoolExecutor, alongside: int, scenario: Scenario,
            console: Console | None = None, cancel: threading.Event | None = None,
            who: str = "") -> list[Future]:
@@ -245,12 +261,9 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
                   f" seed {scenario.base.train.seed}, {threads} thread{'s' if threads > 1 else ''}")
     cancel = threading.Event()
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with training_pool(workers, cancel) as pool:
         try:
             runs = gather(submit(pool, threads, scenario, console, cancel))
-        except BaseException:
-            cancel.set()
-            raise
         finally:
             console.done()
     wall = time.perf_counter() - started
@@ -294,7 +307,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
     failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
     pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with training_pool(workers, cancel) as pool:
         try:
             while True:
                 while len(in_flight) < 2 * workers and (pair := next(pairs, None)):
@@ -312,9 +325,6 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
                 if progress:
                     console.print(f"  {scenario.name} seed {seed}: "
                                   f"{len(results) - len(failed)}/{len(results)} hold", to_err=True)
-        except BaseException:
-            cancel.set()
-            raise
         finally:
             console.done()
             narration.close()

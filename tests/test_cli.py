@@ -516,8 +516,7 @@ def test_escape_sequences_in_an_error_never_reach_the_terminal(tmp_path, capsys)
                                                   (signal.SIGTERM, 143, "nnsim: terminated")])
 def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, status, line):
     out = tmp_path / "out"
-    # Warm the kernel cache first: this test is about a signal mid-run (a signal during the
-    # first compile is slower to end, a known gap).
+    # Warm the kernel cache first: this test is about a signal mid-run.
     subprocess.run([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
                     "--set", "train.steps=20"], capture_output=True)   # 1: expectations unmet
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
@@ -527,10 +526,30 @@ def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, s
     assert proc.stdout.readline().startswith("1 run")     # training starts after this line
     time.sleep(0.5)
     proc.send_signal(signum)
-    # On a cold Numba cache the signal can land mid-compile; the runs stop at the next chunk,
-    # which on a busy CI machine can be a minute away.
     _, err = proc.communicate(timeout=180)
     assert (proc.returncode, err) == (status, line + "\n")
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "nnsim: interrupted"),
+                                                  (signal.SIGTERM, 143, "nnsim: terminated")])
+def test_a_signal_during_the_first_compile_ends_it_with_one_line_and_no_files(tmp_path, signum,
+                                                                             status, line):
+    """A cold kernel cache of its own: the signal lands while Numba compiles, which the run
+    cannot leave early; the command says so in one line and ends without waiting for it."""
+    out = tmp_path / "out"
+    cold = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
+                             "--out", str(out)], env=cold,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("playground:")
+    assert proc.stdout.readline().startswith("1 run")
+    time.sleep(1.0)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=180)
+    assert (proc.returncode, err) == (status, line + "\n")
+    assert not out.exists() or list(out.iterdir()) == []
+    assert not list((tmp_path / "cache").rglob("*train_chunk*.nbc")), "it waited for the compile"
     assert list(out.iterdir()) == []
 
 

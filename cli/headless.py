@@ -25,6 +25,7 @@ from .core.expectations import Outcome, Result, check_all
 from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
 from .core.scenario import Scenario, ScenarioError, Variant
+from .core.validation import Tally, format_summary, seed_ranges
 
 
 def _cores() -> int:
@@ -270,10 +271,16 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     return 0 if held == len(results) else 1
 
 
+SEED_COLUMNS = 10      # more seeds than this: a count per scenario instead of a column per seed
+
+
 def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int], Scenario], *,
                     workers: int | None = None, out: TextIO | None = None,
-                    err: TextIO | None = None, progress: bool = True) -> int:
-    """``nnsim check``: each scenario loaded per seed (``load``), run and checked; a pass/fail table.
+                    err: TextIO | None = None, progress: bool = True,
+                    tally: Tally | None = None) -> int:
+    """``nnsim check``: each scenario loaded per seed (``load``), run and checked; a pass/fail
+    table, and over several seeds each expectation's pass rate and the spread of its figures.
+    ``tally`` (if given) gathers every result, for a validation summary.
 
     Every name is loaded once up front, so a broken file is reported before anything runs;
     the scenario x seed pairs are then loaded as the pool gets to them, a few ahead of the
@@ -288,6 +295,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
     cancel = threading.Event()
     started = time.perf_counter()
     failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
+    tally = tally if tally is not None else Tally()
     pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -302,6 +310,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
                     break
                 name, seed, scenario, futures = in_flight.popleft()
                 results = check(scenario, gather(futures))
+                tally.add(scenario.name, seed, results)
                 failed = [r for r in results if not r.passed]
                 cells[name].append("FAIL" if failed else "ok")
                 failures += [f"{scenario.name} seed {seed}: {r.kind}: {r.message}" for r in failed]
@@ -314,11 +323,18 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
         finally:
             console.done()
             narration.close()
-    out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], list(cells.values())) + "\n")
-    if failures:
-        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failures))
     total = len(names) * len(seeds)
     bad = sum(cell == "FAIL" for row in cells.values() for cell in row[1:])
+    if len(seeds) <= SEED_COLUMNS:
+        out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], list(cells.values())) + "\n")
+    else:
+        out.write(format_table(["scenario", "seeds", "pass", "fail"], [
+            [row[0], seed_ranges(seeds), str(row[1:].count("ok")), str(row[1:].count("FAIL"))]
+            for row in cells.values()]) + "\n")
+    if failures:
+        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failures))
+    if len(seeds) > 1:
+        out.write("\n" + format_summary(tally.summary()) + "\n")
     out.write(f"\n{total - bad} of {total} scenario x seed checks pass "
               f"({time.perf_counter() - started:.1f} s)\n")
     return 1 if bad else 0

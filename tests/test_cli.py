@@ -188,7 +188,8 @@ def test_run_writes_metrics_and_summary(compare_out):
     n_layers = len(scenario.base.model.layers) + 1
     assert list(rows[0]) == (["step", "epoch", "variant", "train_loss", "val_loss", "train_acc",
                               "val_acc", "batch_loss", "batch_loss_std", "lr"]
-                             + [f"grad_norm_{i}" for i in range(n_layers)])
+                             + [f"grad_norm_{i}" for i in range(n_layers)]
+                             + [f"update_ratio_{i}" for i in range(n_layers)])
     summary = json.loads((out / "summary.json").read_text())
     assert [v["variant"] for v in summary["variants"]] == [v.name for v in scenario.variants]
     assert summary["seed"] == 3
@@ -249,6 +250,9 @@ def test_set_applies_and_is_recorded(tmp_path):
     rows = read_csv(tmp_path / "metrics.csv")
     assert max(int(r["step"]) for r in rows) == 50
     assert [k for k in rows[0] if k.startswith("grad_norm_")] == ["grad_norm_0", "grad_norm_1"]
+    assert [k for k in rows[0] if k.startswith("update_ratio_")] == ["update_ratio_0", "update_ratio_1"]
+    # no update before the first step; after it, a positive size relative to the weights
+    assert rows[0]["update_ratio_0"] == "nan" and 0 < float(rows[-1]["update_ratio_0"]) < 1
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["set"] == {"train.steps": 50, "model.layers": [4]}
 

@@ -568,3 +568,24 @@ def test_the_live_progress_line_fits_the_terminal():
         console.update(run)
     lines = [part.split("\r")[0] for part in err.getvalue().split("\033[K") if part]
     assert lines and max(len(line) for line in lines) <= 79
+
+
+def test_run_shows_what_each_cleaning_rule_found_and_did(capsys):
+    from nnsim.core.data import build_dataset
+
+    main(["run", "data-cleaning", "--quiet", "--set", "train.steps=10"])
+    out = capsys.readouterr().out
+    table = out.split("data cleaning (records, over all splits):\n", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:              # variant, rule (may hold a space), 3 counts
+        variant, rest = line.split(None, 1)
+        rule, *counts = rest.rsplit(None, 3)
+        rows[(variant, rule)] = counts
+    scenario = load_scenario("data-cleaning")
+    for variant in scenario.variants:
+        report = build_dataset(variant.config.data, variant.config.train.seed).cleaning
+        for rule, found, dropped, repaired in report.rows():
+            assert rows[(variant.name, rule)] == [str(found), str(dropped), str(repaired)]
+        total = rows[(variant.name, f"all ({report.mode})")]
+        assert total == [str(report.bad_records), str(report.dropped_records), str(report.repaired_records)]
+    assert rows[("drop", "all (drop)")][0] == rows[("drop", "all (drop)")][1] != "0"   # drop removes all it finds

@@ -31,6 +31,7 @@ class LessonPane(Pane):
         # Made here so the app can write to them before the pane is mounted.
         self.title_text = Static(id="lesson-title")
         self.expectations = Static(id="lesson-expectations")
+        self.cleaning = Static(id="lesson-cleaning")
         self.narration_text = Static(id="lesson-narration")
         self.lesson_text = Static(id="lesson-text")
 
@@ -39,6 +40,7 @@ class LessonPane(Pane):
         with VerticalScroll(id="lesson-page"):
             yield self.title_text
             yield self.expectations
+            yield self.cleaning
             yield self.narration_text
             yield self.lesson_text
 
@@ -79,11 +81,21 @@ class LessonPane(Pane):
         self._write_narration()
 
     def fingerprint(self, frame: Frame, view: View):
-        return frame.results
+        return frame.results, frame.cleaning
 
     def show(self, frame: Frame, view: View) -> None:
         if frame.results:
             self._write_expectations([(r.passed, r.kind, r.message, r.because) for r in frame.results])
+        self._write_cleaning(frame)
+
+    def _write_cleaning(self, frame: Frame) -> None:
+        """Each run's cleaning report: what the data's rules found, and what was dropped or repaired."""
+        reports = [(name, report) for name, report in zip(frame.names, frame.cleaning) if report]
+        out = Text.assemble(("Cleaning report", "bold underline")) if reports else Text()
+        for name, report in reports:
+            out.append(f"\n{name}: ", style="bold")
+            out.append(report.summary())
+        self.cleaning.update(out)
 
     def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
         """``rows``: (passed or None while undecided, kind, message, because)."""

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ...core.expectations import COMMON_KEYS
 from ...core.scenario import Scenario
 from ..frame import Frame
 from .base import Pane, View
@@ -32,6 +33,7 @@ class LessonPane(Pane):
         self.title_text = Static(id="lesson-title")
         self.expectations = Static(id="lesson-expectations")
         self.cleaning = Static(id="lesson-cleaning")
+        self.cleaning.display = False
         self.narration_text = Static(id="lesson-narration")
         self.lesson_text = Static(id="lesson-text")
 
@@ -96,6 +98,7 @@ class LessonPane(Pane):
             out.append(f"\n{name}: ", style="bold")
             out.append(report.summary())
         self.cleaning.update(out)
+        self.cleaning.display = bool(reports)       # no empty line for data without cleaning rules
 
     def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
         """``rows``: (passed or None while undecided, kind, message, because)."""
@@ -113,5 +116,5 @@ class LessonPane(Pane):
 def _describe(expectation) -> str:
     """What an expectation asks, before there is anything to check it against."""
     values = [f"{f.name} {getattr(expectation, f.name)}" for f in dataclasses.fields(expectation)
-              if f.name != "because" and getattr(expectation, f.name) not in ("", 0, None)]
+              if f.name not in COMMON_KEYS and getattr(expectation, f.name) not in ("", 0, None)]
     return ", ".join(values) + " (not checked yet)"

@@ -3,7 +3,9 @@ one run, per-layer metrics, races without first-check ties and sparse controls; 
 each result carries for ``nnsim check``'s statistics."""
 
 import math
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +145,17 @@ def test_expectations_have_ids_by_position_or_by_name():
     with pytest.raises(ConfigError, match="used twice"):
         parse('title = "t"\n[[expect]]\nkind = "no_divergence"\nid = "a"\n'
               '[[expect]]\nkind = "no_divergence"\nid = "a"\n')
+
+
+def test_the_readme_examples_of_these_kinds_parse():
+    readme = (Path(__file__).parent.parent / "scenarios" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Comparing at a step, and within a run", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    names = ["adam", "sgd", "big", "adam-1", "sgd-1", "adam-2", "sgd-2", "sgd-no-l1"]
+    base = ('title = "t"\n[data]\nkind = "blobs"\nclasses = 10\n[train]\nsteps = 1000\neval_every = 10\n'
+            + "".join(f'[[variant]]\nname = "{name}"\n' for name in names))
+    kinds = set()
+    for block in blocks:
+        scenario = parse(base + block)
+        kinds |= {e.kind for e in scenario.expectations}
+    assert kinds == {"at_step", "relate", "race", "sparse"}

@@ -481,7 +481,7 @@ class Sparse(Expectation):
 @kind("race")
 @dataclass(frozen=True, kw_only=True)
 class Race(Expectation):
-    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. With `exclude_first_check_ties`, pairs where both reach it at the first check (a tie no optimizer decides) leave the count."""
+    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. With `exclude_first_check_ties`, pairs where both reach it at the same step by the first check after training starts (a tie no optimizer decides) leave the count."""
 
     pairs: tuple[tuple[str, ...], ...] = _REQUIRED
     metric: str = _REQUIRED
@@ -508,7 +508,7 @@ class Race(Expectation):
         for first, second in self.pairs:
             a = first_step_reaching(outcomes[first], self.metric, self.threshold)
             b = first_step_reaching(outcomes[second], self.metric, self.threshold)
-            tied = a is not None and a == b == _first_check(outcomes[first])
+            tied = a is not None and a == b and a <= _first_check(outcomes[first])
             win = a is not None and (b is None or b >= self.ratio * max(a, 1))
             lr_a, lr_b = outcomes[first].config.train.lr, outcomes[second].config.train.lr
             if tied and self.exclude_first_check_ties:
@@ -531,9 +531,10 @@ class Race(Expectation):
                            figures=[("share", share), ("ties", ties)])
 
 
-def _first_check(outcome: Outcome) -> int | None:
-    steps = outcome.snapshot.history.step
-    return int(steps[0]) if len(steps) else None
+def _first_check(outcome: Outcome) -> int:
+    """The first logged step after training began (its first check; 0 before one is logged)."""
+    trained = outcome.snapshot.history.step[outcome.snapshot.history.step > 0]
+    return int(trained[0]) if len(trained) else 0
 
 
 def _share(share: float) -> str:

@@ -577,13 +577,14 @@ class _Bounds(Expectation):
         return " and ".join(f"{word} {_num(bound)}" for word, bound in ((">", self.above), ("<", self.below))
                             if bound is not None)
 
-    def judge(self, outcomes, value: float, message: str, figures) -> Result:
+    def judge(self, outcomes, value: float | None, message: str, figures, *, logged=False) -> Result:
+        """``logged``: ``value`` is from a check already made, so it is decided now, mid-run."""
         message += f" (needed {self.needed()})"
         if value is None or math.isnan(value):
             return self._pending(outcomes, message) or self.result(
                 False, message + ": not measured", figures=figures)
-        return self._pending(outcomes, message) or self.result(self.within_bounds(value), message,
-                                                               figures=figures)
+        return ((not logged and self._pending(outcomes, message))
+                or self.result(self.within_bounds(value), message, figures=figures))
 
 
 def _step_metric(metric: str) -> None:
@@ -621,14 +622,14 @@ class AtStep(_Bounds):
         shown = _num(value) if value is not None else "not logged"
         if not self.than:
             return self.judge(outcomes, value, f"{self.variant} {self.metric} at step {self.step} "
-                                               f"{shown}", [("value", _or_nan(value))])
+                                               f"{shown}", [("value", _or_nan(value))], logged=True)
         other = value_at_step(outcomes[self.than], self.metric, self.step)
         ratio = _ratio(value, other) if None not in (value, other) else None
         message = (f"{self.variant} {self.metric} at step {self.step} {shown} vs {self.than} "
                    f"{_num(other) if other is not None else 'not logged'}: "
                    f"{_num(ratio) if ratio is not None else 'n/a'}x")
         figures = [("value", _or_nan(value)), ("other", _or_nan(other)), ("ratio", _or_nan(ratio))]
-        return self.judge(outcomes, ratio, message, figures)
+        return self.judge(outcomes, ratio, message, figures, logged=True)
 
 
 @kind("relate")
@@ -660,7 +661,8 @@ class Relate(_Bounds):
         message = (f"{self.variant} {when} {self.metric} / {self.to} = {_num(_or_nan(value))} / "
                    f"{_num(_or_nan(to))} = {_num(_or_nan(ratio))}")
         return self.judge(outcomes, ratio, message,
-                          [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))])
+                          [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
+                          logged=self.step is not None)
 
 
 def _or_nan(value: float | None) -> float:

@@ -46,12 +46,19 @@ def test_at_step_compares_two_variants_at_the_same_step():
     assert expect({**table, "step": 0, "near": 1.0, "tolerance": 0}, both).passed is True
 
 
-def test_at_step_on_a_step_the_run_never_logged_fails_once_it_ends():
+def test_at_step_is_decided_once_its_step_is_logged():
     stopped = runs(outcome("a", history([0, 10], val_loss=[1.0, 0.5])))
     result = expect({"kind": "at_step", "metric": "val_loss", "step": 20, "below": 1.0}, stopped)
     assert result.passed is False and "not logged" in result.message
     going = runs(outcome("a", history([0, 10], val_loss=[1.0, 0.5]), finished=False))
     assert expect({"kind": "at_step", "metric": "val_loss", "step": 20, "below": 1.0},
+                  going).passed is None
+    # a step already logged is decided mid-run; a final ratio waits for the end
+    assert expect({"kind": "at_step", "metric": "val_loss", "step": 10, "below": 1.0},
+                  going).passed is True
+    assert expect({"kind": "relate", "metric": "val_loss", "to": "train_loss", "step": 10,
+                   "below": 2}, going).passed is True
+    assert expect({"kind": "relate", "metric": "val_loss", "to": "train_loss", "below": 2},
                   going).passed is None
 
 

@@ -21,8 +21,7 @@ from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
 METRICS = HISTORY_METRICS + ("test_loss", "test_acc", "batch_noise")
-LAYER_METRICS = ("update_ratio", "grad_norm")      # one per layer: ``update_ratio_0``, ``grad_norm_-1``
-_LAYER_METRIC = re.compile(r"(update_ratio|grad_norm)_(-?\d+)\Z")
+_LAYER_METRIC = re.compile(r"(update_ratio|grad_norm)_(-?\d+)\Z")   # per layer: update_ratio_0, grad_norm_-1
 
 
 @dataclass(frozen=True)
@@ -348,13 +347,13 @@ class Reaches(Expectation):
                                                                message, figures=figures)
 
 
-@kind("overfits")
 @dataclass(frozen=True, kw_only=True)
-class Overfits(Expectation):
-    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+class _FinalToMinimum(Expectation):
+    """The variant's final validation loss against its own minimum over the run."""
 
     variant: str = ""
     factor: float = 1.5
+    turns_up: ClassVar[bool]
 
     def validate(self, configs):
         if self.factor < 1:
@@ -369,13 +368,33 @@ class Overfits(Expectation):
         best = int(np.nanargmin(val_loss))
         final, minimum = float(val_loss[-1]), float(val_loss[best])
         ratio = final / minimum if minimum > 0 else math.inf
+        relation = ">=" if self.turns_up else "<"
         message = (f"{self.variant} val_loss fell to {_num(minimum)} at step {int(history.step[best])}"
                    f", ended at {_num(final)} at step {int(history.step[-1])}: {_num(ratio)}x its "
-                   f"minimum (needed >= {_num(self.factor)}x)")
-        passed = best < len(val_loss) - 1 and ratio >= self.factor
+                   f"minimum (needed {relation} {_num(self.factor)}x)")
+        if self.turns_up:
+            passed = best < len(val_loss) - 1 and ratio >= self.factor
+        else:
+            passed = ratio < self.factor
         figures = [("minimum", minimum), ("final", final), ("ratio", ratio),
                    ("best_step", int(history.step[best]))]
         return self._pending(outcomes, message) or self.result(passed, message, figures=figures)
+
+
+@kind("overfits")
+@dataclass(frozen=True, kw_only=True)
+class Overfits(_FinalToMinimum):
+    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+
+    turns_up: ClassVar[bool] = True
+
+
+@kind("levels_off")
+@dataclass(frozen=True, kw_only=True)
+class LevelsOff(_FinalToMinimum):
+    """The variant's validation loss does not turn upward much: its final value is < `factor` × its minimum over the run."""
+
+    turns_up: ClassVar[bool] = False
 
 
 @kind("early_stop")

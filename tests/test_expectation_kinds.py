@@ -168,3 +168,15 @@ def test_the_readme_examples_of_these_kinds_parse():
         scenario = parse(base + block)
         kinds |= {e.kind for e in scenario.expectations}
     assert kinds == {"at_step", "relate", "race", "sparse"}
+
+
+def test_levels_off_is_the_control_of_overfits():
+    turns_up = outcome("big", history([0, 10, 20, 30], val_loss=[1.0, 0.2, 0.25, 0.32]))  # 1.6x
+    flat = outcome("l2", history([0, 10, 20, 30], val_loss=[1.0, 0.3, 0.28, 0.29]))
+    both = runs(turns_up, flat)
+    assert expect({"kind": "levels_off", "variant": "l2"}, both).passed is True
+    assert expect({"kind": "levels_off", "variant": "big"}, both).passed is False
+    assert expect({"kind": "levels_off", "variant": "big", "factor": 1.7}, both).passed is True
+    assert expect({"kind": "overfits", "variant": "big"}, both).passed is True
+    result = expect({"kind": "levels_off", "variant": "l2"}, both)
+    assert dict(result.figures)["ratio"] == pytest.approx(0.29 / 0.28)

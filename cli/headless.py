@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from .core.config import ConfigError
+from .core.data.cleaning import CleaningReport
 from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
 from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
@@ -45,6 +46,7 @@ class VariantRun:
     variant: Variant
     outcome: Outcome
     seconds: float
+    cleaning: CleaningReport | None = None     # what the data's cleaning rules found and did
 
 
 class Console:
@@ -158,7 +160,7 @@ def run_variant(scenario: Scenario, variant: Variant, console: Console | None = 
     else:
         outcome = play(scripted, tell=console.tell, cancel=cancel,
                        progress=lambda r: console.update(r, who + r.name))
-    return VariantRun(variant, outcome, time.perf_counter() - started)
+    return VariantRun(variant, outcome, time.perf_counter() - started, run.dataset.cleaning)
 
 
 def submit(pool: ThreadPoolExecutor, scenario: Scenario, console: Console | None = None,
@@ -215,6 +217,21 @@ def summary_table(runs: list[VariantRun]) -> str:
                                   for row in summary_rows(_pairs(runs))])
 
 
+def cleaning_table(runs: list[VariantRun]) -> str:
+    """Per run and rule: records found breaking it, dropped, repaired; then each run's totals
+    (a record breaking two rules counts under both, and once in the total)."""
+    rows = []
+    for r in runs:
+        report = r.cleaning
+        if report is None:
+            continue
+        rows += [[r.variant.name, rule, str(found), str(dropped), str(repaired)]
+                 for rule, found, dropped, repaired in report.rows()]
+        rows.append([r.variant.name, f"all ({report.mode})", str(report.bad_records),
+                     str(report.dropped_records), str(report.repaired_records)])
+    return format_table(["variant", "rule", "found", "dropped", "repaired"], rows) if rows else ""
+
+
 def _pairs(runs: list[VariantRun]) -> list[tuple[Variant, Outcome]]:
     return [(r.variant, r.outcome) for r in runs]
 
@@ -254,6 +271,11 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     results = check(scenario, runs)
     console.print()
     console.print(summary_table(runs))
+    cleaning = cleaning_table(runs)
+    if cleaning:
+        console.print()
+        console.print("data cleaning (records, over all splits):")
+        console.print(cleaning)
     if results:
         console.print()
         console.print("expectations:")

@@ -21,8 +21,7 @@ from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
 METRICS = HISTORY_METRICS + ("test_loss", "test_acc", "batch_noise")
-LAYER_METRICS = ("update_ratio", "grad_norm")      # one per layer: ``update_ratio_0``, ``grad_norm_-1``
-_LAYER_METRIC = re.compile(r"(update_ratio|grad_norm)_(-?\d+)\Z")
+_LAYER_METRIC = re.compile(r"(update_ratio|grad_norm)_(-?\d+)\Z")   # per layer: update_ratio_0, grad_norm_-1
 
 
 @dataclass(frozen=True)
@@ -348,13 +347,13 @@ class Reaches(Expectation):
                                                                message, figures=figures)
 
 
-@kind("overfits")
 @dataclass(frozen=True, kw_only=True)
-class Overfits(Expectation):
-    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+class _FinalToMinimum(Expectation):
+    """The variant's final validation loss against its own minimum over the run."""
 
     variant: str = ""
     factor: float = 1.5
+    turns_up: ClassVar[bool]
 
     def validate(self, configs):
         if self.factor < 1:
@@ -369,13 +368,33 @@ class Overfits(Expectation):
         best = int(np.nanargmin(val_loss))
         final, minimum = float(val_loss[-1]), float(val_loss[best])
         ratio = final / minimum if minimum > 0 else math.inf
+        relation = ">=" if self.turns_up else "<"
         message = (f"{self.variant} val_loss fell to {_num(minimum)} at step {int(history.step[best])}"
                    f", ended at {_num(final)} at step {int(history.step[-1])}: {_num(ratio)}x its "
-                   f"minimum (needed >= {_num(self.factor)}x)")
-        passed = best < len(val_loss) - 1 and ratio >= self.factor
+                   f"minimum (needed {relation} {_num(self.factor)}x)")
+        if self.turns_up:
+            passed = best < len(val_loss) - 1 and ratio >= self.factor
+        else:
+            passed = ratio < self.factor
         figures = [("minimum", minimum), ("final", final), ("ratio", ratio),
                    ("best_step", int(history.step[best]))]
         return self._pending(outcomes, message) or self.result(passed, message, figures=figures)
+
+
+@kind("overfits")
+@dataclass(frozen=True, kw_only=True)
+class Overfits(_FinalToMinimum):
+    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+
+    turns_up: ClassVar[bool] = True
+
+
+@kind("levels_off")
+@dataclass(frozen=True, kw_only=True)
+class LevelsOff(_FinalToMinimum):
+    """The variant's validation loss does not turn upward much: its final value is < `factor` × its minimum over the run."""
+
+    turns_up: ClassVar[bool] = False
 
 
 @kind("early_stop")
@@ -481,7 +500,7 @@ class Sparse(Expectation):
 @kind("race")
 @dataclass(frozen=True, kw_only=True)
 class Race(Expectation):
-    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. With `exclude_first_check_ties`, pairs where both reach it at the first check (a tie no optimizer decides) leave the count."""
+    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. With `exclude_first_check_ties`, pairs where both reach it at the same step by the first check after training starts (a tie no optimizer decides) leave the count."""
 
     pairs: tuple[tuple[str, ...], ...] = _REQUIRED
     metric: str = _REQUIRED
@@ -508,7 +527,7 @@ class Race(Expectation):
         for first, second in self.pairs:
             a = first_step_reaching(outcomes[first], self.metric, self.threshold)
             b = first_step_reaching(outcomes[second], self.metric, self.threshold)
-            tied = a is not None and a == b == _first_check(outcomes[first])
+            tied = a is not None and a == b and a <= _first_check(outcomes[first])
             win = a is not None and (b is None or b >= self.ratio * max(a, 1))
             lr_a, lr_b = outcomes[first].config.train.lr, outcomes[second].config.train.lr
             if tied and self.exclude_first_check_ties:
@@ -531,9 +550,10 @@ class Race(Expectation):
                            figures=[("share", share), ("ties", ties)])
 
 
-def _first_check(outcome: Outcome) -> int | None:
-    steps = outcome.snapshot.history.step
-    return int(steps[0]) if len(steps) else None
+def _first_check(outcome: Outcome) -> int:
+    """The first logged step after training began (its first check; 0 before one is logged)."""
+    trained = outcome.snapshot.history.step[outcome.snapshot.history.step > 0]
+    return int(trained[0]) if len(trained) else 0
 
 
 def _share(share: float) -> str:
@@ -576,13 +596,14 @@ class _Bounds(Expectation):
         return " and ".join(f"{word} {_num(bound)}" for word, bound in ((">", self.above), ("<", self.below))
                             if bound is not None)
 
-    def judge(self, outcomes, value: float, message: str, figures) -> Result:
+    def judge(self, outcomes, value: float | None, message: str, figures, *, logged=False) -> Result:
+        """``logged``: ``value`` is from a check already made, so it is decided now, mid-run."""
         message += f" (needed {self.needed()})"
         if value is None or math.isnan(value):
             return self._pending(outcomes, message) or self.result(
                 False, message + ": not measured", figures=figures)
-        return self._pending(outcomes, message) or self.result(self.within_bounds(value), message,
-                                                               figures=figures)
+        return ((not logged and self._pending(outcomes, message))
+                or self.result(self.within_bounds(value), message, figures=figures))
 
 
 def _step_metric(metric: str) -> None:
@@ -620,14 +641,14 @@ class AtStep(_Bounds):
         shown = _num(value) if value is not None else "not logged"
         if not self.than:
             return self.judge(outcomes, value, f"{self.variant} {self.metric} at step {self.step} "
-                                               f"{shown}", [("value", _or_nan(value))])
+                                               f"{shown}", [("value", _or_nan(value))], logged=True)
         other = value_at_step(outcomes[self.than], self.metric, self.step)
         ratio = _ratio(value, other) if None not in (value, other) else None
         message = (f"{self.variant} {self.metric} at step {self.step} {shown} vs {self.than} "
                    f"{_num(other) if other is not None else 'not logged'}: "
                    f"{_num(ratio) if ratio is not None else 'n/a'}x")
         figures = [("value", _or_nan(value)), ("other", _or_nan(other)), ("ratio", _or_nan(ratio))]
-        return self.judge(outcomes, ratio, message, figures)
+        return self.judge(outcomes, ratio, message, figures, logged=True)
 
 
 @kind("relate")
@@ -659,7 +680,8 @@ class Relate(_Bounds):
         message = (f"{self.variant} {when} {self.metric} / {self.to} = {_num(_or_nan(value))} / "
                    f"{_num(_or_nan(to))} = {_num(_or_nan(ratio))}")
         return self.judge(outcomes, ratio, message,
-                          [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))])
+                          [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
+                          logged=self.step is not None)
 
 
 def _or_nan(value: float | None) -> float:

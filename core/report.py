@@ -80,8 +80,9 @@ def summary_json(scenario: Scenario, seed: int | None, overrides,
         "seed": seed,
         "set": {k: v for k, v in overrides},
         "variants": summary_rows(runs),
-        "expectations": [{"kind": r.kind, "passed": r.passed, "message": r.message,
-                          "because": r.because, "details": list(r.details)} for r in results],
+        "expectations": [{"id": r.id, "kind": r.kind, "passed": r.passed, "message": r.message,
+                          "because": r.because, "details": list(r.details),
+                          "figures": dict(r.figures)} for r in results],
         "passed": all(r.passed for r in results),
     }
     return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"

@@ -113,7 +113,7 @@ def _figure(value: float) -> str:
 
 def format_summary(summary: dict) -> str:
     """Per scenario and expectation: the pass rate, then one line per figure it compared."""
-    lines = ["pass rate per expectation; each figure it compared: median, 5th and 95th percentile"]
+    lines = ["pass rate per expectation; its figures' median, 5th and 95th percentile"]
     for name, scenario in summary["scenarios"].items():
         lines.append(f"{name}, seeds {scenario['seeds']} ({scenario['runs']} runs):")
         for id_, e in scenario["expectations"].items():

@@ -3,7 +3,9 @@ one run, per-layer metrics, races without first-check ties and sparse controls; 
 each result carries for ``nnsim check``'s statistics."""
 
 import math
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,12 +46,19 @@ def test_at_step_compares_two_variants_at_the_same_step():
     assert expect({**table, "step": 0, "near": 1.0, "tolerance": 0}, both).passed is True
 
 
-def test_at_step_on_a_step_the_run_never_logged_fails_once_it_ends():
+def test_at_step_is_decided_once_its_step_is_logged():
     stopped = runs(outcome("a", history([0, 10], val_loss=[1.0, 0.5])))
     result = expect({"kind": "at_step", "metric": "val_loss", "step": 20, "below": 1.0}, stopped)
     assert result.passed is False and "not logged" in result.message
     going = runs(outcome("a", history([0, 10], val_loss=[1.0, 0.5]), finished=False))
     assert expect({"kind": "at_step", "metric": "val_loss", "step": 20, "below": 1.0},
+                  going).passed is None
+    # a step already logged is decided mid-run; a final ratio waits for the end
+    assert expect({"kind": "at_step", "metric": "val_loss", "step": 10, "below": 1.0},
+                  going).passed is True
+    assert expect({"kind": "relate", "metric": "val_loss", "to": "train_loss", "step": 10,
+                   "below": 2}, going).passed is True
+    assert expect({"kind": "relate", "metric": "val_loss", "to": "train_loss", "below": 2},
                   going).passed is None
 
 
@@ -89,16 +98,18 @@ def test_race_can_leave_out_pairs_that_tie_at_the_first_check():
                                                                    for s in (0, 10, 20, 30, 40)]))
 
     pairs = runs(reaching_at("a0", 10), reaching_at("b0", 30),     # a wins
-                 reaching_at("a1", 0), reaching_at("b1", 0),       # tie at the first check
-                 reaching_at("a2", 20), reaching_at("b2", 20))     # a loses
-    table = {"kind": "race", "pairs": [["a0", "b0"], ["a1", "b1"], ["a2", "b2"]],
+                 reaching_at("a1", 10), reaching_at("b1", 10),     # tie at the first check
+                 reaching_at("a2", 0), reaching_at("b2", 0),       # there before training: a tie
+                 reaching_at("a3", 20), reaching_at("b3", 20))     # a tie later: a loses
+    table = {"kind": "race", "pairs": [["a0", "b0"], ["a1", "b1"], ["a2", "b2"], ["a3", "b3"]],
              "metric": "val_loss", "threshold": 0.1, "ratio": 2.0, "at_least": 0.5}
     counted = expect(table, pairs)
-    assert counted.passed is False and "1 of 3 pairs" in counted.message    # the tie counts as a loss
+    assert counted.passed is False and "1 of 4 pairs" in counted.message    # ties count as losses
     excluded = expect({**table, "exclude_first_check_ties": True}, pairs)
     assert excluded.passed is True and "1 of 2 pairs" in excluded.message
-    assert "1 tied at the first check left out" in excluded.message
-    assert "left out" in excluded.details[1] and dict(excluded.figures) == {"share": 0.5, "ties": 1}
+    assert "2 tied at the first check left out" in excluded.message
+    assert ["left out" in d for d in excluded.details] == [False, True, True, False]
+    assert dict(excluded.figures) == {"share": 0.5, "ties": 2}
 
 
 def test_sparse_at_most_bounds_a_control():
@@ -143,3 +154,29 @@ def test_expectations_have_ids_by_position_or_by_name():
     with pytest.raises(ConfigError, match="used twice"):
         parse('title = "t"\n[[expect]]\nkind = "no_divergence"\nid = "a"\n'
               '[[expect]]\nkind = "no_divergence"\nid = "a"\n')
+
+
+def test_the_readme_examples_of_these_kinds_parse():
+    readme = (Path(__file__).parent.parent / "scenarios" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Comparing at a step, and within a run", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    names = ["adam", "sgd", "big", "adam-1", "sgd-1", "adam-2", "sgd-2", "sgd-no-l1"]
+    base = ('title = "t"\n[data]\nkind = "blobs"\nclasses = 10\n[train]\nsteps = 1000\neval_every = 10\n'
+            + "".join(f'[[variant]]\nname = "{name}"\n' for name in names))
+    kinds = set()
+    for block in blocks:
+        scenario = parse(base + block)
+        kinds |= {e.kind for e in scenario.expectations}
+    assert kinds == {"at_step", "relate", "race", "sparse"}
+
+
+def test_levels_off_is_the_control_of_overfits():
+    turns_up = outcome("big", history([0, 10, 20, 30], val_loss=[1.0, 0.2, 0.25, 0.32]))  # 1.6x
+    flat = outcome("l2", history([0, 10, 20, 30], val_loss=[1.0, 0.3, 0.28, 0.29]))
+    both = runs(turns_up, flat)
+    assert expect({"kind": "levels_off", "variant": "l2"}, both).passed is True
+    assert expect({"kind": "levels_off", "variant": "big"}, both).passed is False
+    assert expect({"kind": "levels_off", "variant": "big", "factor": 1.7}, both).passed is True
+    assert expect({"kind": "overfits", "variant": "big"}, both).passed is True
+    result = expect({"kind": "levels_off", "variant": "l2"}, both)
+    assert dict(result.figures)["ratio"] == pytest.approx(0.29 / 0.28)

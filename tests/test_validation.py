@@ -172,3 +172,20 @@ def test_every_placeholder_in_the_builtin_lessons_resolves():
         load_scenario(name)          # raises ScenarioError naming the placeholder if one is missing
     if quoted:
         assert (resolve(builtin_names()[0]).parent / "validation.json").is_file()
+
+
+def test_many_seeds_list_each_failed_expectation_once(tmp_path, capsys):
+    from nnsim import headless
+
+    lesson = tmp_path / "impossible.toml"
+    lesson.write_text('title = "t"\n[data]\nkind = "circle"\nn_points = 100\n[train]\nsteps = 10\n'
+                      '[[expect]]\nkind = "final_above"\nmetric = "val_acc"\nthreshold = 1.01\n')
+    seeds = list(range(14))
+    status = headless.check_scenarios([str(lesson)], seeds, lambda name, seed: load_scenario(name, seed=seed),
+                                      workers=1, progress=False)
+    failed = capsys.readouterr().out.split("failed:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert status == 1
+    assert len(failed) == 1
+    assert failed[0].startswith(f"  impossible 1 final_above: 14 of 14 seeds "
+                                f"({', '.join(map(str, seeds[:12]))}, …); seed 0: ")
+    assert failed[0].endswith("(needed >= 1.01)")

@@ -25,7 +25,7 @@ from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
 from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
-from .core.scenario import Scenario, ScenarioError, Variant
+from .core.scenario import Scenario, ScenarioError, Variant, expectation_keys
 from .core.validation import Tally, format_summary, seed_ranges
 
 
@@ -351,7 +351,8 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
                     break
                 name, seed, scenario, futures = in_flight.popleft()
                 results = check(scenario, gather(futures))
-                tally.add(scenario.name, seed, results)
+                tally.add(scenario.name, seed, results,
+                          {e.id: expectation_keys(e) for e in scenario.expectations})
                 failed = [r for r in results if not r.passed]
                 cells[name].append("FAIL" if failed else "ok")
                 for r in failed:

@@ -74,6 +74,8 @@ def test_check_over_seeds_prints_pass_rates_and_writes_the_summary(tmp_path, cap
     assert final_below["kind"] == "final_below"
     assert status == (0 if all(e["passed"] == 3 for e in compare["expectations"].values()) else 1)
     assert f"2 final_below: {final_below['passed']} of 3 pass" in out
+    asks = 'metric = "train_loss", variant = "adam", than = "sgd"'
+    assert final_below["asks"] == asks and f"\n      {asks}\n" in out
     ratio = final_below["figures"]["ratio"]
     assert ratio["p5"] <= ratio["median"] <= ratio["p95"]
     assert re.search(r"ratio\s+\S+\s+5%:\s+\S+\s+95%:", out)

@@ -25,7 +25,7 @@ from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
 from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
-from .core.scenario import Scenario, ScenarioError, Variant
+from .core.scenario import Scenario, ScenarioError, Variant, expectation_keys
 from .core.validation import Tally, format_summary, seed_ranges
 
 
@@ -296,6 +296,24 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
 SEED_COLUMNS = 10      # more seeds than this: a count per scenario instead of a column per seed
 
 
+FAILED_SEEDS_SHOWN = 12     # over many seeds, the seeds an expectation failed on, then "…"
+
+
+def failure_lines(failures: dict[tuple[str, str, str], list[tuple[int, str]]], n_seeds: int) -> list[str]:
+    """A line per failed check over a few seeds; over many, a line per expectation: the seeds it
+    failed on and the first failure's numbers."""
+    if n_seeds <= SEED_COLUMNS:
+        return [f"{name} seed {seed}: {kind}: {message}"
+                for (name, _, kind), seeds in failures.items() for seed, message in seeds]
+    lines = []
+    for (name, id_, kind), seeds in failures.items():
+        listed = ", ".join(str(seed) for seed, _ in seeds[:FAILED_SEEDS_SHOWN])
+        more = ", …" if len(seeds) > FAILED_SEEDS_SHOWN else ""
+        lines.append(f"{name} {id_} {kind}: {len(seeds)} of {n_seeds} seeds ({listed}{more}); "
+                     f"seed {seeds[0][0]}: {seeds[0][1]}")
+    return lines
+
+
 def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int], Scenario], *,
                     workers: int | None = None, out: TextIO | None = None,
                     err: TextIO | None = None, progress: bool = True,
@@ -316,7 +334,8 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
     console = Console(narration, err, progress=progress, live_only=True)
     cancel = threading.Event()
     started = time.perf_counter()
-    failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
+    failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds
+    cells = {name: [scenario.name] for name, scenario in first.items()}
     tally = tally if tally is not None else Tally()
     pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
@@ -332,10 +351,12 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
                     break
                 name, seed, scenario, futures = in_flight.popleft()
                 results = check(scenario, gather(futures))
-                tally.add(scenario.name, seed, results)
+                tally.add(scenario.name, seed, results,
+                          {e.id: expectation_keys(e) for e in scenario.expectations})
                 failed = [r for r in results if not r.passed]
                 cells[name].append("FAIL" if failed else "ok")
-                failures += [f"{scenario.name} seed {seed}: {r.kind}: {r.message}" for r in failed]
+                for r in failed:
+                    failures.setdefault((scenario.name, r.id, r.kind), []).append((seed, r.message))
                 if progress:
                     console.print(f"  {scenario.name} seed {seed}: "
                                   f"{len(results) - len(failed)}/{len(results)} hold", to_err=True)
@@ -354,7 +375,7 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
             [row[0], seed_ranges(seeds), str(row[1:].count("ok")), str(row[1:].count("FAIL"))]
             for row in cells.values()]) + "\n")
     if failures:
-        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failures))
+        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failure_lines(failures, len(seeds))))
     if len(seeds) > 1:
         out.write("\n" + format_summary(tally.summary()) + "\n")
     out.write(f"\n{total - bad} of {total} scenario x seed checks pass "

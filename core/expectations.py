@@ -500,7 +500,7 @@ class Sparse(Expectation):
 @kind("race")
 @dataclass(frozen=True, kw_only=True)
 class Race(Expectation):
-    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. With `exclude_first_check_ties`, pairs where both reach it at the same step by the first check after training starts (a tie no optimizer decides) leave the count."""
+    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. Pairs where both reach it at the same step by the first check after training starts are ties no optimizer decides: they count as "no", or with `exclude_first_check_ties` leave the count."""
 
     pairs: tuple[tuple[str, ...], ...] = _REQUIRED
     metric: str = _REQUIRED
@@ -529,21 +529,24 @@ class Race(Expectation):
             b = first_step_reaching(outcomes[second], self.metric, self.threshold)
             tied = a is not None and a == b and a <= _first_check(outcomes[first])
             win = a is not None and (b is None or b >= self.ratio * max(a, 1))
+            ties += tied
             lr_a, lr_b = outcomes[first].config.train.lr, outcomes[second].config.train.lr
             if tied and self.exclude_first_check_ties:
-                ties += 1
                 verdict = "tied at the first check, left out"
             else:
                 wins += win
-                verdict = "yes" if win else "no"
+                verdict = ("yes" if win else "no") + (" (tied at the first check)" if tied else "")
             details.append(f"{first} (lr {_num(lr_a)}) {a if a is not None else 'never'} steps, "
                            f"{second} (lr {_num(lr_b)}) {b if b is not None else 'never'}: {verdict}")
-        counted = len(self.pairs) - ties
+        counted = len(self.pairs) - (ties if self.exclude_first_check_ties else 0)
         share = wins / counted if counted else math.nan
-        left_out = f", {ties} tied at the first check left out" if self.exclude_first_check_ties else ""
+        tie_note = ""
+        if ties:
+            tie_note = (f", {ties} tied at the first check " +
+                        ("left out" if self.exclude_first_check_ties else "counted as no"))
         message = (f"the first of a pair reached {self.metric} {_num(self.threshold)} in <= 1/"
                    f"{_num(self.ratio)} of the second's steps in {wins} of {counted} pairs "
-                   f"({_share(share)}; needed >= {self.at_least:.0%}){left_out}")
+                   f"({_share(share)}; needed >= {self.at_least:.0%}){tie_note}")
         if self._pending(outcomes, message):
             return self.result(None, message + " so far", details)
         return self.result(share >= self.at_least, message, details,

@@ -15,7 +15,7 @@ import inspect
 import json
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -400,6 +400,12 @@ class _Parser:
             raise self.error(where, "expected 'set' and/or 'say' (an event must do something)")
         return Event(index=index, at_step=table.get("at_step"), at_epoch=table.get("at_epoch"),
                      variant=variant, set=changes, say=say)
+
+
+def expectation_keys(expectation: Expectation) -> str:
+    """``key = value, ...``: the keys an expectation gives (defaults, ``id`` and ``because`` left out)."""
+    return ", ".join(f"{f.name} = {toml_value(getattr(expectation, f.name))}" for f in fields(expectation)
+                     if f.name not in COMMON_KEYS and getattr(expectation, f.name) != f.default)
 
 
 def _flatten(table: dict, prefix: str = ""):

@@ -14,7 +14,7 @@ import math
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .expectations import Result
 STATS = ("median", "p5", "p95")
 QUANTILES = {"median": 0.5, "p5": 0.05, "p95": 0.95}
 FORMAT = 1
+ASKS_WIDTH = 72         # what an expectation asks, cut to fit 80 columns on the console
 PLACEHOLDER = re.compile(r"\{validation\.([^{}:]*)(?::([^{}]*))?\}")
 
 
@@ -53,12 +54,16 @@ class Tally:
     def __init__(self) -> None:
         self.seeds: dict[str, list[int]] = defaultdict(list)
         self.kinds: dict[str, dict[str, str]] = defaultdict(dict)
+        self.asks: dict[str, dict[str, str]] = defaultdict(dict)
         self.passed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.figures: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(list)))
 
-    def add(self, scenario: str, seed: int, results: Iterable[Result]) -> None:
+    def add(self, scenario: str, seed: int, results: Iterable[Result],
+            asks: Mapping[str, str] | None = None) -> None:
+        """One seed's results; ``asks``: what each expectation (by id) asks, in its own keys."""
         self.seeds[scenario].append(seed)
+        self.asks[scenario].update(asks or {})
         for r in results:
             self.kinds[scenario][r.id] = r.kind
             self.passed[scenario][r.id] += bool(r.passed)
@@ -67,7 +72,7 @@ class Tally:
 
     def summary(self) -> dict:
         """``{"format": 1, "scenarios": {name: {"seeds", "runs", "expectations": {id: {"kind",
-        "passed", "runs", "pass_rate", "figures": {name: {"median", "p5", "p95", "measured",
+        "asks", "passed", "runs", "pass_rate", "figures": {name: {"median", "p5", "p95", "measured",
         "infinite"}}}}}}}``."""
         scenarios = {}
         for name, seeds in self.seeds.items():
@@ -76,7 +81,7 @@ class Tally:
             for id_, kind in self.kinds[name].items():
                 passed = self.passed[name][id_]
                 expectations[id_] = {
-                    "kind": kind, "passed": passed, "runs": runs, "pass_rate": passed / runs,
+                    "kind": kind, "asks": self.asks[name].get(id_, ""), "passed": passed, "runs": runs, "pass_rate": passed / runs,
                     "figures": {figure: distribution(values)
                                 for figure, values in self.figures[name][id_].items()}}
             scenarios[name] = {"seeds": seed_ranges(seeds), "runs": runs, "expectations": expectations}
@@ -119,6 +124,9 @@ def format_summary(summary: dict) -> str:
         for id_, e in scenario["expectations"].items():
             lines.append(f"  {id_} {e['kind']}: {e['passed']} of {e['runs']} pass "
                          f"({e['pass_rate']:.1%})")
+            if e.get("asks"):
+                asks = e["asks"]
+                lines.append("      " + (asks if len(asks) <= ASKS_WIDTH else asks[:ASKS_WIDTH - 1] + "…"))
             for figure, d in e["figures"].items():
                 notes = [f"{d['measured']} measured"] if d["measured"] < e["runs"] else []
                 notes += [f"∞ on {d['infinite']}"] if d["infinite"] else []

@@ -105,6 +105,8 @@ def test_race_can_leave_out_pairs_that_tie_at_the_first_check():
              "metric": "val_loss", "threshold": 0.1, "ratio": 2.0, "at_least": 0.5}
     counted = expect(table, pairs)
     assert counted.passed is False and "1 of 4 pairs" in counted.message    # ties count as losses
+    assert "2 tied at the first check counted as no" in counted.message
+    assert dict(counted.figures) == {"share": 0.25, "ties": 2}
     excluded = expect({**table, "exclude_first_check_ties": True}, pairs)
     assert excluded.passed is True and "1 of 2 pairs" in excluded.message
     assert "2 tied at the first check left out" in excluded.message

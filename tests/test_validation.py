@@ -74,6 +74,8 @@ def test_check_over_seeds_prints_pass_rates_and_writes_the_summary(tmp_path, cap
     assert final_below["kind"] == "final_below"
     assert status == (0 if all(e["passed"] == 3 for e in compare["expectations"].values()) else 1)
     assert f"2 final_below: {final_below['passed']} of 3 pass" in out
+    asks = 'metric = "train_loss", variant = "adam", than = "sgd"'
+    assert final_below["asks"] == asks and f"\n      {asks}\n" in out
     ratio = final_below["figures"]["ratio"]
     assert ratio["p5"] <= ratio["median"] <= ratio["p95"]
     assert re.search(r"ratio\s+\S+\s+5%:\s+\S+\s+95%:", out)
@@ -172,3 +174,20 @@ def test_every_placeholder_in_the_builtin_lessons_resolves():
         load_scenario(name)          # raises ScenarioError naming the placeholder if one is missing
     if quoted:
         assert (resolve(builtin_names()[0]).parent / "validation.json").is_file()
+
+
+def test_many_seeds_list_each_failed_expectation_once(tmp_path, capsys):
+    from nnsim import headless
+
+    lesson = tmp_path / "impossible.toml"
+    lesson.write_text('title = "t"\n[data]\nkind = "circle"\nn_points = 100\n[train]\nsteps = 10\n'
+                      '[[expect]]\nkind = "final_above"\nmetric = "val_acc"\nthreshold = 1.01\n')
+    seeds = list(range(14))
+    status = headless.check_scenarios([str(lesson)], seeds, lambda name, seed: load_scenario(name, seed=seed),
+                                      workers=1, progress=False)
+    failed = capsys.readouterr().out.split("failed:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert status == 1
+    assert len(failed) == 1
+    assert failed[0].startswith(f"  impossible 1 final_above: 14 of 14 seeds "
+                                f"({', '.join(map(str, seeds[:12]))}, …); seed 0: ")
+    assert failed[0].endswith("(needed >= 1.01)")

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from . import __version__, trace
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
+from .core.report import write_atomically
 from .core.text import one_line
+from .core.validation import FORMAT, Tally, merged, read_summary, to_json
 from .serve import ServeError
 
 COMMANDS = ("list", "run", "check", "show", "trace", "serve")
@@ -114,6 +116,10 @@ def command_parser() -> argparse.ArgumentParser:
                        help=SCENARIO_HELP + " (default: every built-in lesson)")
     check.add_argument("--seeds", type=parse_seeds, default=[0], metavar="SEEDS",
                        help="seeds such as 0-9, 3 or 0,2,5 (default 0)")
+    check.add_argument("--summary", type=Path, metavar="FILE",
+                       help="write each expectation's pass rate and the median, 5th and 95th "
+                            "percentile of its figures as JSON into FILE (scenarios already in "
+                            "FILE and not checked now are kept): the figures lesson texts quote")
     _add_pace_options(check)
 
     show = commands.add_parser(
@@ -218,8 +224,33 @@ def check_command(args) -> int:
     names = args.scenarios or builtin_names()
     if not names:
         raise UsageError("no scenarios to check: no built-in lessons are installed")
-    return headless.check_scenarios(names, args.seeds, lambda name, seed: load_scenario(name, seed=seed),
-                                    workers=args.jobs, progress=not args.quiet)
+    previous = read_previous_summary(args.summary) if args.summary else None
+    tally = Tally()
+    status = headless.check_scenarios(
+        names, args.seeds, lambda name, seed: load_scenario(name, seed=seed, fill_figures=False),
+        workers=args.jobs, progress=not args.quiet, tally=tally)
+    if args.summary:
+        target = args.summary.resolve()
+        write_atomically(target.parent, target.name, to_json(merged(previous, tally.summary())))
+        print(f"wrote {args.summary}")
+    return status
+
+
+def read_previous_summary(path: Path) -> dict | None:
+    """The summary ``--summary`` will update, read before anything runs (None: a new file)."""
+    if path.is_dir():
+        raise UsageError(f"--summary {path}: is a folder, not a file")
+    if not path.exists():
+        check_out_dir(path.parent if str(path.parent) else Path("."))
+        return None
+    try:
+        previous = read_summary(path)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UsageError(f"--summary {path}: cannot read it as a validation summary ({err})") from None
+    if not isinstance(previous, dict) or previous.get("format") != FORMAT:
+        raise UsageError(f"--summary {path}: not a validation summary written by nnsim check "
+                         f"(expected \"format\": {FORMAT})")
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from dataclasses import fields
 
 from .core.config import TABLES, RunConfig, config_to_dict
 from .core.expectations import Expectation
+from .core.scenario import expectation_keys
 from .core.scenario import Scenario, builtin_names, load_scenario, toml_value
 
 
@@ -44,10 +45,9 @@ def describe_overrides(overrides: dict) -> str:
 
 
 def describe_expectation(expectation: Expectation) -> str:
-    """``kind: key = value, ...`` for the keys given (defaults left out)."""
-    keys = [f"{f.name} = {toml_value(getattr(expectation, f.name))}" for f in fields(expectation)
-            if f.name != "because" and getattr(expectation, f.name) != f.default]
-    return f"{expectation.kind}: " + ", ".join(keys)
+    """``ID kind: key = value, ...`` for the keys given (defaults left out); the id is what
+    ``nnsim check`` reports it by and lesson texts quote its figures by."""
+    return f"{expectation.id} {expectation.kind}: {expectation_keys(expectation)}"
 
 
 def show(scenario: Scenario) -> str:

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
 from .core.config import ConfigError
+from .core.data.cleaning import CleaningReport
 from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
 from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
-from .core.scenario import Scenario, ScenarioError, Variant
+from .core.scenario import Scenario, ScenarioError, Variant, expectation_keys
+from .core.validation import Tally, format_summary, seed_ranges
 
 
 def _cores() -> int:
@@ -45,6 +47,7 @@ class VariantRun:
     variant: Variant
     outcome: Outcome
     seconds: float
+    cleaning: CleaningReport | None = None     # what the data's cleaning rules found and did
 
 
 class Console:
@@ -160,7 +163,7 @@ def run_variant(scenario: Scenario, variant: Variant, console: Console | None = 
     else:
         outcome = play(scripted, tell=console.tell, cancel=cancel,
                        progress=lambda r: console.update(r, who + r.name))
-    return VariantRun(variant, outcome, time.perf_counter() - started)
+    return VariantRun(variant, outcome, time.perf_counter() - started, run.dataset.cleaning)
 
 
 @contextmanager
@@ -234,6 +237,21 @@ def summary_table(runs: list[VariantRun]) -> str:
                                   for row in summary_rows(_pairs(runs))])
 
 
+def cleaning_table(runs: list[VariantRun]) -> str:
+    """Per run and rule: records found breaking it, dropped, repaired; then each run's totals
+    (a record breaking two rules counts under both, and once in the total)."""
+    rows = []
+    for r in runs:
+        report = r.cleaning
+        if report is None:
+            continue
+        rows += [[r.variant.name, rule, str(found), str(dropped), str(repaired)]
+                 for rule, found, dropped, repaired in report.rows()]
+        rows.append([r.variant.name, f"all ({report.mode})", str(report.bad_records),
+                     str(report.dropped_records), str(report.repaired_records)])
+    return format_table(["variant", "rule", "found", "dropped", "repaired"], rows) if rows else ""
+
+
 def _pairs(runs: list[VariantRun]) -> list[tuple[Variant, Outcome]]:
     return [(r.variant, r.outcome) for r in runs]
 
@@ -270,6 +288,11 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     results = check(scenario, runs)
     console.print()
     console.print(summary_table(runs))
+    cleaning = cleaning_table(runs)
+    if cleaning:
+        console.print()
+        console.print("data cleaning (records, over all splits):")
+        console.print(cleaning)
     if results:
         console.print()
         console.print("expectations:")
@@ -287,10 +310,34 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
     return 0 if held == len(results) else 1
 
 
+SEED_COLUMNS = 10      # more seeds than this: a count per scenario instead of a column per seed
+
+
+FAILED_SEEDS_SHOWN = 12     # over many seeds, the seeds an expectation failed on, then "…"
+
+
+def failure_lines(failures: dict[tuple[str, str, str], list[tuple[int, str]]], n_seeds: int) -> list[str]:
+    """A line per failed check over a few seeds; over many, a line per expectation: the seeds it
+    failed on and the first failure's numbers."""
+    if n_seeds <= SEED_COLUMNS:
+        return [f"{name} seed {seed}: {kind}: {message}"
+                for (name, _, kind), seeds in failures.items() for seed, message in seeds]
+    lines = []
+    for (name, id_, kind), seeds in failures.items():
+        listed = ", ".join(str(seed) for seed, _ in seeds[:FAILED_SEEDS_SHOWN])
+        more = ", …" if len(seeds) > FAILED_SEEDS_SHOWN else ""
+        lines.append(f"{name} {id_} {kind}: {len(seeds)} of {n_seeds} seeds ({listed}{more}); "
+                     f"seed {seeds[0][0]}: {seeds[0][1]}")
+    return lines
+
+
 def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int], Scenario], *,
                     workers: int | None = None, out: TextIO | None = None,
-                    err: TextIO | None = None, progress: bool = True) -> int:
-    """``nnsim check``: each scenario loaded per seed (``load``), run and checked; a pass/fail table.
+                    err: TextIO | None = None, progress: bool = True,
+                    tally: Tally | None = None) -> int:
+    """``nnsim check``: each scenario loaded per seed (``load``), run and checked; a pass/fail
+    table, and over several seeds each expectation's pass rate and the spread of its figures.
+    ``tally`` (if given) gathers every result, for a validation summary.
 
     Every name is loaded once up front, so a broken file is reported before anything runs;
     the scenario x seed pairs are then loaded as the pool gets to them, a few ahead of the
@@ -304,7 +351,9 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
     console = Console(narration, err, progress=progress, live_only=True)
     cancel = threading.Event()
     started = time.perf_counter()
-    failures, cells = [], {name: [scenario.name] for name, scenario in first.items()}
+    failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds
+    cells = {name: [scenario.name] for name, scenario in first.items()}
+    tally = tally if tally is not None else Tally()
     pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
     with training_pool(workers, cancel) as pool:
@@ -319,20 +368,30 @@ def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int
                     break
                 name, seed, scenario, futures = in_flight.popleft()
                 results = check(scenario, gather(futures))
+                tally.add(scenario.name, seed, results,
+                          {e.id: expectation_keys(e) for e in scenario.expectations})
                 failed = [r for r in results if not r.passed]
                 cells[name].append("FAIL" if failed else "ok")
-                failures += [f"{scenario.name} seed {seed}: {r.kind}: {r.message}" for r in failed]
+                for r in failed:
+                    failures.setdefault((scenario.name, r.id, r.kind), []).append((seed, r.message))
                 if progress:
                     console.print(f"  {scenario.name} seed {seed}: "
                                   f"{len(results) - len(failed)}/{len(results)} hold", to_err=True)
         finally:
             console.done()
             narration.close()
-    out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], list(cells.values())) + "\n")
-    if failures:
-        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failures))
     total = len(names) * len(seeds)
     bad = sum(cell == "FAIL" for row in cells.values() for cell in row[1:])
+    if len(seeds) <= SEED_COLUMNS:
+        out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], list(cells.values())) + "\n")
+    else:
+        out.write(format_table(["scenario", "seeds", "pass", "fail"], [
+            [row[0], seed_ranges(seeds), str(row[1:].count("ok")), str(row[1:].count("FAIL"))]
+            for row in cells.values()]) + "\n")
+    if failures:
+        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in failure_lines(failures, len(seeds))))
+    if len(seeds) > 1:
+        out.write("\n" + format_summary(tally.summary()) + "\n")
     out.write(f"\n{total - bad} of {total} scenario x seed checks pass "
               f"({time.perf_counter() - started:.1f} s)\n")
     return 1 if bad else 0

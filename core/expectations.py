@@ -9,6 +9,7 @@ one line that gives the measured numbers. The checker never trains: it observes.
 from __future__ import annotations
 
 import math
+import re
 import types
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Mapping, Union, get_args, get_origin, get_type_hints
@@ -20,6 +21,7 @@ from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
 METRICS = HISTORY_METRICS + ("test_loss", "test_acc", "batch_noise")
+_LAYER_METRIC = re.compile(r"(update_ratio|grad_norm)_(-?\d+)\Z")   # per layer: update_ratio_0, grad_norm_-1
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Result:
     message: str               # one line with the measured numbers
     because: str = ""
     details: tuple[str, ...] = ()
+    figures: tuple[tuple[str, float], ...] = ()   # the measured numbers it compared, by name
+    id: str = ""               # the expectation's id (its ``id`` key, else its 1-based position)
 
     @property
     def status(self) -> str:
@@ -71,6 +75,25 @@ def _lower_is_better(metric: str) -> bool:
     return metric.endswith("loss")
 
 
+def layer_metric(metric: str) -> tuple[str, int] | None:
+    """``("update_ratio", 0)`` for ``update_ratio_0``; None for a metric that is not per layer."""
+    match = _LAYER_METRIC.match(metric)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def _layer_values(source, metric: str):
+    name, layer = layer_metric(metric)
+    return np.asarray(source.update_ratios if name == "update_ratio" else source.grad_norms)[..., layer]
+
+
+def history_values(outcome: Outcome, metric: str) -> np.ndarray:
+    """A logged metric at every kept check of the run, oldest first."""
+    history = outcome.snapshot.history
+    if layer_metric(metric):
+        return _layer_values(history, metric)
+    return np.asarray(getattr(history, metric))
+
+
 def final_value(outcome: Outcome, metric: str) -> float:
     """A metric at the end (or now); a diverged run's NaN loss counts as infinitely bad.
 
@@ -81,6 +104,8 @@ def final_value(outcome: Outcome, metric: str) -> float:
         spreads = outcome.snapshot.history.batch_loss_std
         finite = spreads[np.isfinite(spreads)]
         return float(finite.mean()) if len(finite) else math.nan
+    if layer_metric(metric):
+        return float(_layer_values(outcome.snapshot, metric))
     if metric.startswith("test_"):
         if outcome.test is None:
             return math.nan
@@ -92,10 +117,21 @@ def final_value(outcome: Outcome, metric: str) -> float:
     return float(value)
 
 
+def value_at_step(outcome: Outcome, metric: str, step: int) -> float | None:
+    """A logged metric at check ``step`` (None: the run has not logged it, or it was thinned out);
+    a diverged loss counts as infinitely bad."""
+    steps = np.asarray(outcome.snapshot.history.step)
+    index = np.flatnonzero(steps == step)
+    if not len(index):
+        return None
+    value = float(history_values(outcome, metric)[index[0]])
+    return math.inf if _lower_is_better(metric) and math.isnan(value) else value
+
+
 def first_step_reaching(outcome: Outcome, metric: str, threshold: float) -> int | None:
     """The first logged step where ``metric`` is at or past ``threshold`` (None: never so far)."""
     history = outcome.snapshot.history
-    values = np.asarray(getattr(history, metric))
+    values = history_values(outcome, metric)
     with np.errstate(invalid="ignore"):
         hit = values <= threshold if _lower_is_better(metric) else values >= threshold
     index = np.flatnonzero(hit)
@@ -114,16 +150,18 @@ _REQUIRED: Any = _Required()
 
 @dataclass(frozen=True, kw_only=True)
 class Expectation:
-    """Keys common to every kind: ``kind`` and an optional ``because``."""
+    """Keys common to every kind: ``kind``, an optional ``id`` and an optional ``because``."""
 
     kind: ClassVar[str] = ""
+    id: str = ""
     because: str = ""
 
     @classmethod
     def keys(cls) -> list[tuple[str, bool, Any]]:
         """``(key, required, default)`` of this kind, in the order they are documented."""
-        own = [f for f in fields(cls) if f.name != "because"]
-        return [(f.name, f.default is _REQUIRED, f.default) for f in own] + [("because", False, "")]
+        own = [f for f in fields(cls) if f.name not in COMMON_KEYS]
+        return ([(f.name, f.default is _REQUIRED, f.default) for f in own]
+                + [(key, False, "") for key in COMMON_KEYS])
 
     def runs(self) -> tuple[str, ...]:
         """The variants this expectation reads."""
@@ -136,13 +174,17 @@ class Expectation:
     def check(self, outcomes: Mapping[str, Outcome]) -> Result:
         raise NotImplementedError
 
-    def result(self, passed: bool | None, message: str, details=()) -> Result:
-        return Result(self.kind, passed, message, self.because, tuple(details))
+    def result(self, passed: bool | None, message: str, details=(), figures=()) -> Result:
+        return Result(self.kind, passed, message, self.because, tuple(details),
+                      tuple((name, float(value)) for name, value in figures), self.id)
 
     def _pending(self, outcomes, message: str) -> Result | None:
         if all(outcomes[name].snapshot.finished for name in self.runs()):
             return None
         return self.result(None, message + " so far")
+
+
+COMMON_KEYS = ("id", "because")
 
 
 KINDS: dict[str, type[Expectation]] = {}
@@ -169,10 +211,12 @@ class Diverges(Expectation):
         if snap.diverged:
             ok = not self.before_step or snap.diverged_step < self.before_step
             needed = f", needed before step {self.before_step}" if self.before_step else ""
-            return self.result(ok, f"{self.variant} diverged at step {snap.diverged_step}{needed}")
+            return self.result(ok, f"{self.variant} diverged at step {snap.diverged_step}{needed}",
+                               figures=[("diverged_step", snap.diverged_step)])
         return (self._pending(outcomes, f"{self.variant} has not diverged")
                 or self.result(False, f"{self.variant} did not diverge in {snap.step} steps "
-                                      f"(final train_loss {_num(snap.train_loss)})"))
+                                      f"(final train_loss {_num(snap.train_loss)})",
+                               figures=[("diverged_step", math.inf)]))
 
 
 @kind("no_divergence")
@@ -185,10 +229,12 @@ class NoDivergence(Expectation):
     def check(self, outcomes):
         snap = outcomes[self.variant].snapshot
         if snap.diverged:
-            return self.result(False, f"{self.variant} diverged at step {snap.diverged_step}")
+            return self.result(False, f"{self.variant} diverged at step {snap.diverged_step}",
+                               figures=[("diverged_step", snap.diverged_step)])
         return (self._pending(outcomes, f"{self.variant} has not diverged")
                 or self.result(True, f"{self.variant} did not diverge ({snap.step} steps, "
-                                     f"final train_loss {_num(snap.train_loss)})"))
+                                     f"final train_loss {_num(snap.train_loss)})",
+                               figures=[("diverged_step", math.inf)]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,10 +257,12 @@ class _Final(Expectation):
     def check(self, outcomes):
         value = final_value(outcomes[self.variant], self.metric)
         relation = "<" if self.below else ">="
+        figures = [("value", value)]
         if self.than:
             other = final_value(outcomes[self.than], self.metric)
             bound = self.factor * other
-            ratio = value / other if other not in (0, math.inf) else math.nan
+            ratio = _ratio(value, other)
+            figures += [("other", other), ("ratio", ratio)]
             message = (f"{self.variant} final {self.metric} {_num(value)} vs {self.than} "
                        f"{_num(other)}: {_num(ratio)}x (needed {relation} {_num(self.factor)}x)")
         else:
@@ -222,9 +270,10 @@ class _Final(Expectation):
             message = (f"{self.variant} final {self.metric} {_num(value)} "
                        f"(needed {relation} {_num(bound)})")
         if math.isnan(value) or math.isnan(bound):
-            return self._pending(outcomes, message) or self.result(False, message + ": not measured")
+            return self._pending(outcomes, message) or self.result(
+                False, message + ": not measured", figures=figures)
         passed = value < bound if self.below else value >= bound
-        return self._pending(outcomes, message) or self.result(passed, message)
+        return self._pending(outcomes, message) or self.result(passed, message, figures=figures)
 
 
 @kind("final_below")
@@ -277,9 +326,10 @@ class Reaches(Expectation):
             limit = f" (needed within {self.within} steps)" if self.within else ""
             message = f"{self.variant} reached {target} {seen}{limit}"
             out_of_time = self.within and outcomes[self.variant].snapshot.step > self.within
+            figures = [("step", own if own is not None else math.inf)]
             if in_time or out_of_time:
-                return self.result(bool(in_time), message)
-            return self._pending(outcomes, message) or self.result(False, message)
+                return self.result(bool(in_time), message, figures=figures)
+            return self._pending(outcomes, message) or self.result(False, message, figures=figures)
         other = first_step_reaching(outcomes[self.faster_than], self.metric, self.threshold)
         other_seen = f"at {other}" if other is not None else "never"
         if own is not None and other is not None:
@@ -291,17 +341,19 @@ class Reaches(Expectation):
         message = (f"{self.variant} reached {target} {seen}, {self.faster_than} {other_seen}"
                    f"{speed} (needed {_num(self.ratio)}x"
                    + (f", within {self.within} steps)" if self.within else ")"))
+        figures = [("step", own if own is not None else math.inf),
+                   ("other_step", other if other is not None else math.inf), ("ratio", ratio)]
         return self._pending(outcomes, message) or self.result(in_time and ratio >= self.ratio,
-                                                               message)
+                                                               message, figures=figures)
 
 
-@kind("overfits")
 @dataclass(frozen=True, kw_only=True)
-class Overfits(Expectation):
-    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+class _FinalToMinimum(Expectation):
+    """The variant's final validation loss against its own minimum over the run."""
 
     variant: str = ""
     factor: float = 1.5
+    turns_up: ClassVar[bool]
 
     def validate(self, configs):
         if self.factor < 1:
@@ -316,11 +368,33 @@ class Overfits(Expectation):
         best = int(np.nanargmin(val_loss))
         final, minimum = float(val_loss[-1]), float(val_loss[best])
         ratio = final / minimum if minimum > 0 else math.inf
+        relation = ">=" if self.turns_up else "<"
         message = (f"{self.variant} val_loss fell to {_num(minimum)} at step {int(history.step[best])}"
                    f", ended at {_num(final)} at step {int(history.step[-1])}: {_num(ratio)}x its "
-                   f"minimum (needed >= {_num(self.factor)}x)")
-        passed = best < len(val_loss) - 1 and ratio >= self.factor
-        return self._pending(outcomes, message) or self.result(passed, message)
+                   f"minimum (needed {relation} {_num(self.factor)}x)")
+        if self.turns_up:
+            passed = best < len(val_loss) - 1 and ratio >= self.factor
+        else:
+            passed = ratio < self.factor
+        figures = [("minimum", minimum), ("final", final), ("ratio", ratio),
+                   ("best_step", int(history.step[best]))]
+        return self._pending(outcomes, message) or self.result(passed, message, figures=figures)
+
+
+@kind("overfits")
+@dataclass(frozen=True, kw_only=True)
+class Overfits(_FinalToMinimum):
+    """The variant's validation loss turns upward: its final value is >= `factor` × its minimum, reached strictly before the end."""
+
+    turns_up: ClassVar[bool] = True
+
+
+@kind("levels_off")
+@dataclass(frozen=True, kw_only=True)
+class LevelsOff(_FinalToMinimum):
+    """The variant's validation loss does not turn upward much: its final value is < `factor` × its minimum over the run."""
+
+    turns_up: ClassVar[bool] = False
 
 
 @kind("early_stop")
@@ -341,11 +415,13 @@ class EarlyStop(Expectation):
         if not snap.stopped_early:
             return (self._pending(outcomes, f"{self.variant} has not stopped early")
                     or self.result(False, f"{self.variant} did not stop early: ran to step "
-                                          f"{snap.step}, epoch {snap.epoch}{needed}"))
+                                          f"{snap.step}, epoch {snap.epoch}{needed}",
+                                   figures=[("step", math.inf), ("epoch", math.inf)]))
         best = f", best at step {snap.best_step}" if snap.best_step is not None else ""
         passed = not self.before_epoch or snap.epoch < self.before_epoch
         return self.result(passed, f"{self.variant} stopped early at step {snap.step} "
-                                   f"(epoch {snap.epoch}){best}{needed}")
+                                   f"(epoch {snap.epoch}){best}{needed}",
+                           figures=[("step", snap.step), ("epoch", snap.epoch)])
 
 
 @kind("grad_ratio")
@@ -376,27 +452,33 @@ class GradRatio(Expectation):
         if len(norms) == 0:
             return self._pending(outcomes, "no gradient norms") or self.result(False, "no gradient norms")
         top, bottom = float(np.mean(norms[:, first])), float(np.mean(norms[:, second]))
-        ratio = top / bottom if bottom > 0 else math.inf
+        ratio = _ratio(top, bottom)
         over = f"mean of the last {len(norms)} checks" if self.last > 1 else "at the last check"
         bound = f"< {_num(self.below)}" if self.below is not None else f"> {_num(self.above)}"
         message = (f"{self.variant} gradient norm layer {first} / layer {second} = {_num(top)} / "
                    f"{_num(bottom)} = {_num(ratio)} ({over}; needed {bound})")
         passed = ratio < self.below if self.below is not None else ratio > self.above
-        return self._pending(outcomes, message) or self.result(passed, message)
+        return self._pending(outcomes, message) or self.result(passed, message,
+                                                               figures=[("ratio", ratio)])
 
 
 @kind("sparse")
 @dataclass(frozen=True, kw_only=True)
 class Sparse(Expectation):
-    """At least `fraction` of the variant's weights (biases excluded) have |w| < `tol` at the end."""
+    """At least `fraction` (or, with `at_most` instead, at most that fraction) of the variant's weights (biases excluded) have |w| < `tol` at the end."""
 
     variant: str = ""
-    fraction: float = _REQUIRED
+    fraction: float | None = None
+    at_most: float | None = None
     tol: float = 1e-3
 
     def validate(self, configs):
-        if not 0 < self.fraction <= 1:
-            raise ConfigError("fraction", f"expected a fraction in (0, 1], got {self.fraction!r}")
+        if (self.fraction is None) == (self.at_most is None):
+            raise ConfigError("fraction", "expected exactly one of 'fraction' (at least) or 'at_most'")
+        key, bound = ("fraction", self.fraction) if self.at_most is None else ("at_most", self.at_most)
+        if not 0 <= bound <= 1 or (key == "fraction" and bound == 0):
+            low = "(0" if key == "fraction" else "[0"
+            raise ConfigError(key, f"expected a fraction in {low}, 1], got {bound!r}")
         if self.tol <= 0:
             raise ConfigError("tol", f"expected a number > 0, got {self.tol!r}")
 
@@ -406,21 +488,26 @@ class Sparse(Expectation):
             return self.result(None, f"{self.variant}'s weights are read when it ends")
         flat = np.concatenate([np.ravel(w) for w in weights])
         near_zero = float(np.mean(np.abs(flat) < self.tol))
-        return self.result(near_zero >= self.fraction,
-                           f"{self.variant}: {near_zero:.0%} of {flat.size} weights have |w| < "
-                           f"{_num(self.tol)} (needed >= {self.fraction:.0%})")
+        if self.at_most is None:
+            passed, needed = near_zero >= self.fraction, f">= {self.fraction:.0%}"
+        else:
+            passed, needed = near_zero <= self.at_most, f"<= {self.at_most:.0%}"
+        return self.result(passed, f"{self.variant}: {near_zero:.1%} of {flat.size} weights have "
+                                   f"|w| < {_num(self.tol)} (needed {needed})",
+                           figures=[("fraction", near_zero)])
 
 
 @kind("race")
 @dataclass(frozen=True, kw_only=True)
 class Race(Expectation):
-    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`."""
+    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. Pairs where both reach it at the same step by the first check after training starts are ties no optimizer decides: they count as "no", or with `exclude_first_check_ties` leave the count."""
 
     pairs: tuple[tuple[str, ...], ...] = _REQUIRED
     metric: str = _REQUIRED
     threshold: float = _REQUIRED
     ratio: float = 2.0
     at_least: float = _REQUIRED
+    exclude_first_check_ties: bool = False
 
     def runs(self):
         return tuple(name for pair in self.pairs for name in pair)
@@ -436,23 +523,181 @@ class Race(Expectation):
             raise ConfigError("at_least", f"expected a fraction in [0, 1], got {self.at_least!r}")
 
     def check(self, outcomes):
-        wins, details = 0, []
+        wins, ties, details = 0, 0, []
         for first, second in self.pairs:
             a = first_step_reaching(outcomes[first], self.metric, self.threshold)
             b = first_step_reaching(outcomes[second], self.metric, self.threshold)
+            tied = a is not None and a == b and a <= _first_check(outcomes[first])
             win = a is not None and (b is None or b >= self.ratio * max(a, 1))
-            wins += win
+            ties += tied
             lr_a, lr_b = outcomes[first].config.train.lr, outcomes[second].config.train.lr
+            if tied and self.exclude_first_check_ties:
+                verdict = "tied at the first check, left out"
+            else:
+                wins += win
+                verdict = ("yes" if win else "no") + (" (tied at the first check)" if tied else "")
             details.append(f"{first} (lr {_num(lr_a)}) {a if a is not None else 'never'} steps, "
-                           f"{second} (lr {_num(lr_b)}) {b if b is not None else 'never'}: "
-                           + ("yes" if win else "no"))
-        share = wins / len(self.pairs)
+                           f"{second} (lr {_num(lr_b)}) {b if b is not None else 'never'}: {verdict}")
+        counted = len(self.pairs) - (ties if self.exclude_first_check_ties else 0)
+        share = wins / counted if counted else math.nan
+        tie_note = ""
+        if ties:
+            tie_note = (f", {ties} tied at the first check " +
+                        ("left out" if self.exclude_first_check_ties else "counted as no"))
         message = (f"the first of a pair reached {self.metric} {_num(self.threshold)} in <= 1/"
-                   f"{_num(self.ratio)} of the second's steps in {wins} of {len(self.pairs)} pairs "
-                   f"({share:.0%}; needed >= {self.at_least:.0%})")
+                   f"{_num(self.ratio)} of the second's steps in {wins} of {counted} pairs "
+                   f"({_share(share)}; needed >= {self.at_least:.0%}){tie_note}")
         if self._pending(outcomes, message):
             return self.result(None, message + " so far", details)
-        return self.result(share >= self.at_least, message, details)
+        return self.result(share >= self.at_least, message, details,
+                           figures=[("share", share), ("ties", ties)])
+
+
+def _first_check(outcome: Outcome) -> int:
+    """The first logged step after training began (its first check; 0 before one is logged)."""
+    trained = outcome.snapshot.history.step[outcome.snapshot.history.step > 0]
+    return int(trained[0]) if len(trained) else 0
+
+
+def _share(share: float) -> str:
+    return "n/a" if math.isnan(share) else f"{share:.0%}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Bounds(Expectation):
+    """A measured quantity against `below`, `above` (either or both) or `near` ± `tolerance`."""
+
+    below: float | None = None
+    above: float | None = None
+    near: float | None = None
+    tolerance: float | None = None
+
+    def validate_bounds(self) -> None:
+        if self.near is None:
+            if self.below is None and self.above is None:
+                raise ConfigError("below", "expected 'below', 'above' (or both), or 'near' with 'tolerance'")
+            if self.tolerance is not None:
+                raise ConfigError("tolerance", "only applies with 'near'")
+            if None not in (self.below, self.above) and self.above >= self.below:
+                raise ConfigError("above", f"expected above < below, got above = {self.above!r}, "
+                                           f"below = {self.below!r}")
+        else:
+            if self.below is not None or self.above is not None:
+                raise ConfigError("near", "expected either 'near' or 'below'/'above', not both")
+            if self.tolerance is None or self.tolerance < 0:
+                raise ConfigError("tolerance", f"expected a number >= 0 with 'near', got {self.tolerance!r}")
+
+    def within_bounds(self, value: float) -> bool:
+        if self.near is not None:
+            return abs(value - self.near) <= self.tolerance
+        return ((self.below is None or value < self.below)
+                and (self.above is None or value > self.above))
+
+    def needed(self) -> str:
+        if self.near is not None:
+            return f"{_num(self.near)} ± {_num(self.tolerance)}"
+        return " and ".join(f"{word} {_num(bound)}" for word, bound in ((">", self.above), ("<", self.below))
+                            if bound is not None)
+
+    def judge(self, outcomes, value: float | None, message: str, figures, *, logged=False) -> Result:
+        """``logged``: ``value`` is from a check already made, so it is decided now, mid-run."""
+        message += f" (needed {self.needed()})"
+        if value is None or math.isnan(value):
+            return self._pending(outcomes, message) or self.result(
+                False, message + ": not measured", figures=figures)
+        return ((not logged and self._pending(outcomes, message))
+                or self.result(self.within_bounds(value), message, figures=figures))
+
+
+def _step_metric(metric: str) -> None:
+    if metric not in HISTORY_METRICS and not layer_metric(metric):
+        raise ConfigError("metric", f"expected one of {', '.join(HISTORY_METRICS)} or a per-layer "
+                                    f"update_ratio_N / grad_norm_N (a metric logged at each check), "
+                                    f"got {metric!r}")
+
+
+def _logged_step(step: int, configs, runs) -> None:
+    for name in runs:
+        train = configs[name].train
+        if step < 0 or step > train.steps or step % train.eval_every:
+            raise ConfigError("step", f"expected a logged step of {name!r}: 0 to {train.steps} in "
+                                      f"steps of train.eval_every ({train.eval_every}), got {step!r}")
+
+
+@kind("at_step")
+@dataclass(frozen=True, kw_only=True)
+class AtStep(_Bounds):
+    """The variant's `metric` at logged step `step` (0: before any training) is < `below`, > `above` or within `near` ± `tolerance`; with `than`, the same bounds apply to its ratio to the other variant's `metric` at that step."""
+
+    metric: str = _REQUIRED
+    step: int = _REQUIRED
+    variant: str = ""
+    than: str = ""
+
+    def validate(self, configs):
+        _step_metric(self.metric)
+        _logged_step(self.step, configs, self.runs())
+        self.validate_bounds()
+
+    def check(self, outcomes):
+        value = value_at_step(outcomes[self.variant], self.metric, self.step)
+        shown = _num(value) if value is not None else "not logged"
+        if not self.than:
+            return self.judge(outcomes, value, f"{self.variant} {self.metric} at step {self.step} "
+                                               f"{shown}", [("value", _or_nan(value))], logged=True)
+        other = value_at_step(outcomes[self.than], self.metric, self.step)
+        ratio = _ratio(value, other) if None not in (value, other) else None
+        message = (f"{self.variant} {self.metric} at step {self.step} {shown} vs {self.than} "
+                   f"{_num(other) if other is not None else 'not logged'}: "
+                   f"{_num(ratio) if ratio is not None else 'n/a'}x")
+        figures = [("value", _or_nan(value)), ("other", _or_nan(other)), ("ratio", _or_nan(ratio))]
+        return self.judge(outcomes, ratio, message, figures, logged=True)
+
+
+@kind("relate")
+@dataclass(frozen=True, kw_only=True)
+class Relate(_Bounds):
+    """The ratio `metric` / `to` of one variant (two metrics of the same run, e.g. val_loss / train_loss), at the end or at logged step `step` if given, is < `below`, > `above` or within `near` ± `tolerance`."""
+
+    metric: str = _REQUIRED
+    to: str = _REQUIRED
+    variant: str = ""
+    step: int | None = None
+
+    def validate(self, configs):
+        if self.step is not None:
+            _step_metric(self.metric)
+            _step_metric(self.to)
+            _logged_step(self.step, configs, self.runs())
+        self.validate_bounds()
+
+    def check(self, outcomes):
+        outcome = outcomes[self.variant]
+        if self.step is None:
+            value, to, when = final_value(outcome, self.metric), final_value(outcome, self.to), "final"
+        else:
+            value = value_at_step(outcome, self.metric, self.step)
+            to = value_at_step(outcome, self.to, self.step)
+            when = f"at step {self.step}"
+        ratio = _ratio(value, to) if None not in (value, to) else None
+        message = (f"{self.variant} {when} {self.metric} / {self.to} = {_num(_or_nan(value))} / "
+                   f"{_num(_or_nan(to))} = {_num(_or_nan(ratio))}")
+        return self.judge(outcomes, ratio, message,
+                          [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
+                          logged=self.step is not None)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _ratio(value: float, other: float) -> float:
+    """``value / other``; dividing by 0 gives inf (NaN for 0 / 0), inf / inf is NaN."""
+    if other == 0:
+        return math.inf if value > 0 else math.nan
+    if math.isinf(value) and math.isinf(other):
+        return math.nan
+    return value / other
 
 
 def unknown_variant(name, configs) -> str:
@@ -490,10 +735,9 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
     for key, required, _ in cls.keys():
         if required and key not in values:
             raise ConfigError(key, f"missing; the kind {name!r} needs {key!r}")
-    if "metric" in values and values["metric"] not in METRICS:
-        hint = did_you_mean(values["metric"], METRICS)
-        raise ConfigError("metric", f"expected one of {', '.join(METRICS)}, "
-                                    f"got {values['metric']!r}{hint}")
+    for key in ("metric", "to"):
+        if key in values:
+            _known_metric(key, values[key])
     if "variant" in valid and not values.get("variant"):
         if len(configs) != 1:
             raise ConfigError("variant", f"missing; expected one of {', '.join(configs)}")
@@ -508,8 +752,29 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
             if ref and configs[ref].data.split[2] == 0:
                 raise ConfigError("metric", f"{expectation.metric} needs a test split, and "
                                             f"{ref!r} has data.split = {list(configs[ref].data.split)}")
+    for key in ("metric", "to"):
+        if layer_metric(getattr(expectation, key, "")):
+            _layer_in_range(key, getattr(expectation, key), expectation.runs(), configs)
     expectation.validate(configs)
     return expectation
+
+
+def _known_metric(key: str, metric: str) -> None:
+    if metric in METRICS or layer_metric(metric):
+        return
+    hint = did_you_mean(metric, METRICS)
+    raise ConfigError(key, f"expected one of {', '.join(METRICS)} or a per-layer metric "
+                           f"update_ratio_N / grad_norm_N (N: 0 = first hidden layer, -1 = output "
+                           f"layer), got {metric!r}{hint}")
+
+
+def _layer_in_range(key: str, metric: str, runs, configs) -> None:
+    _, layer = layer_metric(metric)
+    for name in runs:
+        n_layers = len(configs[name].model.layers) + 1
+        if not -n_layers <= layer < n_layers:
+            raise ConfigError(key, f"{metric}: expected a layer in [{-n_layers}, {n_layers - 1}] "
+                                   f"({name!r} has {n_layers} layers)")
 
 
 def check_all(expectations, outcomes: Mapping[str, Outcome]) -> list[Result]:

@@ -20,22 +20,26 @@ from .scenario import Scenario, Variant
 from .snapshot import History
 
 SCALARS = ("train_loss", "val_loss", "train_acc", "val_acc", "batch_loss", "batch_loss_std", "lr")
+LAYER_COLUMNS = ("grad_norm", "update_ratio")   # one column per layer each, 0 = first hidden layer
 
 
 def metrics_csv(histories: Sequence[tuple[str, History]]) -> str:
     """One row per history row per run, by run then step; ``histories`` pairs a run's name with
-    its history."""
+    its history. Per layer: the gradient norm and the update/weight ratio (the size of the step
+    taken over the size of the weights, CS231n's rule of thumb ~1e-3), both averaged over the
+    steps since the previous check."""
     n_layers = max(h.grad_norms.shape[1] for _, h in histories)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["step", "epoch", "variant", *SCALARS]
-                    + [f"grad_norm_{i}" for i in range(n_layers)])
+                    + [f"{column}_{i}" for column in LAYER_COLUMNS for i in range(n_layers)])
     for name, h in histories:
         for i in range(len(h)):
-            norms = [repr(float(g)) for g in h.grad_norms[i]]
+            per_layer = []
+            for values in (h.grad_norms[i], h.update_ratios[i]):
+                per_layer += [repr(float(v)) for v in values] + [""] * (n_layers - len(values))
             writer.writerow([int(h.step[i]), int(h.epoch[i]), name]
-                            + [repr(float(getattr(h, k)[i])) for k in SCALARS]
-                            + norms + [""] * (n_layers - len(norms)))
+                            + [repr(float(getattr(h, k)[i])) for k in SCALARS] + per_layer)
     return out.getvalue()
 
 
@@ -76,8 +80,9 @@ def summary_json(scenario: Scenario, seed: int | None, overrides,
         "seed": seed,
         "set": {k: v for k, v in overrides},
         "variants": summary_rows(runs),
-        "expectations": [{"kind": r.kind, "passed": r.passed, "message": r.message,
-                          "because": r.because, "details": list(r.details)} for r in results],
+        "expectations": [{"id": r.id, "kind": r.kind, "passed": r.passed, "message": r.message,
+                          "because": r.because, "details": list(r.details),
+                          "figures": dict(r.figures)} for r in results],
         "passed": all(r.passed for r in results),
     }
     return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"

@@ -15,7 +15,7 @@ import inspect
 import json
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,11 @@ from .config import (
     KEYS, LIVE_KEYS, MAX_VARIANTS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
     unknown_key_error, with_value,
 )
-from .expectations import KINDS, Expectation, parse_expectation, unknown_variant
+from .expectations import COMMON_KEYS, KINDS, Expectation, parse_expectation, unknown_variant
 from .text import plain
+from .validation import PlaceholderError, fill
 
+VALIDATION_FILE = "validation.json"     # beside the lessons: the figures their texts quote
 TOP_KEYS = ("title", "summary", "lesson", "view", "data", "model", "train", "variant", "event", "expect")
 VIEW_KEYS = ("seconds",)
 DEFAULT_SECONDS = 30.0     # the dashboard plays a lesson's train.steps in about this long
@@ -34,6 +36,7 @@ EVENT_KEYS = ("at_step", "at_epoch", "variant", "set", "say")
 BASE_RUN = "base"          # the one run of a scenario without variants
 TOO_DEEP = "lists or tables nested too deeply to read (a scenario needs a few levels)"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")     # an expectation's id: no dots, it is part of a placeholder
 
 
 class ScenarioError(ConfigError):
@@ -169,27 +172,29 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def load_scenario(name_or_path: str | Path, *, seed: int | None = None,
-                  overrides: tuple[tuple[str, Any], ...] = ()) -> Scenario:
+                  overrides: tuple[tuple[str, Any], ...] = (), fill_figures: bool = True) -> Scenario:
     """Read, validate and expand a scenario (a built-in name or a path).
 
     ``seed`` replaces ``train.seed`` of every variant (each adds its ``seed_offset``);
     ``overrides`` (from ``parse_override``) apply to the base and every variant, after the
-    variant's own overrides. Raises ``ScenarioError`` naming the file and the dotted key.
+    variant's own overrides. The texts' ``{validation.…}`` placeholders are filled from the
+    ``validation.json`` beside the file (``fill_figures=False`` leaves them as written: ``nnsim
+    check`` measures those figures). Raises ``ScenarioError`` naming the file and the dotted key.
     """
     path = resolve(name_or_path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(str(path), "", f"cannot read the file: {err}") from None
-    return parse_scenario(text, path=path, seed=seed, overrides=overrides)
+    return parse_scenario(text, path=path, seed=seed, overrides=overrides, fill_figures=fill_figures)
 
 
 def parse_scenario(text: str, *, path: Path, seed: int | None = None,
-                   overrides: tuple[tuple[str, Any], ...] = ()) -> Scenario:
+                   overrides: tuple[tuple[str, Any], ...] = (), fill_figures: bool = True) -> Scenario:
     """``load_scenario`` on text already read (``path`` names it in errors and anchors data)."""
     try:
         doc = tomllib.loads(text)
-        return _Parser(path).scenario(doc, plain(path.stem), seed, tuple(overrides))
+        return _Parser(path, fill_figures).scenario(doc, plain(path.stem), seed, tuple(overrides))
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(path, err) from None
     except RecursionError:      # tomllib and the table walk recurse once per level
@@ -207,8 +212,18 @@ def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> ScenarioError:
 class _Parser:
     """Walks one parsed TOML document; every error names ``self.path`` and the key."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fill_figures: bool = True):
         self.path = path
+        self.fill_figures = fill_figures
+
+    def filled(self, key: str, text: str) -> str:
+        """``text`` with its ``{validation.…}`` figures from the ``validation.json`` beside the file."""
+        if not self.fill_figures:
+            return text
+        try:
+            return fill(text, plain(self.path.stem), self.path.parent / VALIDATION_FILE)
+        except PlaceholderError as err:
+            raise self.error(key, str(err)) from None
 
     def error(self, key: str, message: str) -> ScenarioError:
         return ScenarioError(str(self.path), key, message)
@@ -223,7 +238,7 @@ class _Parser:
                 err = unknown_key_error(f"{where}.{key}" if where else key, valid)
                 raise self.error(err.key, err.message)
 
-    def text(self, doc: dict, key: str, required: bool = False) -> str:
+    def text(self, doc: dict, key: str, required: bool = False, where: str = "") -> str:
         if key not in doc:
             if required:
                 raise self.error(key, "missing; expected a string")
@@ -231,7 +246,7 @@ class _Parser:
         value = doc[key]
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
-        return plain(value).strip()
+        return self.filled(where or key, plain(value).strip())
 
     def tables(self, doc: dict, key: str) -> list[dict]:
         value = doc.get(key, [])
@@ -263,17 +278,29 @@ class _Parser:
                  for v in self.variants(self.tables(doc, "variant"), written, (), seed)}
         events = tuple(self.event(i, t, configs, steps) for i, t in
                        enumerate(self.tables(doc, "event"), start=1))
-        expectations = []
-        for i, table in enumerate(self.tables(doc, "expect"), start=1):
-            try:
-                expectations.append(parse_expectation(
-                    {key: plain(v) if isinstance(v, str) else v for key, v in table.items()}, configs))
-            except ConfigError as err:
-                raise self.config_error(f"expect[{i}]", err) from None
+        expectations = self.expectations(self.tables(doc, "expect"), configs)
         return Scenario(name=name, path=self.path, title=title, summary=summary,
                         lesson=self.text(doc, "lesson"), base=base, variants=variants,
                         events=events, expectations=tuple(expectations),
                         seconds=self.view_seconds(doc.get("view", {})))
+
+    def expectations(self, tables: list[dict], configs: dict[str, RunConfig]) -> tuple[Expectation, ...]:
+        """Each ``[[expect]]`` table; one without an ``id`` is known by its position (1, 2, ...)."""
+        expectations: list[Expectation] = []
+        for i, table in enumerate(tables, start=1):
+            try:
+                expectation = parse_expectation(
+                    {key: plain(v) if isinstance(v, str) else v for key, v in table.items()}, configs)
+            except ConfigError as err:
+                raise self.config_error(f"expect[{i}]", err) from None
+            if "id" in table and not _ID.match(expectation.id):
+                raise self.error(f"expect[{i}].id", "expected a name that starts with a letter, of "
+                                                    f"letters, digits and _ -, got {expectation.id!r}")
+            if expectation.id in (e.id for e in expectations):
+                raise self.error(f"expect[{i}].id", f"the id {expectation.id!r} is used twice")
+            expectations.append(replace(expectation, id=expectation.id or str(i),
+                                        because=self.filled(f"expect[{i}].because", expectation.because)))
+        return tuple(expectations)
 
     def view_seconds(self, view) -> float:
         """``[view] seconds``: how long the dashboard takes to play ``train.steps``."""
@@ -368,11 +395,17 @@ class _Parser:
             if key not in LIVE_KEYS:
                 raise self.error(f"{where}.set.{key}", "cannot change during a run; make it a "
                                  f"[[variant]] instead (settable: {', '.join(sorted(LIVE_KEYS))})")
-        say = self.text(table, "say")
+        say = self.text(table, "say", where=f"{where}.say")
         if not changes and not say:
             raise self.error(where, "expected 'set' and/or 'say' (an event must do something)")
         return Event(index=index, at_step=table.get("at_step"), at_epoch=table.get("at_epoch"),
                      variant=variant, set=changes, say=say)
+
+
+def expectation_keys(expectation: Expectation) -> str:
+    """``key = value, ...``: the keys an expectation gives (defaults, ``id`` and ``because`` left out)."""
+    return ", ".join(f"{f.name} = {toml_value(getattr(expectation, f.name))}" for f in fields(expectation)
+                     if f.name not in COMMON_KEYS and getattr(expectation, f.name) != f.default)
 
 
 def _flatten(table: dict, prefix: str = ""):
@@ -415,12 +448,14 @@ def reference_markdown() -> str:
     lines += ["Keys an `[[event]]` may `set` (the others define a different run): "
               + ", ".join(f"`{k}`" for k in sorted(LIVE_KEYS)) + ".", ""]
     lines += ["### `[[expect]]` kinds", "",
-              "Every expectation has `kind` and an optional `because` (shown with the result).",
+              "Every expectation has `kind`, an optional `id` (a name for `nnsim check`'s statistics "
+              "and the lesson's placeholders; default its position, 1, 2, ...) and an optional "
+              "`because` (shown with the result).",
               "`variant` may be left out when the scenario has a single run.", "",
               "| kind | keys (default) | passes when |", "|---|---|---|"]
     for kind, cls in KINDS.items():
         keys = ", ".join(f"`{name}`" + _default_note(name, required, default)
-                         for name, required, default in cls.keys() if name != "because")
+                         for name, required, default in cls.keys() if name not in COMMON_KEYS)
         lines.append(f"| `{kind}` | {keys} | {_cell(' '.join(inspect.getdoc(cls).split()))} |")
     return "\n".join(lines) + "\n"
 

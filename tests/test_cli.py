@@ -188,7 +188,8 @@ def test_run_writes_metrics_and_summary(compare_out):
     n_layers = len(scenario.base.model.layers) + 1
     assert list(rows[0]) == (["step", "epoch", "variant", "train_loss", "val_loss", "train_acc",
                               "val_acc", "batch_loss", "batch_loss_std", "lr"]
-                             + [f"grad_norm_{i}" for i in range(n_layers)])
+                             + [f"grad_norm_{i}" for i in range(n_layers)]
+                             + [f"update_ratio_{i}" for i in range(n_layers)])
     summary = json.loads((out / "summary.json").read_text())
     assert [v["variant"] for v in summary["variants"]] == [v.name for v in scenario.variants]
     assert summary["seed"] == 3
@@ -249,6 +250,9 @@ def test_set_applies_and_is_recorded(tmp_path):
     rows = read_csv(tmp_path / "metrics.csv")
     assert max(int(r["step"]) for r in rows) == 50
     assert [k for k in rows[0] if k.startswith("grad_norm_")] == ["grad_norm_0", "grad_norm_1"]
+    assert [k for k in rows[0] if k.startswith("update_ratio_")] == ["update_ratio_0", "update_ratio_1"]
+    # no update before the first step; after it, a positive size relative to the weights
+    assert rows[0]["update_ratio_0"] == "nan" and 0 < float(rows[-1]["update_ratio_0"]) < 1
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["set"] == {"train.steps": 50, "model.layers": [4]}
 
@@ -583,3 +587,43 @@ def test_the_live_progress_line_fits_the_terminal():
         console.update(run)
     lines = [part.split("\r")[0] for part in err.getvalue().split("\033[K") if part]
     assert lines and max(len(line) for line in lines) <= 79
+
+
+def test_run_shows_what_each_cleaning_rule_found_and_did(capsys):
+    from nnsim.core.data import build_dataset
+
+    main(["run", "data-cleaning", "--quiet", "--set", "train.steps=10"])
+    out = capsys.readouterr().out
+    table = out.split("data cleaning (records, over all splits):\n", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:              # variant, rule (may hold a space), 3 counts
+        variant, rest = line.split(None, 1)
+        rule, *counts = rest.rsplit(None, 3)
+        rows[(variant, rule)] = counts
+    scenario = load_scenario("data-cleaning")
+    for variant in scenario.variants:
+        report = build_dataset(variant.config.data, variant.config.train.seed).cleaning
+        for rule, found, dropped, repaired in report.rows():
+            assert rows[(variant.name, rule)] == [str(found), str(dropped), str(repaired)]
+        total = rows[(variant.name, f"all ({report.mode})")]
+        assert total == [str(report.bad_records), str(report.dropped_records), str(report.repaired_records)]
+    assert rows[("drop", "all (drop)")][0] == rows[("drop", "all (drop)")][1] != "0"   # drop removes all it finds
+
+
+def test_figures_of_the_new_kinds_are_the_logged_numbers(tmp_path):
+    """What at_step, relate and a per-layer metric report is what metrics.csv holds."""
+    main(["run", str(HERE / "scenarios" / "kinds.toml"), "--out", str(tmp_path), "--quiet"])
+    rows = read_csv(tmp_path / "metrics.csv")
+    figures = {e["id"]: e["figures"] for e in json.loads((tmp_path / "summary.json").read_text())["expectations"]}
+
+    def logged(variant, step, column):
+        return float(next(r[column] for r in rows if r["variant"] == variant and int(r["step"]) == step))
+
+    assert figures["first-loss"]["value"] == logged("adam", 0, "train_loss")
+    ahead = figures["adam-ahead"]
+    assert (ahead["value"], ahead["other"]) == (logged("adam", 100, "val_loss"), logged("sgd", 100, "val_loss"))
+    assert ahead["ratio"] == pytest.approx(ahead["value"] / ahead["other"])
+    last = [r for r in rows if r["variant"] == "adam"][-1]
+    assert figures["gap"]["ratio"] == pytest.approx(float(last["val_loss"]) / float(last["train_loss"]))
+    output_layer = max(int(k.rsplit("_", 1)[1]) for k in last if k.startswith("update_ratio_"))
+    assert figures["update-size"]["value"] == float(last[f"update_ratio_{output_layer}"]) > 0

@@ -17,6 +17,7 @@ import pytest
 from nnsim.core.driver import ScriptedRun, play
 from nnsim.core.expectations import check_all
 from nnsim.core.scenario import builtin_names, load_scenario
+from nnsim.core.validation import read_summary
 
 LESSONS = builtin_names()
 SWEEP_SEEDS = range(10)
@@ -91,3 +92,23 @@ def test_narration_never_changes_numbers(name):
     silent = dataclasses.replace(scenario, events=tuple(e for e in scenario.events if e.set))
     assert len(silent.events) < len(scenario.events)
     assert repr(_histories(scenario)) == repr(_histories(silent))
+
+
+# ----------------------------------------------------------------------------- validation
+
+VALIDATION = load_scenario(LESSONS[0], fill_figures=False).path.parent / "validation.json"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_was_validated_as_it_stands(name):
+    """The committed validation run (``scenarios/validation.json``) covers this lesson's
+    expectations, each by its id and kind, and each held on at least 99% of the fresh seeds:
+    an expectation added or changed since then has not been validated, and the texts' figures
+    would describe another experiment."""
+    summary = read_summary(VALIDATION)["scenarios"].get(name)
+    assert summary, f"{name}: not in {VALIDATION}: validate it on fresh seeds (scenarios/README.md)"
+    validated = {id_: e["kind"] for id_, e in summary["expectations"].items()}
+    current = {e.id: e.kind for e in load_scenario(name, fill_figures=False).expectations}
+    assert current == validated, f"{name}: expectations {current} were validated as {validated}"
+    weak = {id_: e["pass_rate"] for id_, e in summary["expectations"].items() if e["pass_rate"] < 0.99}
+    assert not weak, f"{name}: below 99% of the validation block: {weak}"

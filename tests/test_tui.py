@@ -304,3 +304,16 @@ target_column = "y"
     assert app.return_code == 2
     assert app.exit_line == (f"{wrong_column}: data.target_column: {tmp_path / 'columns.csv'}: "
                              "no column 'y'; columns: a, b")
+
+
+async def test_the_lesson_pane_shows_the_cleaning_report(tmp_path):
+    dirty = ('title = "t"\n[data]\nkind = "houses"\nbad_fraction = 0.1\nclean = "drop"\n'
+             '[train]\nsteps = 20\neval_every = 10\n')
+    app = create_app(scenario_file(tmp_path, dirty), stop_at=10, show_speed=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        await pilot.pause()
+        [report] = app.frame.cleaning
+        shown = str(app.query_one("#lesson-cleaning").render())
+        assert "Cleaning report" in shown and report.summary() in shown.replace("\n", " ")
+        assert report.bad_records > 0 and f"{report.dropped_records} dropped" in shown

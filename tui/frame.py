@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.config import RunConfig
+from ..core.data.cleaning import CleaningReport
 from ..core.expectations import Result
 from ..core.snapshot import Snapshot, frozen
 
@@ -76,6 +77,7 @@ class Frame:
     steps_per_second: float             # measured
     pace: float | None                  # steps per second asked for; None: as fast as it goes
     steps_per_epoch: tuple[int, ...]
+    cleaning: tuple[CleaningReport | None, ...] = ()   # per run: what data cleaning found and did
 
     @property
     def step(self) -> int:

@@ -403,6 +403,7 @@ class Trainer:
             steps_per_second=self._speed() if state == "running" else 0.0,
             pace=self.pace.steps_per_second,
             steps_per_epoch=tuple(run.run.steps_per_epoch for run in self.runs),
+            cleaning=tuple(run.run.dataset.cleaning for run in self.runs),
         )
         with self._slot.lock:
             self._slot.latest = frame

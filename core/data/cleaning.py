@@ -38,6 +38,10 @@ class CleaningReport:
     dropped: dict[str, int]
     repaired: dict[str, int]
 
+    def rows(self) -> list[tuple[str, int, int, int]]:
+        """``(rule, found, dropped, repaired)`` for each rule, in the rules' order."""
+        return [(rule, self.found[rule], self.dropped[rule], self.repaired[rule]) for rule in self.found]
+
     def summary(self) -> str:
         """One line, e.g. ``clean=drop: 20 bad records (bedrooms 4, price_100k 8, missing 4); 20 dropped``."""
         if self.bad_records == 0:

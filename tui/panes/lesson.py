@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ...core.expectations import COMMON_KEYS
 from ...core.scenario import Scenario
 from ..frame import Frame
 from .base import Pane, View
@@ -31,6 +32,8 @@ class LessonPane(Pane):
         # Made here so the app can write to them before the pane is mounted.
         self.title_text = Static(id="lesson-title")
         self.expectations = Static(id="lesson-expectations")
+        self.cleaning = Static(id="lesson-cleaning")
+        self.cleaning.display = False
         self.narration_text = Static(id="lesson-narration")
         self.lesson_text = Static(id="lesson-text")
 
@@ -39,6 +42,7 @@ class LessonPane(Pane):
         with VerticalScroll(id="lesson-page"):
             yield self.title_text
             yield self.expectations
+            yield self.cleaning
             yield self.narration_text
             yield self.lesson_text
 
@@ -79,11 +83,22 @@ class LessonPane(Pane):
         self._write_narration()
 
     def fingerprint(self, frame: Frame, view: View):
-        return frame.results
+        return frame.results, frame.cleaning
 
     def show(self, frame: Frame, view: View) -> None:
         if frame.results:
             self._write_expectations([(r.passed, r.kind, r.message, r.because) for r in frame.results])
+        self._write_cleaning(frame)
+
+    def _write_cleaning(self, frame: Frame) -> None:
+        """Each run's cleaning report: what the data's rules found, and what was dropped or repaired."""
+        reports = [(name, report) for name, report in zip(frame.names, frame.cleaning) if report]
+        out = Text.assemble(("Cleaning report", "bold underline")) if reports else Text()
+        for name, report in reports:
+            out.append(f"\n{name}: ", style="bold")
+            out.append(report.summary())
+        self.cleaning.update(out)
+        self.cleaning.display = bool(reports)       # no empty line for data without cleaning rules
 
     def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
         """``rows``: (passed or None while undecided, kind, message, because)."""
@@ -101,5 +116,5 @@ class LessonPane(Pane):
 def _describe(expectation) -> str:
     """What an expectation asks, before there is anything to check it against."""
     values = [f"{f.name} {getattr(expectation, f.name)}" for f in dataclasses.fields(expectation)
-              if f.name != "because" and getattr(expectation, f.name) not in ("", 0, None)]
+              if f.name not in COMMON_KEYS and getattr(expectation, f.name) not in ("", 0, None)]
     return ", ".join(values) + " (not checked yet)"

@@ -1,0 +1,212 @@
+"""Lessons checked over many seeds: pass rates, the spread of what was measured, and the lesson
+texts' numbers taken from it.
+
+``Tally`` gathers every seed's ``Result``s (``nnsim check``) into a summary: per scenario and
+expectation, how many seeds passed and the median, 5th and 95th percentile of each figure the
+expectation compared. ``scenarios/validation.json`` is such a summary, and a lesson's text quotes
+it by placeholder, ``{validation.ID.FIGURE.STAT}``, so a text can only say what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .expectations import Result
+
+STATS = ("median", "p5", "p95")
+QUANTILES = {"median": 0.5, "p5": 0.05, "p95": 0.95}
+FORMAT = 1
+ASKS_WIDTH = 72         # what an expectation asks, cut to fit 80 columns on the console
+PLACEHOLDER = re.compile(r"\{validation\.([^{}:]*)(?::([^{}]*))?\}")
+
+
+def seed_ranges(seeds: Iterable[int]) -> str:
+    """``0-9,12``: the seeds as ``nnsim check --seeds`` reads them."""
+    parts: list[list[int]] = []
+    for seed in sorted(set(seeds)):
+        if parts and seed == parts[-1][1] + 1:
+            parts[-1][1] = seed
+        else:
+            parts.append([seed, seed])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
+
+
+def distribution(values: Iterable[float]) -> dict:
+    """Median and 5th/95th percentiles (nearest rank: a real measured value, so "never" = inf
+    sorts last and stays inf), over the values that were measured (NaN: not measured)."""
+    array = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    doc: dict = {"measured": int(len(array)), "infinite": int(np.isinf(array).sum())}
+    for stat, q in QUANTILES.items():
+        doc[stat] = float(np.quantile(array, q, method="inverted_cdf")) if len(array) else math.nan
+    return doc
+
+
+class Tally:
+    """Results of each scenario over seeds, as ``nnsim check`` gathers them."""
+
+    def __init__(self) -> None:
+        self.seeds: dict[str, list[int]] = defaultdict(list)
+        self.kinds: dict[str, dict[str, str]] = defaultdict(dict)
+        self.asks: dict[str, dict[str, str]] = defaultdict(dict)
+        self.passed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.figures: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(list)))
+
+    def add(self, scenario: str, seed: int, results: Iterable[Result],
+            asks: Mapping[str, str] | None = None) -> None:
+        """One seed's results; ``asks``: what each expectation (by id) asks, in its own keys."""
+        self.seeds[scenario].append(seed)
+        self.asks[scenario].update(asks or {})
+        for r in results:
+            self.kinds[scenario][r.id] = r.kind
+            self.passed[scenario][r.id] += bool(r.passed)
+            for name, value in r.figures:
+                self.figures[scenario][r.id][name].append(value)
+
+    def summary(self) -> dict:
+        """``{"format": 1, "scenarios": {name: {"seeds", "runs", "expectations": {id: {"kind",
+        "asks", "passed", "runs", "pass_rate", "figures": {name: {"median", "p5", "p95", "measured",
+        "infinite"}}}}}}}``."""
+        scenarios = {}
+        for name, seeds in self.seeds.items():
+            runs = len(seeds)
+            expectations = {}
+            for id_, kind in self.kinds[name].items():
+                passed = self.passed[name][id_]
+                expectations[id_] = {
+                    "kind": kind, "asks": self.asks[name].get(id_, ""), "passed": passed, "runs": runs, "pass_rate": passed / runs,
+                    "figures": {figure: distribution(values)
+                                for figure, values in self.figures[name][id_].items()}}
+            scenarios[name] = {"seeds": seed_ranges(seeds), "runs": runs, "expectations": expectations}
+        return {"format": FORMAT, "scenarios": scenarios}
+
+
+def merged(old: dict | None, new: dict) -> dict:
+    """``new``'s scenarios replace the same scenarios of ``old``; the others stay, in name order."""
+    scenarios = dict((old or {}).get("scenarios", {}))
+    scenarios.update(new["scenarios"])
+    return {"format": FORMAT, "scenarios": dict(sorted(scenarios.items()))}
+
+
+def to_json(summary: dict) -> str:
+    """JSON with infinities as the strings "inf"/"-inf" and NaN as null."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value):
+            return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return value
+    return json.dumps(plain(summary), indent=1, allow_nan=False) + "\n"
+
+
+# ----------------------------------------------------------------------------- the console table
+
+def _figure(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.3g}"
+
+
+def format_summary(summary: dict) -> str:
+    """Per scenario and expectation: the pass rate, then one line per figure it compared."""
+    lines = ["pass rate per expectation; its figures' median, 5th and 95th percentile"]
+    for name, scenario in summary["scenarios"].items():
+        lines.append(f"{name}, seeds {scenario['seeds']} ({scenario['runs']} runs):")
+        for id_, e in scenario["expectations"].items():
+            lines.append(f"  {id_} {e['kind']}: {e['passed']} of {e['runs']} pass "
+                         f"({e['pass_rate']:.1%})")
+            if e.get("asks"):
+                asks = e["asks"]
+                lines.append("      " + (asks if len(asks) <= ASKS_WIDTH else asks[:ASKS_WIDTH - 1] + "…"))
+            for figure, d in e["figures"].items():
+                notes = [f"{d['measured']} measured"] if d["measured"] < e["runs"] else []
+                notes += [f"∞ on {d['infinite']}"] if d["infinite"] else []
+                lines.append(f"      {figure:<10} {_figure(d['median']):>8}   5%: "
+                             f"{_figure(d['p5']):>8}   95%: {_figure(d['p95']):>8}"
+                             + (f"   ({', '.join(notes)})" if notes else ""))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- placeholders
+
+class PlaceholderError(Exception):
+    """A lesson quotes a figure the validation summary does not have: ``(placeholder, why)``."""
+
+    def __init__(self, placeholder: str, why: str):
+        super().__init__(f"{placeholder}: {why}")
+        self.placeholder, self.why = placeholder, why
+
+
+def read_summary(path: Path) -> dict:
+    """A validation summary written by ``nnsim check --summary``; "inf" strings back to floats."""
+    def numbers(value):
+        if isinstance(value, dict):
+            return {k: numbers(v) for k, v in value.items()}
+        if value in ("inf", "-inf"):
+            return float(value)
+        return math.nan if value is None else value
+    return numbers(json.loads(path.read_text(encoding="utf-8")))
+
+
+def fill(text: str, scenario: str, summary_path: Path, load=read_summary) -> str:
+    """``text`` with each ``{validation.…}`` placeholder replaced by its figure from the summary
+    at ``summary_path`` for ``scenario``. Raises ``PlaceholderError`` for a figure it lacks.
+
+    ``{validation.seeds}``, ``{validation.runs}``: the seed block and its size;
+    ``{validation.ID.pass_rate}`` (also ``.passed``, ``.runs``): expectation ``ID``'s outcome;
+    ``{validation.ID.FIGURE.STAT}``: STAT (median, p5, p95, measured, infinite) of a figure.
+    A Python format spec may follow a colon: ``{validation.2.ratio.median:.1f}``,
+    ``{validation.2.pass_rate:.1%}``; without one, numbers show 3 significant digits.
+    """
+    if not PLACEHOLDER.search(text):
+        return text
+    if not summary_path.is_file():
+        first = PLACEHOLDER.search(text).group(0)
+        raise PlaceholderError(first, f"no validation summary {summary_path} (write it with "
+                                      f"`nnsim check ... --seeds A-B --summary {summary_path}`)")
+    summary = load(summary_path)
+
+    def figure(match: re.Match) -> str:
+        placeholder, path, spec = match.group(0), match.group(1).split("."), match.group(2)
+        keys = {1: path, 2: ["expectations", *path],
+                3: ["expectations", path[0], "figures", *path[1:]]}.get(len(path))
+        if keys is None:
+            raise PlaceholderError(placeholder, "expected {validation.ID.FIGURE.STAT}, "
+                                                "{validation.ID.pass_rate} or {validation.seeds}")
+        node = summary.get("scenarios", {}).get(scenario)
+        if node is None:
+            raise PlaceholderError(placeholder, f"{summary_path} has no scenario {scenario!r}")
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                known = ", ".join(node) if isinstance(node, dict) else "nothing further"
+                raise PlaceholderError(placeholder, f"{summary_path} has no {key!r} there for "
+                                                    f"{scenario} (it has: {known})")
+            node = node[key]
+        if isinstance(node, dict):
+            raise PlaceholderError(placeholder, f"names a group, not a number (it has: {', '.join(node)})")
+        return _show(node, spec, placeholder)
+
+    return PLACEHOLDER.sub(figure, text)
+
+
+def _show(value, spec: str | None, placeholder: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isinf(value):
+        return _figure(value)
+    if spec is None:
+        whole = isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e6)
+        return str(int(value)) if whole else _figure(value)
+    try:
+        return format(value, spec)
+    except ValueError as err:
+        raise PlaceholderError(placeholder, f"bad format {spec!r}: {err}") from None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from ..frame import Frame
-from .base import View
+from .base import Caption, View
 
 STATE_STYLES = {
     "starting": "bold #000000 on #f9ca24",
@@ -23,7 +22,7 @@ def _lr(value: float) -> str:
     return f"{value:.3g}"
 
 
-class StatusLine(Static):
+class StatusLine(Caption):
     """Step, epoch, speed, learning rate, optimizer, dropout and state of the shown variant."""
 
     def __init__(self, *, show_speed: bool = True, **kwargs) -> None:
@@ -38,13 +37,13 @@ class StatusLine(Static):
         if compiling:
             text.append(f"  {scenario}: the first start compiles the training kernels once "
                         "(a few seconds); later starts load them from the cache", style="dim")
-        self.update(text)
+        self.show_text(text)
 
     def failed(self, message: str) -> None:
         text = Text()
         text.append(" error ", style=STATE_STYLES["diverged"])
         text.append(f"  {message}  (s: another lesson, q: quit)")
-        self.update(text)
+        self.show_text(text)
 
     def show(self, frame: Frame, view: View, scenario: str) -> None:
         variant = min(view.variant, len(frame.snapshots) - 1)
@@ -68,7 +67,7 @@ class StatusLine(Static):
         if len(frame.snapshots) > 1:
             where += f" · {frame.labels[variant]} ({variant + 1}/{len(frame.snapshots)}, v: next)"
         text.append(f"  {where}", style="dim italic")
-        self.update(text)
+        self.show_text(text)
 
     def _speed(self, frame: Frame, variant: int, state: str) -> tuple[str, str]:
         """The pace asked for, or what it achieves while running (when speeds are shown):

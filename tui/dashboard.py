@@ -30,6 +30,20 @@ UI_SHARE = 0.1                  # and the UI thread spends at most this share of
 LONGEST_REDRAW_SECONDS = 2.0    # however costly a picture, panes move at least this often
 
 
+NARROW_HIDDEN_KEYS = frozenset({"dropout", "optimizer", "export", "step_through"})     # actions
+
+
+class KeysFooter(Footer):
+    """Textual's footer, but below 150 columns without the keys of ``NARROW_HIDDEN_KEYS`` (help
+    and ctrl+p still list them): pause, step, pace, help and quit always fit in 80 columns."""
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if getattr(widget, "action", None) in NARROW_HIDDEN_KEYS:     # a FooterKey
+                widget.add_class("-narrow-hidden")
+            yield widget
+
+
 class DashboardScreen(Screen):
     """Every pane of ``PANES`` (a grid when wide and tall, tabs otherwise) and a status line."""
 
@@ -80,7 +94,7 @@ class DashboardScreen(Screen):
         yield self.grid
         yield self.narration
         yield self.status
-        yield Footer(show_command_palette=False)
+        yield KeysFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.panes[PANES[0].ID].add_class("-active")

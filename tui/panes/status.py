@@ -23,7 +23,7 @@ def _lr(value: float) -> str:
 
 
 class StatusLine(Caption):
-    """Step, epoch, speed, learning rate, optimizer, dropout and state of the shown variant."""
+    """State, the shown variant, its step, epoch, speed, learning rate, optimizer and dropout."""
 
     def __init__(self, *, show_speed: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -34,9 +34,9 @@ class StatusLine(Caption):
         text = Text()
         label = "compiling kernels…" if compiling else "starting…"
         text.append(f" {SPINNER[frame % len(SPINNER)]} {label} ", style=STATE_STYLES["starting"])
-        if compiling:
-            text.append(f"  {scenario}: the first start compiles the training kernels once "
-                        "(a few seconds); later starts load them from the cache", style="dim")
+        if compiling:       # all of it within 80 columns
+            text.append("  once, on a first start: a few seconds", style="dim")
+            text.append(f"  {scenario}", style="dim italic")
         self.show_text(text)
 
     def failed(self, message: str) -> None:
@@ -55,6 +55,10 @@ class StatusLine(Caption):
             label = "paused: space to go on"
         text = Text()
         text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
+        several = len(frame.snapshots) > 1
+        if several:     # first: the step and epoch that follow are this run's, whatever the width
+            text.append(f"  {frame.names[variant]} ", style="bold")
+            text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
         fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}"),
                   self._speed(frame, variant, state),
                   ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
@@ -64,8 +68,8 @@ class StatusLine(Caption):
             text.append(f"  {name} " if name else "  ", style="dim")
             text.append(value, style="bold")
         where = scenario
-        if len(frame.snapshots) > 1:
-            where += f" · {frame.labels[variant]} ({variant + 1}/{len(frame.snapshots)}, v: next)"
+        if several:
+            where += f" · {frame.labels[variant]} (v: next)"
         text.append(f"  {where}", style="dim italic")
         self.show_text(text)
 

@@ -305,3 +305,31 @@ target_column = "y"
     assert app.return_code == 2
     assert app.exit_line == (f"{wrong_column}: data.target_column: {tmp_path / 'columns.csv'}: "
                              "no column 'y'; columns: a, b")
+
+
+
+async def test_at_80x24_the_footer_shows_help_and_quit_and_the_status_names_the_run(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        await pilot.press("v")
+        status = app.query_one(StatusLine)
+        await wait_until(pilot, lambda: "sgd 2/2" in str(status.render()))
+        shown = str(status.render())
+        assert shown.index("sgd 2/2") < shown.index("step 20") < shown.index("epoch")
+        await wait_until(pilot, lambda: app.screen.query("FooterKey"))
+        keys = {key.action: key for key in app.screen.query("FooterKey") if key.display}
+        for action in ("help", "quit", "toggle_pause", "step"):
+            region = keys[action].region
+            assert region.width and region.right <= 80, action     # on screen, not cut off
+        assert "dropout" not in keys                                 # left to help and ctrl+p
+        status.starting(0, "vanishing-gradients", compiling=True)
+        assert "compiling kernels" in str(status.render()) and len(str(status.render())) <= 80
+
+
+async def test_wide_the_footer_shows_every_key(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, settled(app))
+        await wait_until(pilot, lambda: app.screen.query("FooterKey"))
+        assert "dropout" in {key.action for key in app.screen.query("FooterKey") if key.display}

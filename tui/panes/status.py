@@ -15,6 +15,7 @@ STATE_STYLES = {
     "stopped early": "bold #ffffff on #1e6fd9",
     "diverged": "bold #ffffff on #e74c3c",
 }
+SHORT_LABEL = 20        # characters: a longer variant label is named by its name up front
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -57,7 +58,9 @@ class StatusLine(Caption):
         text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
         several = len(frame.snapshots) > 1
         if several:     # first: the step and epoch that follow are this run's, whatever the width
-            text.append(f"  {frame.names[variant]} ", style="bold")
+            run_label = frame.labels[variant]
+            short = len(run_label) <= SHORT_LABEL
+            text.append(f"  {run_label if short else frame.names[variant]} ", style="bold")
             text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
         fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}"),
                   self._speed(frame, variant, state),
@@ -69,7 +72,7 @@ class StatusLine(Caption):
             text.append(value, style="bold")
         where = scenario
         if several:
-            where += f" · {frame.labels[variant]} (v: next)"
+            where += " · v: next run" if short else f" · {run_label} (v: next)"
         text.append(f"  {where}", style="dim italic")
         self.show_text(text)
 

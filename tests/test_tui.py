@@ -333,3 +333,17 @@ async def test_wide_the_footer_shows_every_key(tmp_path):
         await wait_until(pilot, settled(app))
         await wait_until(pilot, lambda: app.screen.query("FooterKey"))
         assert "dropout" in {key.action for key in app.screen.query("FooterKey") if key.display}
+
+
+async def test_a_run_that_ended_says_so_beside_the_step_the_others_reached(tmp_path):
+    diverging = LESSON.replace('optimizer = "sgd", lr = 0.3', 'optimizer = "sgd", lr = 1e6')
+    app = create_app(scenario_file(tmp_path, diverging), stop_at=50, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        assert app.frame.snapshots[1].diverged and app.frame.step == 50
+        await pilot.press("v")
+        status = app.query_one(StatusLine)
+        ended = f"step {app.frame.snapshots[1].step} (ended; others at 50)"
+        await wait_until(pilot, lambda: ended in str(status.render()))
+        await pilot.press("v")                      # the run still going: its own step alone
+        await wait_until(pilot, lambda: "adam 1/2  step 50  epoch" in str(status.render()))

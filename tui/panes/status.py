@@ -15,7 +15,7 @@ STATE_STYLES = {
     "stopped early": "bold #ffffff on #1e6fd9",
     "diverged": "bold #ffffff on #e74c3c",
 }
-SHORT_LABEL = 20        # characters: a longer variant label is named by its name up front
+SHORT_LABEL = 14        # characters: a longer variant label is named by its name up front
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -62,7 +62,10 @@ class StatusLine(Caption):
             short = len(run_label) <= SHORT_LABEL
             text.append(f"  {run_label if short else frame.names[variant]} ", style="bold")
             text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
-        fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}"),
+        step = f"{snap.step:,}"
+        if several and frame.step > snap.step and (snap.diverged or snap.stopped_early or snap.finished):
+            step += f" (ended; others at {frame.step:,})"   # the narration speaks of theirs
+        fields = [("step", step), ("epoch", f"{snap.epoch:,}"),
                   self._speed(frame, variant, state),
                   ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
         if cfg.model.dropout:

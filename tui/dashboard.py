@@ -44,6 +44,11 @@ class KeysFooter(Footer):
             yield widget
 
 
+def _settings(frame: Frame) -> tuple:
+    """What a key changes on the status line (the step count changes at every frame)."""
+    return frame.state, frame.detail, frame.pace, frame.configs
+
+
 class DashboardScreen(Screen):
     """Every pane of ``PANES`` (a grid when wide and tall, tabs otherwise) and a status line."""
 
@@ -136,11 +141,11 @@ class DashboardScreen(Screen):
         if self.frame is None:
             # Without a 2-D plane the wide grid gives the boundary's place to the loss.
             self.grid.set_class(all(points is None for points in frame.points), "-no-plane")
-        self.frame = frame
+        previous, self.frame = self.frame, frame
         self._stale = set(self.panes)
-        if self._ready:
-            self._show_status()     # one cheap line: a key's effect shows before any picture
-        self.draw()
+        if self._ready and (previous is None or _settings(previous) != _settings(frame)):
+            self._show_status()     # a key's effect shows at once, before any picture; the
+        self.draw()                 # step count moves with the panes (at most ten times a second)
 
     def narrate(self, step: int, variant: str | None, text: str, changes: str, hold: bool) -> None:
         """A scripted event fired: the lesson pane keeps it, the narration bar shows it (one at
@@ -170,8 +175,8 @@ class DashboardScreen(Screen):
     def draw(self, force: bool = False) -> None:
         """Bring the screen up to date with ``self.frame``.
 
-        The status line shows every frame at once (``show_frame``). Panes are redrawn one per
-        call, the one stale the longest first (one whose ``fingerprint`` has not changed is
+        The status line is brought up to date at each call (and at once by ``show_frame``
+        when a key changed what it says). Panes are redrawn one per call, the one stale the longest first (one whose ``fingerprint`` has not changed is
         skipped, not drawn), so the event loop is never held by more than one picture and a
         key press waits for at most one. Calls are at least ``REDRAW_SECONDS`` apart, or
         further when the UI thread worked long since the last one (a big picture, the layout

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LESSON
 from nnsim import headless
 from nnsim.__main__ import main, parse_seeds
 from nnsim.core.config import TrainConfig
@@ -564,3 +565,12 @@ def test_the_live_progress_line_fits_the_terminal():
         console.update(run)
     lines = [part.split("\r")[0] for part in err.getvalue().split("\033[K") if part]
     assert lines and max(len(line) for line in lines) <= 79
+
+
+def test_show_says_classes_is_not_read_for_two_class_data(capsys, tmp_path):
+    assert main(["show", "learning-loop"]) == 0                 # gaussians: always two clusters
+    assert "classes = 3   # not read" in capsys.readouterr().out
+    blobs = tmp_path / "blobs.toml"
+    blobs.write_text(LESSON.replace('kind = "spiral"', 'kind = "blobs"'))
+    assert main(["show", str(blobs)]) == 0
+    assert "classes = 3\n" in capsys.readouterr().out

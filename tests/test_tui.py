@@ -347,3 +347,15 @@ async def test_a_run_that_ended_says_so_beside_the_step_the_others_reached(tmp_p
         await wait_until(pilot, lambda: ended in str(status.render()))
         await pilot.press("v")                      # the run still going: its own step alone
         await wait_until(pilot, lambda: "adam 1/2  step 50  epoch" in str(status.render()))
+
+
+async def test_the_lesson_pane_says_what_to_watch_for_and_ticks_it_when_seen(tmp_path):
+    text = LESSON.replace('kind = "no_divergence"', 'kind = "no_divergence"\nbecause = "Adam keeps its steps small."')
+    app = create_app(scenario_file(tmp_path, text), show_speed=False)
+    async with app.run_test(size=WIDE) as pilot:
+        page = app.query_one("#lesson-expectations")
+        await wait_until(pilot, lambda: "What to watch for" in str(page.render()))
+        await wait_until(pilot, settled(app))
+        assert app.frame.state == "finished" and app.frame.results[0].passed
+        await wait_until(pilot, lambda: "✓ Adam keeps its steps small." in str(page.render()))
+        assert "seen: adam" in str(page.render()) and "no_divergence" not in str(page.render())

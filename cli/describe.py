@@ -6,6 +6,7 @@ import textwrap
 from dataclasses import fields
 
 from .core.config import TABLES, RunConfig, config_to_dict
+from .core.data.synthetic import MULTI_CLASS
 from .core.expectations import Expectation
 from .core.scenario import expectation_keys
 from .core.scenario import Scenario, builtin_names, load_scenario, toml_value
@@ -33,6 +34,8 @@ def describe_config(cfg: RunConfig) -> list[str]:
         for key, value in values[table].items():
             note = ("" if value == defaults[table][key]
                     else f"   # default {toml_value(defaults[table][key])}")
+            if table == "data" and key == "classes" and cfg.data.kind not in MULTI_CLASS:
+                note = f"   # not read: only {' and '.join(MULTI_CLASS)} have a number of classes"
             lines.append(f"{key} = {toml_value(value)}{note}")
         lines.append("")
     return lines

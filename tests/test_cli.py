@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LESSON
 from nnsim import headless
 from nnsim.__main__ import main, parse_seeds
 from nnsim.core.config import TrainConfig
@@ -627,3 +628,12 @@ def test_figures_of_the_new_kinds_are_the_logged_numbers(tmp_path):
     assert figures["gap"]["ratio"] == pytest.approx(float(last["val_loss"]) / float(last["train_loss"]))
     output_layer = max(int(k.rsplit("_", 1)[1]) for k in last if k.startswith("update_ratio_"))
     assert figures["update-size"]["value"] == float(last[f"update_ratio_{output_layer}"]) > 0
+
+
+def test_show_says_classes_is_not_read_for_two_class_data(capsys, tmp_path):
+    assert main(["show", "learning-loop"]) == 0                 # gaussians: always two clusters
+    assert "classes = 3   # not read" in capsys.readouterr().out
+    blobs = tmp_path / "blobs.toml"
+    blobs.write_text(LESSON.replace('kind = "spiral"', 'kind = "blobs"'))
+    assert main(["show", str(blobs)]) == 0
+    assert "classes = 3\n" in capsys.readouterr().out

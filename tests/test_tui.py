@@ -78,7 +78,8 @@ async def test_a_snapshot_reaches_every_pane(tmp_path):
         assert app.query_one(BoundaryView).picture is not None
         assert app.query_one("#weights").border_subtitle.startswith("adam · h1 = layer 0")
         assert "Two optimizers" in str(app.query_one("#lesson-title").render())
-        assert "no_divergence" in str(app.query_one("#lesson-expectations").render())
+        expectations = str(app.query_one("#lesson-expectations").render())
+        assert "What to watch for" in expectations and "adam has not diverged" in expectations
 
 
 async def test_space_pauses_and_resumes_and_n_steps_once(tmp_path):
@@ -317,3 +318,56 @@ async def test_the_lesson_pane_shows_the_cleaning_report(tmp_path):
         shown = str(app.query_one("#lesson-cleaning").render())
         assert "Cleaning report" in shown and report.summary() in shown.replace("\n", " ")
         assert report.bad_records > 0 and f"{report.dropped_records} dropped" in shown
+
+
+async def test_at_80x24_the_footer_shows_help_and_quit_and_the_status_names_the_run(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        await pilot.press("v")
+        status = app.query_one(StatusLine)
+        await wait_until(pilot, lambda: "sgd 2/2" in str(status.render()))
+        shown = str(status.render())
+        assert shown.index("sgd 2/2") < shown.index("step 20") < shown.index("epoch")
+        await wait_until(pilot, lambda: app.screen.query("FooterKey"))
+        keys = {key.action: key for key in app.screen.query("FooterKey") if key.display}
+        for action in ("help", "quit", "toggle_pause", "step"):
+            region = keys[action].region
+            assert region.width and region.right <= 80, action     # on screen, not cut off
+        assert "dropout" not in keys                                 # left to help and ctrl+p
+        status.starting(0, "vanishing-gradients", compiling=True)
+        assert "compiling kernels" in str(status.render()) and len(str(status.render())) <= 80
+
+
+async def test_wide_the_footer_shows_every_key(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, settled(app))
+        await wait_until(pilot, lambda: app.screen.query("FooterKey"))
+        assert "dropout" in {key.action for key in app.screen.query("FooterKey") if key.display}
+
+
+async def test_a_run_that_ended_says_so_beside_the_step_the_others_reached(tmp_path):
+    diverging = LESSON.replace('optimizer = "sgd", lr = 0.3', 'optimizer = "sgd", lr = 1e6')
+    app = create_app(scenario_file(tmp_path, diverging), stop_at=50, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        assert app.frame.snapshots[1].diverged and app.frame.step == 50
+        await pilot.press("v")
+        status = app.query_one(StatusLine)
+        ended = f"step {app.frame.snapshots[1].step} (ended; others at 50)"
+        await wait_until(pilot, lambda: ended in str(status.render()))
+        await pilot.press("v")                      # the run still going: its own step alone
+        await wait_until(pilot, lambda: "adam 1/2  step 50  epoch" in str(status.render()))
+
+
+async def test_the_lesson_pane_says_what_to_watch_for_and_ticks_it_when_seen(tmp_path):
+    text = LESSON.replace('kind = "no_divergence"', 'kind = "no_divergence"\nbecause = "Adam keeps its steps small."')
+    app = create_app(scenario_file(tmp_path, text), show_speed=False)
+    async with app.run_test(size=WIDE) as pilot:
+        page = app.query_one("#lesson-expectations")
+        await wait_until(pilot, lambda: "What to watch for" in str(page.render()))
+        await wait_until(pilot, settled(app))
+        assert app.frame.state == "finished" and app.frame.results[0].passed
+        await wait_until(pilot, lambda: "✓ Adam keeps its steps small." in str(page.render()))
+        assert "seen: adam" in str(page.render()) and "no_divergence" not in str(page.render())

@@ -103,3 +103,35 @@ def test_the_value_axis_keeps_the_descent_and_clips_a_late_spike():
     spiky = descent.copy()
     spiky[150] = 50.0                                              # one late spike
     assert robust_high(spiky, 0.1) == pytest.approx(1.0)           # the descent sets the range
+
+
+async def test_a_frame_that_changes_no_picture_redraws_no_pane(tmp_path):
+    """A paced run sends ten frames a second and its weights move a little at every step; a pane
+    is drawn again only when what it shows has changed, which keeps a paced dashboard idle."""
+    from dataclasses import replace
+
+    from test_tui import scenario_file, settled
+
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await wait_until(pilot, settled(app))
+        drawn = []
+        for pane in app.dashboard.panes.values():
+            pane.show = (lambda show, name: lambda frame, view: (drawn.append(name), show(frame, view)))(
+                pane.show, pane.ID)
+        frame = app.frame
+        snap = frame.snapshots[0]
+
+        async def drawn_for(snapshot) -> list[str]:
+            drawn.clear()
+            app.dashboard.show_frame(replace(frame, snapshots=(snapshot,) + frame.snapshots[1:]))
+            await wait_until(pilot, lambda: app.up_to_date)
+            return sorted(drawn)
+
+        assert await drawn_for(snap) == []                      # the same pictures: nothing drawn
+        assert await drawn_for(replace(snap, boundary=snap.boundary + 1e-4)) == []  # no colour moved
+        moved = replace(snap, boundary=1.0 - snap.boundary)
+        assert await drawn_for(moved) == ["boundary"]
+        hist = snap.weight_hist.copy()
+        hist[0, [0, -1]] += 1
+        assert await drawn_for(replace(moved, weight_hist=hist)) == ["weights"]

@@ -22,12 +22,31 @@ from ..core.scenario import Scenario
 from .frame import Frame
 from .panes import PANES, View
 from .panes.loss import LossPane
-from .panes.plot import RenderCost
 from .panes.status import StatusLine
 
 REDRAW_SECONDS = 0.1            # panes redraw at most ten times a second
-UI_SHARE = 0.15                 # and spend at most this share of the time drawing: the
-                                # drawing holds the GIL that the training thread needs too
+UI_SHARE = 0.1                  # and the UI thread spends at most this share of the time
+                                # (drawing holds the GIL that the training thread needs too)
+LONGEST_REDRAW_SECONDS = 2.0    # however costly a picture, panes move at least this often
+
+
+NARROW_HIDDEN_KEYS = frozenset({"dropout", "optimizer", "export", "step_through"})     # actions
+
+
+class KeysFooter(Footer):
+    """Textual's footer, but below 150 columns without the keys of ``NARROW_HIDDEN_KEYS`` (help
+    and ctrl+p still list them): pause, step, pace, help and quit always fit in 80 columns."""
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if getattr(widget, "action", None) in NARROW_HIDDEN_KEYS:     # a FooterKey
+                widget.add_class("-narrow-hidden")
+            yield widget
+
+
+def _settings(frame: Frame) -> tuple:
+    """What a key changes on the status line (the step count changes at every frame)."""
+    return frame.state, frame.detail, frame.pace, frame.configs
 
 
 class DashboardScreen(Screen):
@@ -64,7 +83,7 @@ class DashboardScreen(Screen):
         self._rotation = [pane.ID for pane in PANES]     # least recently drawn first
         self._last_draw = 0.0
         self._draw_interval = REDRAW_SECONDS
-        self._cost_mark = 0.0
+        self._cpu_mark = 0.0
         self._ready = False
         self._drawn: dict[str, object] = {}     # each pane's fingerprint when last drawn
         # Made here, not in compose: the app talks to them before the screen is mounted.
@@ -80,7 +99,7 @@ class DashboardScreen(Screen):
         yield self.grid
         yield self.narration
         yield self.status
-        yield Footer(show_command_palette=False)
+        yield KeysFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.panes[PANES[0].ID].add_class("-active")
@@ -89,6 +108,7 @@ class DashboardScreen(Screen):
     def _composed(self) -> None:
         """Every pane has its widgets: frames that came before can be drawn now."""
         self._ready = True
+        self._cpu_mark = time.thread_time()
         self.draw(force=True)
 
     def pane_resized(self, pane: str) -> None:
@@ -121,11 +141,11 @@ class DashboardScreen(Screen):
         if self.frame is None:
             # Without a 2-D plane the wide grid gives the boundary's place to the loss.
             self.grid.set_class(all(points is None for points in frame.points), "-no-plane")
-        self.frame = frame
+        previous, self.frame = self.frame, frame
         self._stale = set(self.panes)
-        if self._ready:
-            self._show_status()     # one cheap line: a key's effect shows before any picture
-        self.draw()
+        if self._ready and (previous is None or _settings(previous) != _settings(frame)):
+            self._show_status()     # a key's effect shows at once, before any picture; the
+        self.draw()                 # step count moves with the panes (at most ten times a second)
 
     def narrate(self, step: int, variant: str | None, text: str, changes: str, hold: bool) -> None:
         """A scripted event fired: the lesson pane keeps it, the narration bar shows it (one at
@@ -155,14 +175,15 @@ class DashboardScreen(Screen):
     def draw(self, force: bool = False) -> None:
         """Bring the screen up to date with ``self.frame``.
 
-        The status line shows every frame at once (``show_frame``). Panes are redrawn one per
-        call, the one stale the longest first (one whose ``fingerprint`` has not changed is
-        skipped, not drawn), so the event loop is
-        never held by more than one picture and a key press waits for at most one; calls are
-        at least ``REDRAW_SECONDS`` apart, or further when the last picture took long (big
-        screens), so drawing stays within ``UI_SHARE`` of the time and leaves the GIL to the
-        training thread. ``force`` (the user changed the view or the tab) redraws every
-        visible pane at once.
+        The status line is brought up to date at each call (and at once by ``show_frame``
+        when a key changed what it says). Panes are redrawn one per call, the one stale the longest first (one whose ``fingerprint`` has not changed is
+        skipped, not drawn), so the event loop is never held by more than one picture and a
+        key press waits for at most one. Calls are at least ``REDRAW_SECONDS`` apart, or
+        further when the UI thread worked long since the last one (a big picture, the layout
+        and compositing it caused, the status line): the UI thread stays within ``UI_SHARE``
+        of a core, so a paced run idles and an unpaced one leaves the GIL to training. A
+        costly pane is thereby drawn less often than a cheap one. ``force`` (the user changed
+        the view or the tab) redraws every visible pane at once.
         """
         if self.frame is None or not self._ready:
             return
@@ -172,8 +193,9 @@ class DashboardScreen(Screen):
         if not force and now - self._last_draw < self._draw_interval:
             return
         self._last_draw = now
-        cost, self._cost_mark = RenderCost.seconds - self._cost_mark, RenderCost.seconds
-        self._draw_interval = max(REDRAW_SECONDS, min(2.0, cost / UI_SHARE))
+        cpu = time.thread_time()        # this is the UI thread: what it spent since the last call
+        cost, self._cpu_mark = cpu - self._cpu_mark, cpu
+        self._draw_interval = max(REDRAW_SECONDS, min(LONGEST_REDRAW_SECONDS, cost / UI_SHARE))
         visible = [pane for pane in self._rotation if self.panes[pane].display]
         stale = [pane for pane in visible if pane in self._stale or force]
         for pane in stale:

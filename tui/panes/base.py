@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.containers import Vertical
+from textual.widgets import Static
 
 from ..frame import Frame
 
@@ -20,6 +22,23 @@ class View:
     x_axis: str = "steps"   # the loss pane's x axis: steps | log steps | epochs (key `x`)
     show_test: bool = False     # the boundary pane draws the validation points too
     discretize: bool = False    # the boundary pane thresholds a binary output at 0.5
+
+
+class Caption(Static):
+    """Text beside a picture that is set at every frame: the widget is redrawn only when its
+    text changed, and laid out again only when its number of lines did (a layout pass visits
+    every widget on the screen, which at ten frames a second costs more than the pictures)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: Text | None = None
+
+    def show_text(self, text: Text) -> None:
+        if text == self._shown:
+            return
+        lines = None if self._shown is None else self._shown.plain.count("\n")
+        self._shown = text
+        self.update(text, layout=lines != text.plain.count("\n"))
 
 
 class Pane(Vertical):
@@ -46,6 +65,12 @@ class Pane(Vertical):
 
     def show(self, frame: Frame, view: View) -> None:
         raise NotImplementedError
+
+    def set_subtitle(self, text: str) -> None:
+        """The border's subtitle (plain text: labels come from scenarios, never markup); set
+        only when it changed, as setting it redraws the whole pane."""
+        if self.border_subtitle is None or str(self.border_subtitle) != text:
+            self.border_subtitle = Text(text)
 
     def on_resize(self) -> None:
         pane_resized = getattr(self.screen, "pane_resized", None)

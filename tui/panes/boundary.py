@@ -17,16 +17,16 @@ from rich.console import ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Static
 
 from .. import colors
 from ..frame import Frame, PlanePoints
-from .base import Pane, View
+from .base import Caption, Pane, View
 from .halfblock import half_blocks
 from .plot import Picture, PictureView
 
 FADE = 0.45             # how far the plane is pulled toward dark, so the points stand out
 TEST_MARK = "○"         # a validation point: hollow, beside the training points' solid pixels
+SEEN_COLOR_STEP = 4     # of 255 per channel: a plane whose colours all moved less is not drawn again
 
 
 def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
@@ -53,6 +53,21 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
     return rgb * (1 - FADE) + np.array(colors.BACKGROUND) * FADE
 
 
+class SeenColors:
+    """A plane's colours, equal to another's when no colour differs by ``SEEN_COLOR_STEP`` or
+    more: compared with the picture last drawn, the plane is drawn again once it has visibly
+    moved, however slowly it got there."""
+
+    __hash__ = None
+
+    def __init__(self, rgb: np.ndarray):
+        self.rgb = rgb
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, SeenColors) and self.rgb.shape == other.rgb.shape
+                and float(np.abs(self.rgb - other.rgb).max(initial=0.0)) < SEEN_COLOR_STEP)
+
+
 class BoundaryPicture(Picture):
     """Rich renderable of one boundary grid and its points, fitted square in the space: the
     training points as pixels and, with ``show_test``, the validation points as rings."""
@@ -72,6 +87,10 @@ class BoundaryPicture(Picture):
             return float(np.min(self.labels)), float(np.max(self.labels))
         finite = self.grid[np.isfinite(self.grid)]
         return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+    def seen(self) -> "SeenColors":
+        """The grid's colours (the picture samples the grid: the same colours, the same picture)."""
+        return SeenColors(cell_colors(self.grid, self.task, self.value_range(), self.discretize))
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
         width = options.max_width
@@ -128,26 +147,39 @@ class BoundaryPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield BoundaryView(id="boundary-view")
-        yield Static(id="boundary-note", classes="legend")
+        yield Caption(id="boundary-note", classes="legend")
+
+    def fingerprint(self, frame: Frame, view: View):
+        """What the eye sees of the plane: early steps change it every frame, late ones
+        hardly at all."""
+        picture = self._picture(frame, view)
+        return (view, self.selected(frame, view), frame.labels,
+                picture.seen() if picture is not None else None)
+
+    @classmethod
+    def _picture(cls, frame: Frame, view: View) -> BoundaryPicture | None:
+        variant = cls.selected(frame, view)
+        snap, points = frame.snapshots[variant], frame.points[variant]
+        if snap.boundary is None or points is None:
+            return None
+        return BoundaryPicture(np.asarray(snap.boundary, dtype=float), snap.boundary_extent,
+                               points.task, points, view.show_test, view.discretize)
 
     def show(self, frame: Frame, view: View) -> None:
         variant = self.selected(frame, view)
-        snap = frame.snapshots[variant]
-        points = frame.points[variant]
+        picture = self._picture(frame, view)
         boundary_view = self.query_one(BoundaryView)
-        note = self.query_one("#boundary-note", Static)
-        if snap.boundary is None or points is None:
+        note = self.query_one("#boundary-note", Caption)
+        if picture is None:
             boundary_view.picture = None
             boundary_view.display = False
-            note.update(Text("no decision boundary: the data is not a 2-D plane", style="dim italic"))
+            note.show_text(Text("no decision boundary: the data is not a 2-D plane", style="dim italic"))
         else:
             boundary_view.display = True
-            grid = np.asarray(snap.boundary, dtype=float)
-            boundary_view.picture = BoundaryPicture(grid, snap.boundary_extent, points.task, points,
-                                                    view.show_test, view.discretize)
-            note.update(self._legend(points.task, view))
+            boundary_view.picture = picture
+            note.show_text(self._legend(picture.task, view))
         boundary_view.refresh()
-        self.border_subtitle = Text(frame.labels[variant] if len(frame.snapshots) > 1 else "")   # not markup
+        self.set_subtitle(frame.labels[variant] if len(frame.snapshots) > 1 else "")
 
     @staticmethod
     def _legend(task: str, view: View) -> Text:

@@ -18,11 +18,10 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Static
 
 from .. import colors
 from ..frame import Frame
-from .base import Pane, View
+from .base import Caption, Pane, View
 from .plot import Picture, PictureView, Plot, step_ticks, thin, value_axis
 
 VANISHING = 1e-5
@@ -186,7 +185,7 @@ class GradientsPane(Pane):
         with Horizontal(id="grad-plots"):
             yield PictureView(id="grad-bars")
             yield Plot(id="grad-history")
-        yield Static(id="grad-alerts", classes="legend")
+        yield Caption(id="grad-alerts", classes="legend")
 
     def fingerprint(self, frame: Frame, view: View):
         return self.checks(frame, view)
@@ -196,7 +195,7 @@ class GradientsPane(Pane):
         snap = frame.snapshots[index]
         norms = np.asarray(snap.grad_norms, dtype=float)
         names = layer_names(len(norms))
-        self.border_subtitle = Text(frame.labels[index] if len(frame.snapshots) > 1 else "")   # not markup
+        self.set_subtitle(frame.labels[index] if len(frame.snapshots) > 1 else "")
         history = np.asarray(snap.history.grad_norms, dtype=float)
         bars = self.query_one("#grad-bars", PictureView)
         bars.picture = GradientBars(norms, names, fitted_range(norms))
@@ -204,7 +203,7 @@ class GradientsPane(Pane):
         self._draw_history(snap.history.step, history, names)
         zero = [zero_weights(np.asarray(h), np.asarray(e))
                 for h, e in zip(snap.weight_hist, snap.weight_hist_edges)]
-        self.query_one("#grad-alerts", Static).update(alerts(norms, names, zero, snap.diverged))
+        self.query_one("#grad-alerts", Caption).show_text(alerts(norms, names, zero, snap.diverged))
 
     def _draw_history(self, steps, grad_norms: np.ndarray, names: list[str]) -> None:
         plot = self.query_one("#grad-history", Plot)

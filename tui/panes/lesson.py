@@ -15,7 +15,8 @@ from ...core.scenario import Scenario
 from ..frame import Frame
 from .base import Pane, View
 
-ICONS = {True: ("✓", "bold green"), False: ("✗", "bold red"), None: ("…", "yellow")}
+ICONS = {True: ("✓", "bold green"), False: ("✗", "bold red"), None: ("○", "yellow")}
+SEEN = {True: "seen: ", False: "missed: ", None: ""}     # a message still open ends "so far"
 MAX_NARRATION = 50      # lines kept; older ones scroll away
 
 
@@ -68,7 +69,7 @@ class LessonPane(Pane):
         self.title_text.update(title)
         self.lesson_text.update(Markdown(scenario.lesson))
         self._write_narration()
-        self._write_expectations([(None, e.kind, _describe(e), e.because) for e in scenario.expectations])
+        self._write_expectations([(None, _describe(e), e.because) for e in scenario.expectations])
 
     def _write_narration(self) -> None:
         out = Text.assemble(("What happened", "bold underline")) if self.narration else Text()
@@ -87,7 +88,7 @@ class LessonPane(Pane):
 
     def show(self, frame: Frame, view: View) -> None:
         if frame.results:
-            self._write_expectations([(r.passed, r.kind, r.message, r.because) for r in frame.results])
+            self._write_expectations([(r.passed, r.message, r.because) for r in frame.results])
         self._write_cleaning(frame)
 
     def _write_cleaning(self, frame: Frame) -> None:
@@ -100,21 +101,26 @@ class LessonPane(Pane):
         self.cleaning.update(out)
         self.cleaning.display = bool(reports)       # no empty line for data without cleaning rules
 
-    def _write_expectations(self, rows: list[tuple[bool | None, str, str, str]]) -> None:
-        """``rows``: (passed or None while undecided, kind, message, because)."""
-        out = Text.assemble(("Expectations", "bold underline")) if rows else Text()
-        for passed, kind, message, because in rows:
+    def _write_expectations(self, rows: list[tuple[bool | None, str, str]]) -> None:
+        """``rows``: (passed or None while undecided, message, because).
+
+        Read as a lesson, not a test report: what to watch for (the expectation's ``because``),
+        ticked once it has happened, with what was measured under it in small print."""
+        out = Text.assemble(("What to watch for", "bold underline")) if rows else Text()
+        for passed, message, because in rows:
             icon, style = ICONS[passed]
             out.append(f"\n{icon} ", style=style)
-            out.append(f"{kind}: ", style="bold")
-            out.append(message)
             if because:
-                out.append(f"\n  {because}", style="dim italic")
+                out.append(because)
+                out.append(f"\n  {SEEN[passed]}{message}", style="dim")
+            else:
+                out.append(message)
         self.expectations.update(out)
 
 
 def _describe(expectation) -> str:
     """What an expectation asks, before there is anything to check it against."""
-    values = [f"{f.name} {getattr(expectation, f.name)}" for f in dataclasses.fields(expectation)
+    values = [f"{f.name.replace('_', ' ')} {getattr(expectation, f.name)}"
+              for f in dataclasses.fields(expectation)
               if f.name not in COMMON_KEYS and getattr(expectation, f.name) not in ("", 0, None)]
-    return ", ".join(values) + " (not checked yet)"
+    return "not measured yet (" + ", ".join(values) + ")"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Static
 
 from .. import colors
 from ..frame import Frame
-from .base import Pane, View
+from .base import Caption, Pane, View
 from .plot import Plot, step_ticks, thin, value_axis
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
@@ -96,7 +95,7 @@ class LossPane(Pane):
             "line where one diverged; x: over steps, log steps or epochs")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="loss-legend", classes="legend")
+        yield Caption(id="loss-legend", classes="legend")
         yield Plot(id="loss-plot")
 
     def fingerprint(self, frame: Frame, view: View):
@@ -166,9 +165,9 @@ class LossPane(Pane):
                     plt.plot(xs.tolist(), ys.tolist(), color=series_color, marker="braille")
             value_axis(plt, low, high, plot.size.height, log=view.log_scale)
         plt.xticks(*x_ticks(last_x, plot.size.width, view.x_axis))
-        self.query_one("#loss-legend", Static).update(legend)
-        self.border_subtitle = " · ".join(
+        self.query_one("#loss-legend", Caption).show_text(legend)
+        self.set_subtitle(" · ".join(
             part for part in ("log" if view.log_scale else "linear", view.x_axis + " (x)",
                               "smoothed" if view.smooth else "",
-                              "spikes clipped" if clipped else "") if part)
+                              "spikes clipped" if clipped else "") if part))
         plot.refresh()

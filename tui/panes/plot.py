@@ -1,16 +1,13 @@
-"""Plot helpers: a ``PlotextPlot`` that measures what it costs and survives plotext's failures,
-series thinned to what a plot can show, and axis ticks that never collide.
+"""Plot helpers: a ``PlotextPlot`` that survives plotext's failures, series thinned to what a
+plot can show, and axis ticks that never collide.
 
 plotext raises on some degenerate inputs (a log axis with no positive point, a single x
 value in some versions); a dashboard that trains for hours should draw a note and go on.
-Building a plot is pure Python that holds the GIL while the training thread waits for it,
-so the app reads ``RenderCost`` to space its redraws (see ``app.NnsimApp._draw``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -20,25 +17,11 @@ from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
 
-class RenderCost:
-    """Seconds the UI thread has spent drawing the panes' pictures (only ever grows)."""
-
-    seconds = 0.0
-
-    @classmethod
-    def add(cls, seconds: float) -> None:
-        cls.seconds += seconds
-
-
 class Picture:
-    """A Rich renderable drawn by ``_segments``; the time it takes counts in ``RenderCost``."""
+    """A Rich renderable drawn by ``_segments``."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        started = time.thread_time()
-        try:
-            return self._segments(options)
-        finally:
-            RenderCost.add(time.thread_time() - started)
+        return self._segments(options)
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
         raise NotImplementedError
@@ -57,13 +40,10 @@ class PictureView(Widget):
 
 class Plot(PlotextPlot):
     def render(self):
-        started = time.thread_time()
         try:
             return super().render()
         except Exception as err:     # noqa: BLE001 - any plotext failure is drawn, not raised
             return Text(f"(cannot draw this plot: {type(err).__name__})", style="dim italic")
-        finally:
-            RenderCost.add(time.thread_time() - started)
 
 
 def thin(x: np.ndarray, *ys: np.ndarray, most: int) -> tuple[np.ndarray, ...]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from ..frame import Frame
-from .base import View
+from .base import Caption, View
 
 STATE_STYLES = {
     "starting": "bold #000000 on #f9ca24",
@@ -16,6 +15,7 @@ STATE_STYLES = {
     "stopped early": "bold #ffffff on #1e6fd9",
     "diverged": "bold #ffffff on #e74c3c",
 }
+SHORT_LABEL = 14        # characters: a longer variant label is named by its name up front
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -23,8 +23,8 @@ def _lr(value: float) -> str:
     return f"{value:.3g}"
 
 
-class StatusLine(Static):
-    """Step, epoch, speed, learning rate, optimizer, dropout and state of the shown variant."""
+class StatusLine(Caption):
+    """State, the shown variant, its step, epoch, speed, learning rate, optimizer and dropout."""
 
     def __init__(self, *, show_speed: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -35,16 +35,16 @@ class StatusLine(Static):
         text = Text()
         label = "compiling kernels…" if compiling else "starting…"
         text.append(f" {SPINNER[frame % len(SPINNER)]} {label} ", style=STATE_STYLES["starting"])
-        if compiling:
-            text.append(f"  {scenario}: the first start compiles the training kernels once "
-                        "(a few seconds); later starts load them from the cache", style="dim")
-        self.update(text)
+        if compiling:       # all of it within 80 columns
+            text.append("  (first start only: a few seconds)", style="dim")
+            text.append(f"  {scenario}", style="dim italic")
+        self.show_text(text)
 
     def failed(self, message: str) -> None:
         text = Text()
         text.append(" error ", style=STATE_STYLES["diverged"])
         text.append(f"  {message}  (s: another lesson, q: quit)")
-        self.update(text)
+        self.show_text(text)
 
     def show(self, frame: Frame, view: View, scenario: str) -> None:
         variant = min(view.variant, len(frame.snapshots) - 1)
@@ -56,7 +56,16 @@ class StatusLine(Static):
             label = "paused: space to go on"
         text = Text()
         text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
-        fields = [("step", f"{snap.step:,}"), ("epoch", f"{snap.epoch:,}"),
+        several = len(frame.snapshots) > 1
+        if several:     # first: the step and epoch that follow are this run's, whatever the width
+            run_label = frame.labels[variant]
+            short = len(run_label) <= SHORT_LABEL
+            text.append(f"  {run_label if short else frame.names[variant]} ", style="bold")
+            text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
+        step = f"{snap.step:,}"
+        if several and frame.step > snap.step and (snap.diverged or snap.stopped_early or snap.finished):
+            step += f" (ended; others at {frame.step:,})"   # the narration speaks of theirs
+        fields = [("step", step), ("epoch", f"{snap.epoch:,}"),
                   self._speed(frame, variant, state),
                   ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
         if cfg.model.dropout:
@@ -65,10 +74,10 @@ class StatusLine(Static):
             text.append(f"  {name} " if name else "  ", style="dim")
             text.append(value, style="bold")
         where = scenario
-        if len(frame.snapshots) > 1:
-            where += f" · {frame.labels[variant]} ({variant + 1}/{len(frame.snapshots)}, v: next)"
+        if several:
+            where += " · v: next run" if short else f" · {run_label} (v: next)"
         text.append(f"  {where}", style="dim italic")
-        self.update(text)
+        self.show_text(text)
 
     def _speed(self, frame: Frame, variant: int, state: str) -> tuple[str, str]:
         """The pace asked for, or what it achieves while running (when speeds are shown):

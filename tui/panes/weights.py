@@ -13,11 +13,10 @@ from rich.console import ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Static
 
 from .. import colors
 from ..frame import Frame
-from .base import Pane, View
+from .base import Caption, Pane, View
 from .gradients import layer_index, layer_names
 from .halfblock import half_blocks
 from .plot import Picture, PictureView, Plot
@@ -61,8 +60,16 @@ class WeightsPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Plot(id="weights-plot")
-        yield Static(id="weights-legend", classes="legend")
+        yield Caption(id="weights-legend", classes="legend")
         yield PictureView(id="weights-strip")
+
+    def fingerprint(self, frame: Frame, view: View):
+        """The counts drawn: most steps move no weight out of its bin."""
+        variant = self.selected(frame, view)
+        snap = frame.snapshots[variant]
+        layer = view.layer % len(snap.weight_hist)
+        return (view, variant, frame.labels, snap.weight_hist[layer].tobytes(),
+                snap.weight_hist_edges[layer].tobytes(), frame.weight_timelines[variant].steps)
 
     def show(self, frame: Frame, view: View) -> None:
         variant = self.selected(frame, view)
@@ -79,10 +86,9 @@ class WeightsPane(Pane):
         strip = self.query_one("#weights-strip", PictureView)
         strip.picture = HeatStrip([h[layer] for h in timeline.hists], color)
         strip.refresh()
-        self.query_one("#weights-legend", Static).update(self._legend(color, initial is not None))
+        self.query_one("#weights-legend", Caption).show_text(self._legend(color, initial is not None))
         who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
-        self.border_subtitle = Text(   # a label from the scenario: not markup
-            f"{who}{names[layer]} = layer {layer_index(layer, len(names))} (of {len(names)}) · [ ]")
+        self.set_subtitle(f"{who}{names[layer]} = layer {layer_index(layer, len(names))} (of {len(names)}) · [ ]")
 
     def _draw_histogram(self, counts: np.ndarray, edges: np.ndarray, initial: np.ndarray | None,
                         color: colors.RGB) -> None:

@@ -102,6 +102,9 @@ class DashboardScreen(Screen):
         shown = event.tab.id.removeprefix("tab-")
         for pane in self.panes.values():
             pane.set_class(pane.id == shown, "-active")
+        focusable = [widget for widget in self.panes[shown].query("*") if widget.can_focus]
+        if focusable:       # a pane with keys of its own (the network's cursor) takes them
+            focusable[0].focus()
         self.draw(force=True)
 
     # ------------------------------------------------------------------ what the app tells it

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.config import RunConfig
 from ..core.expectations import Result
-from ..core.snapshot import Snapshot, frozen
+from ..core.snapshot import Snapshot, UnitMaps, frozen
 
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
@@ -76,6 +76,7 @@ class Frame:
     steps_per_second: float             # measured
     pace: float | None                  # steps per second asked for; None: as fast as it goes
     steps_per_epoch: tuple[int, ...]
+    units: tuple[UnitMaps, ...] = ()    # what each run's units compute (the network pane)
 
     @property
     def step(self) -> int:

@@ -92,6 +92,7 @@ class Trainer:
         self._full_speed_from: float | None = None  # the pace `f` returns to
         self._post_message: Callable[[Message], Any] = lambda message: None
         self._traced: tuple[Any, int] | None = None     # (Run, step) of the last trace
+        self._units: dict[int, tuple[Any, Any]] = {}    # run index: (snapshot, its UnitMaps)
 
     # ------------------------------------------------------------------ called from the UI thread
 
@@ -388,6 +389,15 @@ class Trainer:
             self._final_outcomes[index] = Outcome.from_run(run.run, run.snapshot)
         return self._final_outcomes[index]
 
+    def _unit_maps(self, index: int):
+        """Run ``index``'s ``UnitMaps``, computed once per snapshot (a frame published for a
+        key press alone reuses them): one kernel call over a small grid, well under a ms."""
+        run = self.runs[index]
+        kept = self._units.get(index)
+        if kept is None or kept[0] is not run.snapshot:
+            kept = self._units[index] = (run.snapshot, run.run.unit_maps())
+        return kept[1]
+
     def _publish(self) -> None:
         state, detail = self._state()
         outcomes = {run.name: self._outcome(i) for i, run in enumerate(self.runs)}
@@ -403,6 +413,7 @@ class Trainer:
             steps_per_second=self._speed() if state == "running" else 0.0,
             pace=self.pace.steps_per_second,
             steps_per_epoch=tuple(run.run.steps_per_epoch for run in self.runs),
+            units=tuple(self._unit_maps(i) for i in range(len(self.runs))),
         )
         with self._slot.lock:
             self._slot.latest = frame

@@ -1,0 +1,371 @@
+"""Network: the network as TensorFlow Playground draws it, a column of units per layer.
+
+For 2-D data every unit is a thumbnail of its output over the input plane, refreshed as it
+trains: the first hidden layer learns lines, later layers combine them into curves. Between
+the columns, braille links show each weight: blue positive, orange negative (dashed, so the
+sign reads without colour too), bright and thick when large, faint when small. The arrow keys
+move a cursor from unit to unit (the pane has focus once its tab or number key is chosen);
+the lines under the diagram give that unit's incoming weights, bias, the mean |gradient| of
+its weights and how often it outputs 0 on the training points (a dead ReLU: always, marked
+✕ in the diagram). Everything comes from the frame's ``UnitMaps``, never from the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.console import ConsoleOptions
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from .. import colors
+from ..frame import Frame
+from .base import Pane, View
+from .boundary import cell_colors
+from .plot import Picture, PictureView
+
+MAX_THUMB_ROWS = 5      # a thumbnail is 2h x 2h pixels: h rows of 2h characters
+MIN_GAP = 3             # characters between columns, where the links run
+MAX_GAP = 20
+THUMB_FADE = 0.15       # thumbnails pulled this far toward the background (the boundary: more)
+FAINTEST_LINK = 0.2     # links weaker than this share of their layer's largest are left out
+ENOUGH_UNITS = 6        # a smaller thumbnail is worth it while fewer units than this show
+DEAD_MARK = "✕"
+POSITIVE, NEGATIVE = colors.CLASS[1], colors.CLASS[0]     # blue and orange, as the heat maps
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How the diagram fits its space: thumbnails ``h`` rows of ``2h`` characters, ``gap``
+    characters of links between columns, the first ``shown[c]`` units of column ``c``, and
+    the first ``columns`` columns (inputs, hidden layers, output) of the network."""
+
+    h: int
+    gap: int
+    shown: tuple[int, ...]
+    columns: int
+
+    @property
+    def w(self) -> int:
+        return 2 * self.h
+
+    def x(self, column: int) -> int:
+        """The thumbnail's first character (one character of margin for the cursor)."""
+        return 1 + column * (self.w + self.gap)
+
+    def y(self, unit: int) -> int:
+        """The thumbnail's first row (row 0 holds the column titles)."""
+        return 1 + unit * (self.h + 1)
+
+
+def fit(widths: tuple[int, ...], width: int, height: int) -> Fit:
+    """The biggest thumbnails that fit ``width`` x ``height`` characters, unless smaller ones
+    (down to 2 rows: one row's 2 x 2 pixels show nothing) would show more of the units, up to
+    ``ENOUGH_UNITS`` a column; when even those do not fit across, 1-row thumbnails, and then
+    the first columns that fit."""
+    options = []
+    for h in range(MAX_THUMB_ROWS, 0, -1):
+        columns = len(widths)
+        while columns > 1 and columns * 2 * h + (columns - 1) * MIN_GAP + 2 > width:
+            columns -= 1
+        gap = MAX_GAP if columns == 1 else min(MAX_GAP, (width - 2 - columns * 2 * h) // (columns - 1))
+        # A title row above; "+N" in the row under the last unit shown.
+        shown = tuple(min(n, max(1, (height - 1) // (h + 1))) for n in widths[:columns])
+        options.append(Fit(h, gap, shown, columns))
+    complete = [f for f in options if f.columns == len(widths) and f.h >= 2]
+    if not complete:
+        return next((f for f in options if f.columns == len(widths)), options[-1])
+    wanted = min(max(widths), ENOUGH_UNITS)
+    return next((f for f in complete if max(f.shown) >= wanted), complete[-1])
+
+
+class Canvas:
+    """A grid of characters with a foreground and a background colour each, turned into Rich
+    segments; runs of one style become one segment."""
+
+    def __init__(self, width: int, height: int):
+        self.chars = [[" "] * width for _ in range(height)]
+        self.fg: list[list[tuple | None]] = [[None] * width for _ in range(height)]
+        self.bg: list[list[tuple | None]] = [[None] * width for _ in range(height)]
+        self.bold = [[False] * width for _ in range(height)]
+        self.width, self.height = width, height
+
+    def put(self, x: int, y: int, char: str, fg=None, bg=None, bold: bool = False) -> None:
+        if 0 <= x < self.width and 0 <= y < self.height:
+            self.chars[y][x], self.fg[y][x], self.bg[y][x], self.bold[y][x] = char, fg, bg, bold
+
+    def text(self, x: int, y: int, text: str, fg=None, bold: bool = False, limit: int = 0) -> None:
+        for i, char in enumerate(text[:limit or len(text)]):
+            self.put(x + i, y, char, fg, None, bold)
+
+    def segments(self) -> list[Segment]:
+        out: list[Segment] = []
+        for y in range(self.height):
+            run, style = "", None
+            for x in range(self.width):
+                key = _style(self.fg[y][x], self.bg[y][x], self.bold[y][x])
+                if key is not style and run:
+                    out.append(Segment(run, style))
+                    run = ""
+                style = key
+                run += self.chars[y][x]
+            out.append(Segment(run, style))
+            out.append(Segment.line())
+        return out
+
+
+_STYLES: dict[tuple, Style] = {}
+
+
+def _style(fg, bg, bold: bool) -> Style:
+    key = (fg, bg, bold)
+    style = _STYLES.get(key)
+    if style is None:
+        if len(_STYLES) > 4096:
+            _STYLES.clear()
+        style = _STYLES[key] = Style(color=colors.hex_color(fg) if fg else None,
+                                     bgcolor=colors.hex_color(bg) if bg else None, bold=bold)
+    return style
+
+
+# Braille dots: bit of dot (dx, dy) in a character of 2 x 4 dots.
+_DOT = {(0, 0): 0x01, (0, 1): 0x02, (0, 2): 0x04, (0, 3): 0x40,
+        (1, 0): 0x08, (1, 1): 0x10, (1, 2): 0x20, (1, 3): 0x80}
+
+
+def unit_rgb(values: np.ndarray, scale: float) -> np.ndarray:
+    """RGB of a unit's values on its layer's symmetric scale: orange below 0, white at 0,
+    blue above, as the decision boundary's colours."""
+    t = 0.5 + 0.5 * np.clip(np.asarray(values, float) / (scale or 1.0), -1.0, 1.0)
+    return cell_colors(t, "binary", (0.0, 1.0), fade=THUMB_FADE)
+
+
+def layer_scale(values: np.ndarray) -> float:
+    """The largest |value| of a layer's maps (at least a tiny positive number)."""
+    finite = np.abs(values[np.isfinite(values)])
+    return max(float(finite.max(initial=0.0)), 1e-12)
+
+
+class NetworkPicture(Picture):
+    """The diagram of one ``UnitMaps`` with the cursor on ``cursor`` = (column, unit)."""
+
+    def __init__(self, units, cursor: tuple[int, int], fit_: Fit):
+        self.units = units
+        self.cursor = cursor
+        self.fit = fit_
+
+    def _segments(self, options: ConsoleOptions) -> list[Segment]:
+        units, f = self.units, self.fit
+        height = max(options.height or 0, f.y(max(f.shown)))
+        canvas = Canvas(options.max_width, height)
+        for c in range(1, f.columns):
+            self._links(canvas, c)
+        for c in range(f.columns):
+            self._title(canvas, c)
+            for j in range(f.shown[c]):
+                self._thumbnail(canvas, c, j)
+            hidden = units.widths[c] - f.shown[c]
+            if hidden:
+                canvas.text(f.x(c), f.y(f.shown[c]) - 1, f"+{hidden} more", colors.INITIAL, limit=f.w + f.gap - 1)
+        if f.columns < len(units.widths):
+            canvas.text(f.x(f.columns - 1) + f.w + 1, 0, f"+{len(units.widths) - f.columns} layers",
+                        colors.INITIAL)
+        column, unit = self.cursor
+        y = f.y(unit) + f.h // 2
+        canvas.put(f.x(column) - 1, y, "▶", colors.NEUTRAL, bold=True)
+        canvas.put(f.x(column) + f.w, y, "◀", colors.NEUTRAL, bold=True)
+        return canvas.segments()
+
+    def _title(self, canvas: Canvas, c: int) -> None:
+        units, f = self.units, self.fit
+        last = c == len(units.widths) - 1
+        title = "in" if c == 0 else ("out" if last else f"h{c}")
+        bold = c == self.cursor[0]
+        canvas.text(f.x(c), 0, title, colors.NEUTRAL if bold else colors.INITIAL, bold,
+                    limit=f.w + f.gap - 1)
+
+    def _thumbnail(self, canvas: Canvas, c: int, j: int) -> None:
+        units, f = self.units, self.fit
+        x0, y0 = f.x(c), f.y(j)
+        if units.maps:
+            grid = units.maps[c][j]
+            rows, cols = grid.shape
+            yi = ((np.arange(2 * f.h)[::-1] + 0.5) * rows / (2 * f.h)).astype(int)   # top: x2_max
+            xi = ((np.arange(f.w) + 0.5) * cols / f.w).astype(int)
+            rgb = unit_rgb(grid[np.ix_(yi, xi)], layer_scale(units.maps[c])).round().astype(int)
+            for r in range(f.h):
+                for k in range(f.w):
+                    canvas.put(x0 + k, y0 + r, "▀", tuple(rgb[2 * r, k]), tuple(rgb[2 * r + 1, k]))
+        else:       # no plane to draw on: a plain box with the unit's number
+            label = f"{j + 1}".center(f.w)
+            for r in range(f.h):
+                canvas.text(x0, y0 + r, label if r == f.h // 2 else " " * f.w, colors.NEUTRAL)
+                for k in range(f.w):
+                    canvas.bg[y0 + r][x0 + k] = colors.dim(colors.INITIAL, 0.6)
+        if c > 0 and units.dead(c - 1)[j]:
+            canvas.put(x0 + f.w // 2, y0 + f.h // 2, DEAD_MARK, colors.DIVERGED,
+                       colors.dim(colors.NEUTRAL, 0.5), bold=True)
+
+    def _links(self, canvas: Canvas, c: int) -> None:
+        """Column ``c - 1`` to column ``c``: one braille line per weight, weakest first so a
+        strong one is never hidden; the cursor's own links last and the others faded."""
+        units, f = self.units, self.fit
+        weights = units.weights[c - 1][:f.shown[c - 1], :f.shown[c]]                    # (n_in, n_out)
+        scale = float(np.abs(weights[np.isfinite(weights)]).max(initial=0.0)) or 1.0
+        x0 = f.x(c - 1) + f.w + 1                    # a character clear of each thumbnail
+        span = f.gap - 2
+        if span < 1:
+            return
+        dots: dict[tuple[int, int], int] = {}
+        color: dict[tuple[int, int], tuple] = {}
+        bold: dict[tuple[int, int], bool] = {}
+        focus_column, focus_unit = self.cursor
+        order = sorted(np.ndindex(weights.shape), key=lambda ij: (
+            c == focus_column and ij[1] == focus_unit, abs(weights[ij])))
+        for i, j in order:
+            w = float(weights[i, j])
+            if not np.isfinite(w) or w == 0.0:
+                continue
+            share = abs(w) / scale
+            focused = c == focus_column and j == focus_unit
+            if share < FAINTEST_LINK and not focused:
+                continue
+            fade = 0.0 if focused or share > 0.6 else 0.5
+            if c == focus_column and not focused:
+                fade = max(fade, 0.75)
+            rgb = colors.dim(POSITIVE if w > 0 else NEGATIVE, fade)
+            ya = 4 * (f.y(i) + f.h // 2) + 1
+            yb = 4 * (f.y(j) + f.h // 2) + 1
+            thick = share > 0.6
+            n = 2 * span
+            previous = ya
+            for px in range(n):
+                if w < 0 and (px // 2) % 2:
+                    previous = round(ya + (yb - ya) * px / max(1, n - 1))
+                    continue                            # dashed: a negative weight
+                py = round(ya + (yb - ya) * px / max(1, n - 1))
+                lo, hi = min(previous, py), max(previous, py)
+                for yy in range(lo, hi + 1 + thick):
+                    cell = (x0 + px // 2, yy // 4)
+                    dots[cell] = dots.get(cell, 0) | _DOT[(px % 2, yy % 4)]
+                    color[cell] = rgb
+                    bold[cell] = thick or focused
+                previous = py
+        for (x, y), bits in dots.items():
+            canvas.put(x, y, chr(0x2800 + bits), color[(x, y)], bold=bold[(x, y)])
+
+
+class NetworkView(PictureView):
+    """The diagram; with focus, the arrow keys move its cursor from unit to unit."""
+
+    can_focus = True
+    BINDINGS = [
+        Binding("up", "move(0, -1)", "Unit", show=False, tooltip="The unit above"),
+        Binding("down", "move(0, 1)", "Unit", show=False, tooltip="The unit below"),
+        Binding("left", "move(-1, 0)", "Layer", show=False, tooltip="The layer before"),
+        Binding("right", "move(1, 0)", "Layer", show=False, tooltip="The layer after"),
+    ]
+
+    def action_move(self, columns: int, units: int) -> None:
+        pane = self.parent
+        if isinstance(pane, NetworkPane):
+            pane.move(columns, units)
+
+
+class NetworkPane(Pane):
+    """The selected variant's network, unit by unit, and the unit under the cursor."""
+
+    ID, TITLE, TAB = "network", "Network", "Network"
+    HELP = ("each unit's output over the input plane, weights as links (blue +, orange − dashed); "
+            "arrows: a unit's weights, bias, gradient, dead or alive")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cursor = (1, 0)            # (column: 0 inputs, 1 first hidden layer …, unit)
+        self._shown: tuple[Frame, View] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield NetworkView(id="network-view")
+        yield Static(id="network-unit", classes="legend")
+
+    def fingerprint(self, frame: Frame, view: View):
+        variant = self.selected(frame, view)
+        units = frame.units[variant] if frame.units else None
+        return (view, variant, frame.state, None if units is None else units.step,
+                frame.snapshots[variant].step)
+
+    def move(self, columns: int, units: int) -> None:
+        column, unit = self.cursor
+        self.cursor = (column + columns, unit + units)
+        if self._shown is not None:
+            self.show(*self._shown)
+
+    def show(self, frame: Frame, view: View) -> None:
+        self._shown = (frame, view)
+        variant = self.selected(frame, view)
+        diagram = self.query_one(NetworkView)
+        note = self.query_one("#network-unit", Static)
+        if not frame.units:
+            diagram.picture = None
+            note.update(Text("no network yet", style="dim italic"))
+            return
+        units = frame.units[variant]
+        size = diagram.content_region
+        f = fit(units.widths, max(size.width, 8), max(size.height, 3))
+        if not diagram.size.area:
+            return          # not laid out yet: drawn once it is (``Pane.on_resize``)
+        column = min(max(self.cursor[0], 0), f.columns - 1)
+        self.cursor = (column, min(max(self.cursor[1], 0), f.shown[column] - 1))
+        diagram.picture = NetworkPicture(units, self.cursor, f)
+        diagram.refresh()
+        note.update(unit_text(units, *self.cursor, width=max(20, note.content_region.width)))
+        who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
+        dead = sum(int(units.dead(i).sum()) for i in range(len(units.biases) - 1))
+        self.border_subtitle = Text(f"{who}step {units.step}" + (f" · {dead} dead" if dead else ""))
+
+
+def signed(value: float) -> Text:
+    """``value`` with its sign spelled out, coloured by it."""
+    return Text(f"{value:+.2g}".replace("-", "−"), style=colors.hex_color(
+        POSITIVE if value >= 0 else NEGATIVE))
+
+
+def unit_text(units, column: int, unit: int, width: int = 80) -> Text:
+    """What the cursor's unit is and does, in a few lines of at most ``width`` characters."""
+    if column == 0:
+        name = units.feature_names[unit]
+        return Text.assemble((f"input {name}", "bold"), f": feature {unit + 1} of "
+                             f"{len(units.feature_names)}, normalised on the training split",
+                             ("\n←→↑↓ move · blue +, orange − (dashed) · ✕ dead", "dim"))
+    layer = column - 1
+    last = layer == len(units.biases) - 1
+    title = Text(f"{'output' if last else f'h{layer + 1}'} unit {unit + 1}", style="bold")
+    title.append(f" ({units.activations[layer]})", style="dim")
+    title.append(" · bias ")
+    title.append_text(signed(float(units.biases[layer][unit])))
+    grad = float(units.grad_mean[layer][unit])
+    title.append(" · mean |∂L/∂w| ")
+    title.append("not measured yet" if units.step == 0 else f"{grad:.2g}")
+    share = float(units.zero_share[layer][unit])
+    if units.dead(layer)[unit]:
+        title.append(f" · {DEAD_MARK} dead: 0 on every training point", style="bold " +
+                     colors.hex_color(colors.DIVERGED))
+    elif share > 0:
+        title.append(f" · 0 on {share:.0%} of training points")
+    incoming = units.weights[layer][:, unit]
+    sources = units.feature_names if layer == 0 else [f"h{layer}.{i + 1}" for i in range(len(incoming))]
+    line = Text("in: ", style="dim")
+    for i, (source, w) in enumerate(zip(sources, incoming)):
+        piece = Text(f"{source} ")
+        piece.append_text(signed(float(w)))
+        if len(line) + len(piece) + 2 > width - 2 and i < len(incoming):
+            line.append(f" … {len(incoming) - i} more", style="dim")
+            break
+        line.append_text(piece)
+        line.append("  ")
+    return Text("\n").join([title, line])

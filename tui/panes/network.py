@@ -139,14 +139,15 @@ _DOT = {(0, 0): 0x01, (0, 1): 0x02, (0, 2): 0x04, (0, 3): 0x40,
 
 
 def unit_rgb(values: np.ndarray, scale: float) -> np.ndarray:
-    """RGB of a unit's values on its layer's symmetric scale: orange below 0, white at 0,
-    blue above, as the decision boundary's colours."""
+    """RGB of a unit's values on a symmetric scale: orange below 0, white at 0, blue above, as
+    the decision boundary's colours."""
     t = 0.5 + 0.5 * np.clip(np.asarray(values, float) / (scale or 1.0), -1.0, 1.0)
     return cell_colors(t, "binary", (0.0, 1.0), fade=THUMB_FADE)
 
 
-def layer_scale(values: np.ndarray) -> float:
-    """The largest |value| of a layer's maps (at least a tiny positive number)."""
+def largest(values: np.ndarray) -> float:
+    """The largest finite |value| of a unit's map: each thumbnail on its own scale, so a unit
+    with small outputs still shows its shape (its size is in the lines under the diagram)."""
     finite = np.abs(values[np.isfinite(values)])
     return max(float(finite.max(initial=0.0)), 1e-12)
 
@@ -171,7 +172,9 @@ class NetworkPicture(Picture):
                 self._thumbnail(canvas, c, j)
             hidden = units.widths[c] - f.shown[c]
             if hidden:
-                canvas.text(f.x(c), f.y(f.shown[c]) - 1, f"+{hidden} more", colors.INITIAL, limit=f.w + f.gap - 1)
+                more = f"+{hidden} more"
+                canvas.text(f.x(c), f.y(f.shown[c]) - 1,
+                            more if len(more) < f.w + f.gap else f"+{hidden}", colors.INITIAL)
         if f.columns < len(units.widths):
             canvas.text(f.x(f.columns - 1) + f.w + 1, 0, f"+{len(units.widths) - f.columns} layers",
                         colors.INITIAL)
@@ -197,7 +200,7 @@ class NetworkPicture(Picture):
             rows, cols = grid.shape
             yi = ((np.arange(2 * f.h)[::-1] + 0.5) * rows / (2 * f.h)).astype(int)   # top: x2_max
             xi = ((np.arange(f.w) + 0.5) * cols / f.w).astype(int)
-            rgb = unit_rgb(grid[np.ix_(yi, xi)], layer_scale(units.maps[c])).round().astype(int)
+            rgb = unit_rgb(grid[np.ix_(yi, xi)], largest(grid)).round().astype(int)
             for r in range(f.h):
                 for k in range(f.w):
                     canvas.put(x0 + k, y0 + r, "▀", tuple(rgb[2 * r, k]), tuple(rgb[2 * r + 1, k]))
@@ -352,19 +355,21 @@ def unit_text(units, column: int, unit: int, width: int = 80) -> Text:
     title.append(" · mean |∂L/∂w| ")
     title.append("not measured yet" if units.step == 0 else f"{grad:.2g}")
     share = float(units.zero_share[layer][unit])
+    line = Text()
     if units.dead(layer)[unit]:
-        title.append(f" · {DEAD_MARK} dead: 0 on every training point", style="bold " +
-                     colors.hex_color(colors.DIVERGED))
+        line.append(f"{DEAD_MARK} dead: 0 on every training point", style="bold " +
+                    colors.hex_color(colors.DIVERGED))
+        line.append(" · ")
     elif share > 0:
-        title.append(f" · 0 on {share:.0%} of training points")
+        line.append(f"0 on {share:.0%} of training points · ")
     incoming = units.weights[layer][:, unit]
     sources = units.feature_names if layer == 0 else [f"h{layer}.{i + 1}" for i in range(len(incoming))]
-    line = Text("in: ", style="dim")
+    line.append("in: ", style="dim")
     for i, (source, w) in enumerate(zip(sources, incoming)):
         piece = Text(f"{source} ")
         piece.append_text(signed(float(w)))
-        if len(line) + len(piece) + 2 > width - 2 and i < len(incoming):
-            line.append(f" … {len(incoming) - i} more", style="dim")
+        if len(line) + len(piece) + 12 > width and i < len(incoming) - 1:
+            line.append(f"… {len(incoming) - i} more", style="dim")
             break
         line.append_text(piece)
         line.append("  ")

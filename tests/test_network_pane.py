@@ -120,3 +120,15 @@ async def test_the_cursor_shows_the_units_incoming_weights_and_bias(tmp_path):
         assert f"bias {signed(b[2]).plain}" in shown
         for i in range(2):
             assert f"h1.{i + 1} {signed(W[i, 2]).plain}" in shown
+
+
+async def test_unit_maps_are_computed_only_while_the_pane_is_on_screen(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:       # tabs: the loss pane first
+        await wait_until(pilot, lambda: settled(app)() and app.frame.units == (None, None))
+        await pilot.press("6")
+        await wait_until(pilot, lambda: app.frame.units[0] is not None and app.up_to_date)
+        assert app.frame.units[1] is None               # only the run the pane shows
+        assert app.frame.units[0].step == app.frame.snapshots[0].step == 20
+        await pilot.press("v")                          # the other variant
+        await wait_until(pilot, lambda: app.frame.units[1] is not None and app.frame.units[0] is None)

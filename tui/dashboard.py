@@ -149,6 +149,13 @@ class DashboardScreen(Screen):
             self._set_view(variant=self.frame.names.index(variant))
 
     @property
+    def watched(self) -> int | None:
+        """The run whose units the network pane shows, or None while it is not on screen."""
+        if self.frame is None or not self.panes["network"].display:
+            return None
+        return self.panes["network"].selected(self.frame, self.view)
+
+    @property
     def up_to_date(self) -> bool:
         """Every visible pane shows the latest frame (tests and screenshots wait for it)."""
         return self.frame is not None and not any(self.panes[pane].display for pane in self._stale)

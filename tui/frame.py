@@ -76,7 +76,8 @@ class Frame:
     steps_per_second: float             # measured
     pace: float | None                  # steps per second asked for; None: as fast as it goes
     steps_per_epoch: tuple[int, ...]
-    units: tuple[UnitMaps, ...] = ()    # what each run's units compute (the network pane)
+    units: tuple[UnitMaps | None, ...] = ()     # what the units compute, for the run the
+                                                # network pane shows (None for the others)
 
     @property
     def step(self) -> int:

@@ -313,11 +313,12 @@ class NetworkPane(Pane):
         variant = self.selected(frame, view)
         diagram = self.query_one(NetworkView)
         note = self.query_one("#network-unit", Static)
-        if not frame.units:
+        units = frame.units[variant] if frame.units else None
+        if units is None:       # the trainer computes them from the next frame on
             diagram.picture = None
-            note.update(Text("no network yet", style="dim italic"))
+            diagram.refresh()
+            note.update(Text("drawing the network…", style="dim italic"))
             return
-        units = frame.units[variant]
         size = diagram.content_region
         f = fit(units.widths, max(size.width, 8), max(size.height, 3))
         if not diagram.size.area:

@@ -102,10 +102,14 @@ class DashboardScreen(Screen):
         shown = event.tab.id.removeprefix("tab-")
         for pane in self.panes.values():
             pane.set_class(pane.id == shown, "-active")
-        focusable = [widget for widget in self.panes[shown].query("*") if widget.can_focus]
-        if focusable:       # a pane with keys of its own (the network's cursor) takes them
-            focusable[0].focus()
+        self._focus_pane(shown)
         self.draw(force=True)
+
+    def _focus_pane(self, pane: str) -> None:
+        """A pane with keys of its own (the network's cursor) takes them when chosen."""
+        focusable = [widget for widget in self.panes[pane].query("*") if widget.can_focus]
+        if focusable:
+            focusable[0].focus()
 
     # ------------------------------------------------------------------ what the app tells it
 
@@ -235,3 +239,4 @@ class DashboardScreen(Screen):
 
     def action_show_pane(self, pane: str) -> None:
         self.tabs.active = f"tab-{pane}"
+        self._focus_pane(pane)          # chosen again: no tab event, the keys come back

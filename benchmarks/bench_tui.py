@@ -80,24 +80,27 @@ async def tui_seconds(name: str, size: tuple[int, int]) -> tuple[float, int]:
 STEADY_SECONDS = 4.0
 
 
-def headless_rate(unit_maps: bool = False) -> float:
+def headless_rate(unit_maps: bool = False) -> tuple[float, float]:
     """Steps/s of the playground past its first 3000 steps, chunked as `nnsim run` chunks;
-    ``unit_maps``: and the network pane's maps after every chunk, as the worker takes them."""
+    ``unit_maps``: and the network pane's maps after every chunk, as the worker takes them.
+    Also the share of the wall time those took (less noisy than the rate on a busy machine)."""
     from nnsim.core.run import Run
 
     run = Run(load_scenario("playground", seed=0).variants[0].config)
     run.advance(3000)
-    clock, done = ChunkClock(), 0
+    clock, done, in_maps = ChunkClock(), 0, 0.0
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < STEADY_SECONDS:
         t = time.perf_counter()
         before = run.step
         run.advance(clock.steps, past_end=True)
         if unit_maps:
+            maps_started = time.perf_counter()
             run.unit_maps()
+            in_maps += time.perf_counter() - maps_started
         done += run.step - before
         clock.observe(run.step - before, time.perf_counter() - t)
-    return done / elapsed
+    return done / elapsed, in_maps / elapsed
 
 
 async def tui_rate(size: tuple[int, int], key: str = "") -> float:
@@ -116,7 +119,7 @@ def steady() -> None:
     print("   steady state, the playground past step 3000 (steps/s, best of interleaved runs)")
     rates: dict[object, list[float]] = {}
     for _ in range(REPEATS):
-        rates.setdefault("headless", []).append(headless_rate())
+        rates.setdefault("headless", []).append(headless_rate()[0])
         for size in SIZES:
             rates.setdefault(size, []).append(asyncio.run(tui_rate(size)))
     base = max(rates["headless"])
@@ -283,15 +286,19 @@ def network_pane() -> None:
                   f"{draw_ms / boundary_ms:>8.2f}")
     print("   training speed, the playground past step 3000 (steps/s, best of interleaved runs)")
     rates: dict[str, list[float]] = {}
+    shares = []
     for _ in range(REPEATS):
-        rates.setdefault("headless", []).append(headless_rate())
-        rates.setdefault("headless + unit_maps", []).append(headless_rate(unit_maps=True))
+        rates.setdefault("headless", []).append(headless_rate()[0])
+        rate, share = headless_rate(unit_maps=True)
+        rates.setdefault("headless + unit_maps", []).append(rate)
+        shares.append(share)
         rates.setdefault("TUI 80x24, loss tab", []).append(asyncio.run(tui_rate((80, 24), "1")))
         rates.setdefault("TUI 80x24, network tab", []).append(asyncio.run(tui_rate((80, 24), "6")))
     for label, reference in (("headless + unit_maps", "headless"),
                              ("TUI 80x24, network tab", "TUI 80x24, loss tab")):
         print(f"   {label:<26}{max(rates[label]):>9,.0f}   {reference:<20}{max(rates[reference]):>9,.0f}"
               f"   ratio {max(rates[label]) / max(rates[reference]):.2f}")
+    print(f"   unit_maps took {min(shares):.1%} of the wall time (least of {REPEATS} runs)")
 
 
 def main() -> None:

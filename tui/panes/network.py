@@ -133,23 +133,24 @@ def _style(fg, bg, bold: bool) -> Style:
     return style
 
 
-# Braille dots: bit of dot (dx, dy) in a character of 2 x 4 dots.
-_DOT = {(0, 0): 0x01, (0, 1): 0x02, (0, 2): 0x04, (0, 3): 0x40,
-        (1, 0): 0x08, (1, 1): 0x10, (1, 2): 0x20, (1, 3): 0x80}
+# Braille dots: the bit of dot (dx, dy) of a character of 2 x 4 dots.
+_DOT_BITS = np.array([[0x01, 0x02, 0x04, 0x40],
+                      [0x08, 0x10, 0x20, 0x80]])
 
 
 def unit_rgb(values: np.ndarray, scale: float) -> np.ndarray:
     """RGB of a unit's values on a symmetric scale: orange below 0, white at 0, blue above, as
     the decision boundary's colours."""
-    t = 0.5 + 0.5 * np.clip(np.asarray(values, float) / (scale or 1.0), -1.0, 1.0)
+    t = 0.5 + 0.5 * np.clip(np.asarray(values, float) / scale, -1.0, 1.0)
     return cell_colors(t, "binary", (0.0, 1.0), fade=THUMB_FADE)
 
 
-def largest(values: np.ndarray) -> float:
-    """The largest finite |value| of a unit's map: each thumbnail on its own scale, so a unit
-    with small outputs still shows its shape (its size is in the lines under the diagram)."""
-    finite = np.abs(values[np.isfinite(values)])
-    return max(float(finite.max(initial=0.0)), 1e-12)
+def largest(maps: np.ndarray) -> np.ndarray:
+    """The largest finite |value| of each unit's map ``(units, rows, cols)``: each thumbnail
+    on its own scale, so a unit with small outputs still shows its shape (its size is in the
+    lines under the diagram)."""
+    finite = np.where(np.isfinite(maps), np.abs(maps), 0.0)
+    return np.maximum(finite.max(axis=(1, 2), initial=0.0), 1e-12)
 
 
 class NetworkPicture(Picture):
@@ -168,8 +169,7 @@ class NetworkPicture(Picture):
             self._links(canvas, c)
         for c in range(f.columns):
             self._title(canvas, c)
-            for j in range(f.shown[c]):
-                self._thumbnail(canvas, c, j)
+            self._thumbnails(canvas, c)
             hidden = units.widths[c] - f.shown[c]
             if hidden:
                 more = f"+{hidden} more"
@@ -192,75 +192,86 @@ class NetworkPicture(Picture):
         canvas.text(f.x(c), 0, title, colors.NEUTRAL if bold else colors.INITIAL, bold,
                     limit=f.w + f.gap - 1)
 
-    def _thumbnail(self, canvas: Canvas, c: int, j: int) -> None:
+    def _thumbnails(self, canvas: Canvas, c: int) -> None:
+        """Column ``c``'s shown units: their maps (top row at x2_max), or for data without a
+        plane, plain numbered boxes; dead units marked."""
         units, f = self.units, self.fit
-        x0, y0 = f.x(c), f.y(j)
+        shown = f.shown[c]
         if units.maps:
-            grid = units.maps[c][j]
-            rows, cols = grid.shape
-            yi = ((np.arange(2 * f.h)[::-1] + 0.5) * rows / (2 * f.h)).astype(int)   # top: x2_max
+            maps = units.maps[c][:shown]                                    # (units, rows, cols)
+            rows, cols = maps.shape[1:]
+            yi = ((np.arange(2 * f.h)[::-1] + 0.5) * rows / (2 * f.h)).astype(int)
             xi = ((np.arange(f.w) + 0.5) * cols / f.w).astype(int)
-            rgb = unit_rgb(grid[np.ix_(yi, xi)], largest(grid)).round().astype(int)
-            for r in range(f.h):
-                for k in range(f.w):
-                    canvas.put(x0 + k, y0 + r, "▀", tuple(rgb[2 * r, k]), tuple(rgb[2 * r + 1, k]))
-        else:       # no plane to draw on: a plain box with the unit's number
-            label = f"{j + 1}".center(f.w)
-            for r in range(f.h):
-                canvas.text(x0, y0 + r, label if r == f.h // 2 else " " * f.w, colors.NEUTRAL)
-                for k in range(f.w):
-                    canvas.bg[y0 + r][x0 + k] = colors.dim(colors.INITIAL, 0.6)
-        if c > 0 and units.dead(c - 1)[j]:
-            canvas.put(x0 + f.w // 2, y0 + f.h // 2, DEAD_MARK, colors.DIVERGED,
-                       colors.dim(colors.NEUTRAL, 0.5), bold=True)
+            pixels = unit_rgb(maps[:, yi][:, :, xi], largest(maps)[:, None, None])
+            pixels = pixels.round().astype(int).tolist()                    # (units, 2h, w, 3)
+            for j in range(shown):
+                for r in range(f.h):
+                    for k in range(f.w):
+                        canvas.put(f.x(c) + k, f.y(j) + r, "▀", tuple(pixels[j][2 * r][k]),
+                                   tuple(pixels[j][2 * r + 1][k]))
+        else:
+            for j in range(shown):
+                label = f"{j + 1}".center(f.w)
+                for r in range(f.h):
+                    canvas.text(f.x(c), f.y(j) + r, label if r == f.h // 2 else " " * f.w,
+                                colors.NEUTRAL)
+                    for k in range(f.w):
+                        canvas.bg[f.y(j) + r][f.x(c) + k] = colors.dim(colors.INITIAL, 0.6)
+        if c > 0:
+            for j in np.flatnonzero(units.dead(c - 1)[:shown]):
+                canvas.put(f.x(c) + f.w // 2, f.y(j) + f.h // 2, DEAD_MARK, colors.DIVERGED,
+                           colors.dim(colors.NEUTRAL, 0.5), bold=True)
 
     def _links(self, canvas: Canvas, c: int) -> None:
-        """Column ``c - 1`` to column ``c``: one braille line per weight, weakest first so a
-        strong one is never hidden; the cursor's own links last and the others faded."""
+        """Column ``c - 1`` to column ``c``: one braille line per weight, all at once; where
+        lines cross, the stronger shows (the cursor's own links above all, the others of its
+        column faded)."""
         units, f = self.units, self.fit
+        span = f.gap - 2                               # a character clear of each thumbnail
         weights = units.weights[c - 1][:f.shown[c - 1], :f.shown[c]]                    # (n_in, n_out)
-        scale = float(np.abs(weights[np.isfinite(weights)]).max(initial=0.0)) or 1.0
-        x0 = f.x(c - 1) + f.w + 1                    # a character clear of each thumbnail
-        span = f.gap - 2
-        if span < 1:
+        if span < 1 or not weights.size:
             return
-        dots: dict[tuple[int, int], int] = {}
-        color: dict[tuple[int, int], tuple] = {}
-        bold: dict[tuple[int, int], bool] = {}
+        scale = float(np.abs(weights[np.isfinite(weights)]).max(initial=0.0)) or 1.0
+        source, target = np.nonzero(np.isfinite(weights) & (weights != 0.0))
+        w = weights[source, target]                                                     # (L,)
+        share = np.abs(w) / scale
         focus_column, focus_unit = self.cursor
-        order = sorted(np.ndindex(weights.shape), key=lambda ij: (
-            c == focus_column and ij[1] == focus_unit, abs(weights[ij])))
-        for i, j in order:
-            w = float(weights[i, j])
-            if not np.isfinite(w) or w == 0.0:
-                continue
-            share = abs(w) / scale
-            focused = c == focus_column and j == focus_unit
-            if share < FAINTEST_LINK and not focused:
-                continue
-            fade = 0.0 if focused or share > 0.6 else 0.5
-            if c == focus_column and not focused:
+        focused = (c == focus_column) & (target == focus_unit)
+        keep = (share >= FAINTEST_LINK) | focused
+        source, target, w, share, focused = (a[keep] for a in (source, target, w, share, focused))
+        if not len(w):
+            return
+        priority = np.empty(len(w), dtype=int)
+        priority[np.lexsort((share, focused))] = np.arange(len(w))     # weakest first
+        n = 2 * span                                                    # dots across
+        start = 4 * (1 + source * (f.h + 1) + f.h // 2) + 1
+        end = 4 * (1 + target * (f.h + 1) + f.h // 2) + 1
+        t = np.linspace(0.0, 1.0, n + int(np.abs(end - start).max()))  # no gap on steep lines
+        px = np.broadcast_to(np.rint(t * (n - 1)).astype(int), (len(w), len(t)))        # (L, S)
+        py = np.rint(start[:, None] + (end - start)[:, None] * t).astype(int)          # (L, S)
+        thick = share > 0.6
+        px = np.concatenate([px, px[thick]])
+        py = np.concatenate([py, py[thick] + 1])
+        link = np.concatenate([np.arange(len(w)), np.flatnonzero(thick)])
+        drawn = ~((w[link, None] < 0) & ((px // 2) % 2 == 1))         # dashed: a negative weight
+        rows = py[drawn] // 4
+        inside = rows < canvas.height
+        cell = (rows * span + px[drawn] // 2)[inside]
+        bits = _DOT_BITS[px[drawn] % 2, py[drawn] % 4][inside]
+        owner = np.broadcast_to(link[:, None], px.shape)[drawn][inside]
+        dots = np.zeros(canvas.height * span, dtype=int)
+        np.bitwise_or.at(dots, cell, bits)
+        top = np.full(canvas.height * span, -1)
+        np.maximum.at(top, cell, priority[owner])
+        by_priority = np.argsort(priority)
+        for flat in np.flatnonzero(dots):
+            k = by_priority[top[flat]]
+            fade = 0.0 if focused[k] or share[k] > 0.6 else 0.5
+            if c == focus_column and not focused[k]:
                 fade = max(fade, 0.75)
-            rgb = colors.dim(POSITIVE if w > 0 else NEGATIVE, fade)
-            ya = 4 * (f.y(i) + f.h // 2) + 1
-            yb = 4 * (f.y(j) + f.h // 2) + 1
-            thick = share > 0.6
-            n = 2 * span
-            previous = ya
-            for px in range(n):
-                if w < 0 and (px // 2) % 2:
-                    previous = round(ya + (yb - ya) * px / max(1, n - 1))
-                    continue                            # dashed: a negative weight
-                py = round(ya + (yb - ya) * px / max(1, n - 1))
-                lo, hi = min(previous, py), max(previous, py)
-                for yy in range(lo, hi + 1 + thick):
-                    cell = (x0 + px // 2, yy // 4)
-                    dots[cell] = dots.get(cell, 0) | _DOT[(px % 2, yy % 4)]
-                    color[cell] = rgb
-                    bold[cell] = thick or focused
-                previous = py
-        for (x, y), bits in dots.items():
-            canvas.put(x, y, chr(0x2800 + bits), color[(x, y)], bold=bold[(x, y)])
+            rgb = colors.dim(POSITIVE if w[k] > 0 else NEGATIVE, fade)
+            canvas.put(f.x(c - 1) + f.w + 1 + flat % span, flat // span, chr(0x2800 + int(dots[flat])),
+                       rgb, bold=bool(thick[k] or focused[k]))
 
 
 class NetworkView(PictureView):

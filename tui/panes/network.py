@@ -345,7 +345,9 @@ class NetworkPane(Pane):
 
 
 def signed(value: float) -> Text:
-    """``value`` with its sign spelled out, coloured by it."""
+    """``value`` with its sign spelled out, coloured by it (a diverged one: nan or inf)."""
+    if not np.isfinite(value):
+        return Text(str(value), style=colors.hex_color(colors.DIVERGED))
     return Text(f"{value:+.2g}".replace("-", "−"), style=colors.hex_color(
         POSITIVE if value >= 0 else NEGATIVE))
 

@@ -229,8 +229,8 @@ class NetworkPicture(Picture):
         units, f = self.units, self.fit
         span = f.gap - 2                               # a character clear of each thumbnail
         weights = units.weights[c - 1][:f.shown[c - 1], :f.shown[c]]                    # (n_in, n_out)
-        if span < 1 or not weights.size:
-            return
+        if span < 2 or not weights.size:
+            return          # one character across would draw every line as the same bar
         scale = float(np.abs(weights[np.isfinite(weights)]).max(initial=0.0)) or 1.0
         source, target = np.nonzero(np.isfinite(weights) & (weights != 0.0))
         w = weights[source, target]                                                     # (L,)

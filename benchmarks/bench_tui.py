@@ -18,14 +18,23 @@ Run from the repository root, against the installed package:
    (the app mounted and laid out) and to the first snapshot drawn.
 4. CPU of a paced dashboard (the playground at 30 and 300 steps/s), in a fresh process each:
    the share of one core it takes. ``--paced`` runs only this part.
+5. The network pane: what one refresh costs (the worker's ``Run.unit_maps``, against the
+   ``Run.snapshot`` it already takes each chunk; drawing the diagram, against drawing the
+   decision boundary at the size the grid gives it), and its effect on training speed: the
+   playground's steady steps/s headless with and without ``unit_maps`` after every chunk (as
+   the worker publishes), and in the dashboard at 80x24 with the network tab shown against
+   the loss tab. ``--network`` runs only this part.
 Nothing here asserts a timing; the issue's targets are printed beside the figures.
 """
 
 import asyncio
+import io
 import statistics
 import subprocess
 import sys
 import time
+
+from rich.console import Console
 
 from nnsim.core.driver import ChunkClock
 from nnsim.core.scenario import load_scenario
@@ -71,26 +80,35 @@ async def tui_seconds(name: str, size: tuple[int, int]) -> tuple[float, int]:
 STEADY_SECONDS = 4.0
 
 
-def headless_rate() -> float:
-    """Steps/s of the playground past its first 3000 steps, chunked as `nnsim run` chunks."""
+def headless_rate(unit_maps: bool = False) -> tuple[float, float]:
+    """Steps/s of the playground past its first 3000 steps, chunked as `nnsim run` chunks;
+    ``unit_maps``: and the network pane's maps after every chunk, as the worker takes them.
+    Also the share of the wall time those took (less noisy than the rate on a busy machine)."""
     from nnsim.core.run import Run
 
     run = Run(load_scenario("playground", seed=0).variants[0].config)
     run.advance(3000)
-    clock, done = ChunkClock(), 0
+    clock, done, in_maps = ChunkClock(), 0, 0.0
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < STEADY_SECONDS:
         t = time.perf_counter()
         before = run.step
         run.advance(clock.steps, past_end=True)
+        if unit_maps:
+            maps_started = time.perf_counter()
+            run.unit_maps()
+            in_maps += time.perf_counter() - maps_started
         done += run.step - before
         clock.observe(run.step - before, time.perf_counter() - t)
-    return done / elapsed
+    return done / elapsed, in_maps / elapsed
 
 
-async def tui_rate(size: tuple[int, int]) -> float:
+async def tui_rate(size: tuple[int, int], key: str = "") -> float:
     app = create_app("playground", seed=0)
     async with app.run_test(size=size) as pilot:
+        if key:                                     # a tab to show while it trains
+            await until(pilot, lambda: app.frame is not None)
+            await pilot.press(key)
         await until(pilot, lambda: app.frame is not None and app.frame.step >= 3000)
         started, first = time.perf_counter(), app.frame.step
         await asyncio.sleep(STEADY_SECONDS)
@@ -101,7 +119,7 @@ def steady() -> None:
     print("   steady state, the playground past step 3000 (steps/s, best of interleaved runs)")
     rates: dict[object, list[float]] = {}
     for _ in range(REPEATS):
-        rates.setdefault("headless", []).append(headless_rate())
+        rates.setdefault("headless", []).append(headless_rate()[0])
         for size in SIZES:
             rates.setdefault(size, []).append(asyncio.run(tui_rate(size)))
     base = max(rates["headless"])
@@ -225,16 +243,79 @@ def paced_cpu() -> None:
                   f"(measured {rate:,.0f} steps/s)")
 
 
+def best_ms(action, repeats: int = 200) -> float:
+    """The fastest of ``repeats`` calls, in ms (the least disturbed by other work)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - started)
+    return 1000 * best
+
+
+def drawn(picture, width: int, height: int) -> None:
+    console = Console(width=width, height=height, color_system="truecolor", file=io.StringIO())
+    console.print(picture, height=height)
+
+
+def network_pane() -> None:
+    from nnsim.core.run import Run
+    from nnsim.tui.frame import PlanePoints
+    from nnsim.tui.panes.boundary import BoundaryPicture
+    from nnsim.tui.panes.network import NetworkPicture, fit
+
+    print("5. the network pane (target: a refresh well within the 100 ms frame budget)")
+    print("   ms per refresh (best of 200 calls, 50 drawings)")
+    print(f"   {'':<36}{'network':>8}   {'reference':>17}  {'ratio':>8}")
+    for name, variant in (("playground", 0), ("relu", 1)):
+        config = load_scenario(name, seed=0).variants[variant].config
+        run = Run(config)
+        run.advance(config.train.steps)
+        units_ms, snapshot_ms = best_ms(run.unit_maps), best_ms(run.snapshot)
+        print(f"   {name + ' unit_maps':<36}{units_ms:>8.2f}   {snapshot_ms:>8.2f} snapshot  "
+              f"{units_ms / snapshot_ms:>8.2f}")
+        units, snap = run.unit_maps(), run.snapshot()
+        boundary = BoundaryPicture(snap.boundary, snap.boundary_extent, run.dataset.task,
+                                   PlanePoints.of(run.dataset))
+        # Each pane's drawing area at 80x24 (a tab) and in the 160x48 and 200x50 grids.
+        for (width, height), (b_width, b_height) in (((76, 13), (76, 15)), ((86, 18), (42, 17)),
+                                                    ((108, 19), (54, 18))):
+            network = NetworkPicture(units, (1, 0), fit(units.widths, width, height))
+            draw_ms = best_ms(lambda: drawn(network, width, height), 50)
+            boundary_ms = best_ms(lambda: drawn(boundary, b_width, b_height), 50)
+            print(f"   {f'{name} drawn at {width}x{height}':<36}{draw_ms:>8.2f}   {boundary_ms:>8.2f} boundary  "
+                  f"{draw_ms / boundary_ms:>8.2f}")
+    print("   training speed, the playground past step 3000 (steps/s, best of interleaved runs)")
+    rates: dict[str, list[float]] = {}
+    shares = []
+    for _ in range(REPEATS):
+        rates.setdefault("headless", []).append(headless_rate()[0])
+        rate, share = headless_rate(unit_maps=True)
+        rates.setdefault("headless + unit_maps", []).append(rate)
+        shares.append(share)
+        rates.setdefault("TUI 80x24, loss tab", []).append(asyncio.run(tui_rate((80, 24), "1")))
+        rates.setdefault("TUI 80x24, network tab", []).append(asyncio.run(tui_rate((80, 24), "6")))
+    for label, reference in (("headless + unit_maps", "headless"),
+                             ("TUI 80x24, network tab", "TUI 80x24, loss tab")):
+        print(f"   {label:<26}{max(rates[label]):>9,.0f}   {reference:<20}{max(rates[reference]):>9,.0f}"
+              f"   ratio {max(rates[label]) / max(rates[reference]):.2f}")
+    print(f"   unit_maps took {min(shares):.1%} of the wall time (least of {REPEATS} runs)")
+
+
 def main() -> None:
     names = sys.argv[1:] or ["playground", "sgd-vs-adam", "learning-rate"]
     if names == ["--paced"]:
         paced_cpu()
+        return
+    if names == ["--network"]:
+        network_pane()
         return
     speed(names)
     steady()
     latency()
     startup()
     paced_cpu()
+    network_pane()
 
 
 if __name__ == "__main__":

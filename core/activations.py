@@ -11,6 +11,7 @@ from .jit import kernel
 
 LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID = range(5)
 ACTIVATION_CODE = dict(zip(ACTIVATIONS, (LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID), strict=True))
+ACTIVATION_NAME = {code: name for name, code in ACTIVATION_CODE.items()}
 LEAKY_SLOPE = 0.01
 
 

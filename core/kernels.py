@@ -18,7 +18,7 @@ from .config import SCHEDULES
 from .jit import inline_kernel, kernel, quick_kernel
 from .linalg import sum_of_squares
 from .losses import MSE, output_loss
-from .model import B_OFFSET, W_OFFSET
+from .model import B_OFFSET, N_OUT, W_OFFSET
 from .phases import backward, forward, logits_view, loss, regularise, update
 from .streams import shuffle
 
@@ -36,20 +36,45 @@ W_LOSS_SUM, W_LOSS_SQUARES, W_STEPS, N_WINDOW = range(4)
 
 # --- evaluation ----------------------------------------------------------------------------
 
+@inline_kernel
+def forward_rows(params, table, x, start, rows, ws):
+    """The forward pass, dropout off, on ``rows`` rows of ``x`` (N, n_in) from ``start``."""
+    n_in = x.shape[1]
+    batch = ws.acts[:rows * n_in].reshape((rows, n_in))                             # (B, n_in)
+    for i in range(rows):
+        batch[i, :] = x[start + i]
+    forward(params, table, rows, ws, 0.0, False, np.zeros(2, dtype=np.uint64))
+
+
 @kernel
 def predict(params, table, x, block_rows, ws, out):
     """Logits for every row of ``x`` (N, n_in) into ``out`` (N, K), ``block_rows`` rows at a
     time (the workspace's batch capacity); dropout off."""
-    n_rows, n_in = x.shape
-    no_rng = np.zeros(2, dtype=np.uint64)
     start = 0
-    while start < n_rows:
-        rows = min(block_rows, n_rows - start)
-        batch = ws.acts[:rows * n_in].reshape((rows, n_in))                         # (B, n_in)
-        for i in range(rows):
-            batch[i, :] = x[start + i]
-        forward(params, table, rows, ws, 0.0, False, no_rng)
+    while start < x.shape[0]:
+        rows = min(block_rows, x.shape[0] - start)
+        forward_rows(params, table, x, start, rows, ws)
         out[start:start + rows] = logits_view(table, rows, ws.units)                # (B, K)
+        start += rows
+
+
+@kernel
+def unit_outputs(params, table, x, block_rows, ws, out):
+    """Every unit's act(z) for every row of ``x`` (N, n_in) into ``out`` (N, U), U the units of
+    every layer side by side, first hidden layer first (the output layer's: its logits), as
+    ``predict`` computes them, ``block_rows`` rows at a time; dropout off."""
+    start = 0
+    while start < x.shape[0]:
+        rows = min(block_rows, x.shape[0] - start)
+        forward_rows(params, table, x, start, rows, ws)
+        column = 0
+        u_off = 0
+        for layer in range(table.shape[0]):
+            n_out = table[layer, N_OUT]
+            out[start:start + rows, column:column + n_out] = (
+                ws.units[u_off:u_off + rows * n_out].reshape((rows, n_out)))         # (B, n_out)
+            column += n_out
+            u_off += rows * n_out
         start += rows
 
 

@@ -20,17 +20,19 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
+from .activations import ACTIVATION_NAME
 from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, run_bytes
 from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .history import HistoryBuffer
 from .losses import LOSS_CODE
-from .model import Layout, build_layout, init_params
+from .model import ACTIVATION, Layout, build_layout, init_params
 from .optimizers import OPTIMIZER_CODE
 from .phases import new_workspace
-from .snapshot import Snapshot, frozen
+from .snapshot import Snapshot, UnitMaps, frozen
 
 HISTOGRAM_BINS = 32
+UNIT_MAP_SHAPE = (16, 16)     # rows, cols of each unit's map: thumbnails a few characters wide
 
 _SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 _LOSS_FOR_TASK = {"binary": "bce", "multiclass": "softmax", "regression": "mse"}
@@ -134,6 +136,7 @@ class Run:
                         for split in ("train", "val", "test")}
         self._scratch = {split: np.zeros_like(logits) for split, logits in self._logits.items()}
         self._history = HistoryBuffer(n_layers)
+        self._unit_inputs: dict[tuple[int, int], np.ndarray] = {}     # unit_maps' rows, by grid shape
         self.reset()
 
     def _sync_settings(self) -> None:
@@ -407,15 +410,22 @@ class Run:
                     val_loss, val_acc = self._measure("val")
                     self._metrics = (train_loss, val_loss, train_acc, val_acc)
 
+    def _plane_inputs(self, shape: tuple[int, int]) -> np.ndarray:
+        """The network's inputs at a ``(rows, cols)`` grid over the data plane, row after row
+        from x2_min (2-D data only)."""
+        rows, cols = shape
+        x1_min, x1_max, x2_min, x2_max = self.dataset.plane.extent
+        x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, cols), np.linspace(x2_min, x2_max, rows))
+        return np.ascontiguousarray(
+            self.dataset.plane.featurize(np.column_stack([x1.ravel(), x2.ravel()])))
+
     def _boundary(self):
         """The model's output over the data plane, for 2-D inputs (see ``Snapshot``)."""
         plane = self.dataset.plane
         if plane is None:
             return None, None
         rows, cols = self.boundary_shape
-        x1_min, x1_max, x2_min, x2_max = plane.extent
-        x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, cols), np.linspace(x2_min, x2_max, rows))
-        inputs = np.ascontiguousarray(plane.featurize(np.column_stack([x1.ravel(), x2.ravel()])))
+        inputs = self._plane_inputs(self.boundary_shape)
         logits = np.zeros((rows * cols, self.dataset.n_outputs))
         kernels.predict(self.params, self.layout.table, inputs, self._capacity, self._workspace,
                         logits)
@@ -427,3 +437,35 @@ class Run:
         else:
             grid = logits[:, 0]
         return frozen(grid.reshape(rows, cols)), tuple(float(v) for v in plane.extent)
+
+    def unit_maps(self, shape: tuple[int, int] = UNIT_MAP_SHAPE) -> UnitMaps:
+        """What every unit computes now (see ``UnitMaps``), from one kernel call over the
+        ``(rows, cols)`` grid of the data plane (2-D data) and the training points together."""
+        rows, cols = shape
+        inputs = self._unit_inputs.get(shape)
+        if inputs is None:
+            parts = [self.dataset.x_train]
+            if self.dataset.plane is not None:
+                parts.insert(0, self._plane_inputs(shape))
+            inputs = self._unit_inputs[shape] = np.ascontiguousarray(np.concatenate(parts))
+        outputs = np.zeros((len(inputs), sum(self.layout.widths[1:])))               # (G + N, U)
+        kernels.unit_outputs(self.params, self.layout.table, inputs, self._capacity,
+                             self._workspace, outputs)
+        n_grid = len(inputs) - len(self.dataset.x_train)
+        bounds = np.cumsum((0, *self.layout.widths[1:]))
+        columns = [inputs[:n_grid]] + [outputs[:n_grid, a:b] for a, b in zip(bounds, bounds[1:])]
+        on_train = outputs[n_grid:]
+        params = self.layout.unflatten(self.params)
+        grads = self.layout.unflatten(self._grads)
+        plane = self.dataset.plane
+        return UnitMaps(
+            step=self.step, feature_names=self.dataset.feature_names,
+            activations=tuple(ACTIVATION_NAME[code] for code in self.layout.table[:, ACTIVATION]),
+            extent=None if plane is None else tuple(float(v) for v in plane.extent),
+            maps=() if plane is None else tuple(frozen(c.T.reshape(-1, rows, cols)) for c in columns),
+            zero_share=tuple(frozen((on_train[:, a:b] == 0.0).mean(axis=0) if len(on_train)
+                                    else np.zeros(b - a)) for a, b in zip(bounds, bounds[1:])),
+            weights=tuple(frozen(W) for W, _ in params),
+            biases=tuple(frozen(b) for _, b in params),
+            grad_mean=tuple(frozen(np.abs(dW).mean(axis=0)) for dW, _ in grads),
+        )

@@ -93,3 +93,36 @@ class Snapshot:
         if self.finished:
             return "finished"
         return "running"
+
+
+@dataclass(frozen=True)
+class UnitMaps:
+    """What every unit of a run computes at ``step``, for drawing the network unit by unit.
+
+    ``maps`` (2-D data only, otherwise empty) holds, inputs first, each column's values over
+    ``extent`` as ``(n_units, rows, cols)``, row 0 at x2_min: the input features, then each
+    layer's act(z) (the output layer's: its logits). ``zero_share`` per layer ``(n_units,)``
+    is the fraction of the training points on which the unit outputs exactly 0 (1: a dead
+    ReLU). ``weights`` ``(n_in, n_out)`` and ``biases`` are each layer's parameters;
+    ``grad_mean`` ``(n_out,)`` is the mean |dL/dw| over each unit's incoming weights at the
+    last step taken (the gradient the update used; zeros before the first step).
+    """
+
+    step: int
+    feature_names: tuple[str, ...]
+    activations: tuple[str, ...]            # per layer; "linear" for the output layer
+    extent: tuple[float, float, float, float] | None
+    maps: tuple[np.ndarray, ...]
+    zero_share: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    grad_mean: tuple[np.ndarray, ...]
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Units per column: inputs, each hidden layer, outputs."""
+        return (len(self.feature_names), *(len(b) for b in self.biases))
+
+    def dead(self, layer: int) -> np.ndarray:
+        """``(n_units,)`` True where layer ``layer``'s unit outputs 0 on every training point."""
+        return self.zero_share[layer] >= 1.0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .activations import ACTIVATION_CODE, activation_slopes
+from .activations import ACTIVATION_CODE, ACTIVATION_NAME, activation_slopes
 from .linalg import matmul
 from .losses import LOSS_CODE
 from .model import ACTIVATION, N_IN, N_OUT, RESIDUAL
@@ -31,7 +31,6 @@ from .run import Run
 from .scenario import Scenario
 from .snapshot import frozen
 
-_ACTIVATION_NAME = {code: name for name, code in ACTIVATION_CODE.items()}
 _LOSS_NAME = {code: name for name, code in LOSS_CODE.items()}
 LOSS_IN_WORDS = {      # each loss function, as a learner reads it
     "mse": "the mean over examples and outputs of (logit - target)^2",
@@ -120,7 +119,7 @@ def trace_step(run: Run) -> StepTrace:
         matmul(inputs, W, products)
         hidden = i < layout.n_layers - 1
         layers.append(dict(
-            activation=_ACTIVATION_NAME[table[i, ACTIVATION]], residual=bool(table[i, RESIDUAL]),
+            activation=ACTIVATION_NAME[table[i, ACTIVATION]], residual=bool(table[i, RESIDUAL]),
             inputs=frozen(inputs), pre_activations=frozen(products + b), activations=frozen(units),
             dropout_mask=frozen(mask) if hidden and dropout > 0.0 else None,
             outputs=frozen(ws.acts[a_off:a_off + rows * n_out].reshape(rows, n_out)),

@@ -65,3 +65,23 @@ def step_through_at_phase(phase: int):
 def test_step_through_80x24(snap_compare, phase):
     app = create_app("learning-loop", seed=0, stop_at=5, show_speed=False, chunk_steps=1)
     assert snap_compare(app, terminal_size=(80, 24), run_before=step_through_at_phase(phase))
+
+
+def network_pane(pilot_keys: tuple[str, ...]):
+    """Run-before: the fixed screen, then the network pane chosen and its cursor moved."""
+    async def run_before(pilot) -> None:
+        await paused_at_stop(pilot)
+        for key in pilot_keys:
+            await pilot.press(key)
+        await paused_at_stop(pilot)
+    return run_before
+
+
+def test_network_pane_80x24(snap_compare, tmp_path):
+    assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(80, 24),
+                        run_before=network_pane(("6", "right", "down")))
+
+
+def test_network_pane_160x48(snap_compare, tmp_path):
+    assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(160, 48),
+                        run_before=network_pane(("6", "down", "down")))

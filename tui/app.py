@@ -113,6 +113,7 @@ class NnsimApp(App[int]):
         self._switch_interval = sys.getswitchinterval()
         self._started = 0.0
         self._spinner = 0
+        self._watched: int | None = 0      # what the trainer was last told to watch (its default)
 
     @property
     def frame(self) -> Frame | None:
@@ -153,6 +154,7 @@ class NnsimApp(App[int]):
             open_ended=self.open_ended, stop_at=self.stop_at,
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.failure = ""
+        self._watched = 0
         self._started = time.monotonic()
         self.dashboard.set_scenario(self.scenario)
         self.sub_title = self.scenario.title
@@ -212,6 +214,9 @@ class NnsimApp(App[int]):
             self.dashboard.status.starting(self._spinner, self.scenario.name, compiling)
         if frame is not None:
             self.dashboard.draw()
+            if self.dashboard.watched != self._watched:    # the network pane came or went
+                self._watched = self.dashboard.watched
+                self._command("watch", value=self._watched)
 
     # ------------------------------------------------------------------ actions
 

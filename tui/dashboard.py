@@ -122,7 +122,14 @@ class DashboardScreen(Screen):
         shown = event.tab.id.removeprefix("tab-")
         for pane in self.panes.values():
             pane.set_class(pane.id == shown, "-active")
+        self._focus_pane(shown)
         self.draw(force=True)
+
+    def _focus_pane(self, pane: str) -> None:
+        """A pane with keys of its own (the network's cursor) takes them when chosen."""
+        focusable = [widget for widget in self.panes[pane].query("*") if widget.can_focus]
+        if focusable:
+            focusable[0].focus()
 
     # ------------------------------------------------------------------ what the app tells it
 
@@ -164,6 +171,13 @@ class DashboardScreen(Screen):
             self.narration.display = True
         if variant is not None and self.frame is not None and variant in self.frame.names:
             self._set_view(variant=self.frame.names.index(variant))
+
+    @property
+    def watched(self) -> int | None:
+        """The run whose units the network pane shows, or None while it is not on screen."""
+        if self.frame is None or not self.panes["network"].display:
+            return None
+        return self.panes["network"].selected(self.frame, self.view)
 
     @property
     def up_to_date(self) -> bool:
@@ -247,3 +261,4 @@ class DashboardScreen(Screen):
 
     def action_show_pane(self, pane: str) -> None:
         self.tabs.active = f"tab-{pane}"
+        self._focus_pane(pane)          # chosen again: no tab event, the keys come back

@@ -14,7 +14,7 @@ import numpy as np
 from ..core.config import RunConfig
 from ..core.data.cleaning import CleaningReport
 from ..core.expectations import Result
-from ..core.snapshot import Snapshot, frozen
+from ..core.snapshot import Snapshot, UnitMaps, frozen
 
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
@@ -78,6 +78,8 @@ class Frame:
     pace: float | None                  # steps per second asked for; None: as fast as it goes
     steps_per_epoch: tuple[int, ...]
     cleaning: tuple[CleaningReport | None, ...] = ()   # per run: what data cleaning found and did
+    units: tuple[UnitMaps | None, ...] = ()     # what the units compute, for the run the
+                                                # network pane shows (None for the others)
 
     @property
     def step(self) -> int:

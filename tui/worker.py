@@ -41,7 +41,7 @@ class Command:
     """One request from the UI to the training thread."""
 
     kind: str               # toggle | resume | step | scale | dropout | optimizer | reset | restore | pace
-                            # | full_speed | trace | take_traced
+                            # | full_speed | trace | take_traced | watch
     key: str = ""
     value: Any = None
 
@@ -92,6 +92,8 @@ class Trainer:
         self._full_speed_from: float | None = None  # the pace `f` returns to
         self._post_message: Callable[[Message], Any] = lambda message: None
         self._traced: tuple[Any, int] | None = None     # (Run, step) of the last trace
+        self._units: dict[int, tuple[Any, Any]] = {}    # run index: (snapshot, its UnitMaps)
+        self._watched: int | None = 0   # the run whose units the network pane shows (None: hidden)
 
     # ------------------------------------------------------------------ called from the UI thread
 
@@ -239,6 +241,8 @@ class Trainer:
         elif kind == "take_traced":
             if self._take_traced():
                 return
+        elif kind == "watch":
+            self._watched = command.value
         elif kind == "pace":
             self._scale_pace(command.value)
         elif kind == "full_speed":
@@ -388,6 +392,18 @@ class Trainer:
             self._final_outcomes[index] = Outcome.from_run(run.run, run.snapshot)
         return self._final_outcomes[index]
 
+    def _unit_maps(self, index: int):
+        """Run ``index``'s ``UnitMaps`` if the network pane shows that run, else None; computed
+        once per snapshot. One call is well under a ms, but a lesson of 30 variants would pay
+        it 30 times a round (benchmarks/bench_tui.py)."""
+        if index != self._watched:
+            return None
+        run = self.runs[index]
+        kept = self._units.get(index)
+        if kept is None or kept[0] is not run.snapshot:
+            kept = self._units[index] = (run.snapshot, run.run.unit_maps())
+        return kept[1]
+
     def _publish(self) -> None:
         state, detail = self._state()
         outcomes = {run.name: self._outcome(i) for i, run in enumerate(self.runs)}
@@ -404,6 +420,7 @@ class Trainer:
             pace=self.pace.steps_per_second,
             steps_per_epoch=tuple(run.run.steps_per_epoch for run in self.runs),
             cleaning=tuple(run.run.dataset.cleaning for run in self.runs),
+            units=tuple(self._unit_maps(i) for i in range(len(self.runs))),
         )
         with self._slot.lock:
             self._slot.latest = frame

@@ -8,8 +8,10 @@ from .boundary import BoundaryPane
 from .gradients import GradientsPane
 from .lesson import LessonPane
 from .loss import LossPane
+from .network import NetworkPane
 from .weights import WeightsPane
 
-PANES: tuple[type[Pane], ...] = (LossPane, BoundaryPane, GradientsPane, WeightsPane, LessonPane)
+PANES: tuple[type[Pane], ...] = (LossPane, BoundaryPane, GradientsPane, WeightsPane, LessonPane,
+                                 NetworkPane)
 
 __all__ = ["PANES", "Pane", "View"]

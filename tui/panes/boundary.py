@@ -30,16 +30,16 @@ SEEN_COLOR_STEP = 4     # of 255 per channel: a plane whose colours all moved le
 
 
 def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
-                discretize: bool = False) -> np.ndarray:
-    """RGB (rows, cols, 3) for a grid of model outputs; ``discretize`` gives a binary task's
-    plane only its two class colours."""
+                discretize: bool = False, fade: float = FADE) -> np.ndarray:
+    """RGB (rows, cols, 3) for a grid of model outputs, pulled ``fade`` of the way toward the
+    background; ``discretize`` gives a binary task's plane only its two class colours."""
     values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.5)
     if discretize and task == "binary":
         values = (values >= 0.5).astype(float)
     if task == "multiclass":
         palette = np.array(colors.CLASS, dtype=float)
         rgb = palette[np.clip(values.round().astype(int), 0, len(palette) - 1) % len(palette)]
-        return rgb * (1 - FADE) + np.array(colors.BACKGROUND) * FADE
+        return rgb * (1 - fade) + np.array(colors.BACKGROUND) * fade
     if task == "regression":
         lo, hi = value_range
         t = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
@@ -50,7 +50,7 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
     t = t[..., None]
     # orange -> white -> blue, as TensorFlow Playground; certainty shows as saturation
     rgb = np.where(t < 0.5, low + (middle - low) * (t * 2), middle + (high - middle) * (t * 2 - 1))
-    return rgb * (1 - FADE) + np.array(colors.BACKGROUND) * FADE
+    return rgb * (1 - fade) + np.array(colors.BACKGROUND) * fade
 
 
 class SeenColors:

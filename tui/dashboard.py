@@ -13,12 +13,13 @@ import time
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
+from textual.containers import Container, Horizontal
 from textual.screen import Screen
 from rich.text import Text
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from ..core.scenario import Scenario
+from .controls import ControlsPanel
 from .frame import Frame
 from .panes import PANES, View
 from .panes.loss import LossPane
@@ -74,10 +75,13 @@ class DashboardScreen(Screen):
         self.narration.display = False          # until the script says something
         self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
         self.grid = Container(*self.panes.values(), id="panes")
+        self.controls = ControlsPanel(id="controls-dock")
 
     def compose(self) -> ComposeResult:
         yield self.tabs
-        yield self.grid
+        with Horizontal(id="body"):
+            yield self.grid
+            yield self.controls
         yield self.narration
         yield self.status
         yield Footer(show_command_palette=False)
@@ -90,6 +94,14 @@ class DashboardScreen(Screen):
         """Every pane has its widgets: frames that came before can be drawn now."""
         self._ready = True
         self.draw(force=True)
+
+    def toggle_controls(self) -> None:
+        """The controls beside the panes (wide screens), which then make room for them."""
+        shown = not self.controls.has_class("-open")
+        self.controls.set_class(shown, "-open")
+        self.grid.set_class(shown, "-with-controls")
+        if shown:
+            self.controls.focus_control("data.kind")
 
     def pane_resized(self, pane: str) -> None:
         """Pictures are fitted to their pane's size (a resized terminal, the narration bar

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.config import RunConfig
+from ..core.experiment import Experiment
 from ..core.expectations import Result
-from ..core.snapshot import Snapshot, frozen
+from ..core.snapshot import History, Snapshot, frozen
 
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
@@ -60,6 +61,15 @@ class PlanePoints:
                    frozen(plane.points_val), frozen(plane.labels_val))
 
 
+@dataclass(frozen=True, eq=False)
+class PastRun:
+    """The runs a change replaced, kept to compare with (the loss pane draws them faded)."""
+
+    change: str                         # what the change was, e.g. "layers 8,8 → 16,16"
+    histories: tuple[History, ...]      # one per variant
+    steps_per_epoch: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class Frame:
     """Everything the panes draw, for one moment."""
@@ -76,6 +86,8 @@ class Frame:
     steps_per_second: float             # measured
     pace: float | None                  # steps per second asked for; None: as fast as it goes
     steps_per_epoch: tuple[int, ...]
+    past: tuple[PastRun, ...] = ()      # oldest first
+    experiment: Experiment | None = None    # what the runs are, as a scenario file states it
 
     @property
     def step(self) -> int:

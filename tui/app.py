@@ -293,9 +293,10 @@ class NnsimApp(App[int]):
     def open_controls(self, key: str) -> None:
         """The controls, beside the panes or over them, with ``key``'s control focused."""
         if self.dashboard.has_class("-wide"):
-            if not self.dashboard.controls.has_class("-open"):
-                self.dashboard.toggle_controls()
-            self.dashboard.controls.focus_control(key)
+            if self.dashboard.controls_open:
+                self.dashboard.controls.focus_control(key)
+            else:
+                self.dashboard.toggle_controls(focus=key)
         else:
             screen = ControlsScreen()
             self.push_screen(screen)

@@ -143,6 +143,8 @@ class ControlsPanel(VerticalScroll):
         super().__init__(**kwargs)
         self._shown: RunConfig | None = None
         self._ready = False     # the widgets' own first values (on mounting) are not changes
+        self._layers: tuple[int, ...] = ()
+        self._building_layers = False
 
     def compose(self) -> ComposeResult:
         for title, keys in SECTIONS:
@@ -221,20 +223,24 @@ class ControlsPanel(VerticalScroll):
             for i, feature in enumerate(DERIVED_FEATURES):
                 self.query_one(f"#feature-{i}", Toggle).value = feature in cfg.data.features
         self.query_one("#seed-value", Label).update(str(cfg.train.seed))
-        self._show_layers(cfg.model.layers)
+        self._layers = cfg.model.layers
+        if not self._building_layers:
+            self._building_layers = True
+            self.call_later(self._show_layers)
 
-    def _show_layers(self, layers: tuple[int, ...]) -> None:
+    async def _show_layers(self) -> None:
+        """One row per hidden layer (rows are made again, one build at a time, when the number
+        of layers changed)."""
         rows = self.query_one("#layer-rows", Vertical)
-        if len(rows.children) != len(layers):
-            rows.remove_children()
-            rows.mount_all(self._row(f"h{i + 1}", Label("", classes="layer-width"),
-                                     PressButton("−", id=f"units-fewer-{i}"),
-                                     PressButton("+", id=f"units-more-{i}"))
-                           for i in range(len(layers)))
-            self.call_after_refresh(self._show_layers, layers)
-            return
-        for row, width in zip(rows.children, layers):
+        while len(rows.children) != len(self._layers):
+            await rows.remove_children()
+            await rows.mount_all(self._row(f"h{i + 1}", Label("", classes="layer-width"),
+                                           PressButton("−", id=f"units-fewer-{i}"),
+                                           PressButton("+", id=f"units-more-{i}"))
+                                 for i in range(len(self._layers)))
+        for row, width in zip(rows.children, self._layers):
             row.query_one(".layer-width", Label).update(f"{width:>3} units")
+        self._building_layers = False
 
     # ------------------------------------------------------------------ changing them
 

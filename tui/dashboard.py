@@ -75,13 +75,14 @@ class DashboardScreen(Screen):
         self.narration.display = False          # until the script says something
         self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
         self.grid = Container(*self.panes.values(), id="panes")
-        self.controls = ControlsPanel(id="controls-dock")
+        self.dock = Container(id="controls-dock")
+        self.controls: ControlsPanel | None = None      # made when first opened
 
     def compose(self) -> ComposeResult:
         yield self.tabs
         with Horizontal(id="body"):
             yield self.grid
-            yield self.controls
+            yield self.dock
         yield self.narration
         yield self.status
         yield Footer(show_command_palette=False)
@@ -95,13 +96,21 @@ class DashboardScreen(Screen):
         self._ready = True
         self.draw(force=True)
 
-    def toggle_controls(self) -> None:
-        """The controls beside the panes (wide screens), which then make room for them."""
-        shown = not self.controls.has_class("-open")
-        self.controls.set_class(shown, "-open")
+    @property
+    def controls_open(self) -> bool:
+        return self.dock.has_class("-open")
+
+    def toggle_controls(self, focus: str = "data.kind") -> None:
+        """The controls beside the panes (wide screens), which then make room for them; opening
+        them focuses ``focus``'s control."""
+        shown = not self.controls_open
+        self.dock.set_class(shown, "-open")
         self.grid.set_class(shown, "-with-controls")
+        if shown and self.controls is None:
+            self.controls = ControlsPanel()
+            self.dock.mount(self.controls)
         if shown:
-            self.controls.focus_control("data.kind")
+            self.call_after_refresh(self.controls.focus_control, focus)
 
     def pane_resized(self, pane: str) -> None:
         """Pictures are fitted to their pane's size (a resized terminal, the narration bar

@@ -50,6 +50,15 @@ async def press_on(pilot, widget, *keys: str) -> None:
     await pilot.press(*keys)
 
 
+async def type_into(pilot, field, text: str) -> None:
+    """Type ``text`` into a field as a user does: it has the focus first (the panel leaves a
+    focused field alone), then enter."""
+    field.focus()
+    await wait_until(pilot, lambda: field.has_focus)
+    field.value = text
+    await pilot.press("enter")
+
+
 def message(app) -> str:
     return str(panel(app).query_one("#controls-message").render())
 
@@ -111,10 +120,7 @@ async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path,
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
         before = app.frame.configs
-        field = next(f for f in controls.query(Field) if f.name == key)
-        field.focus()
-        field.value = typed
-        await pilot.press("enter")
+        await type_into(pilot, next(f for f in controls.query(Field) if f.name == key), typed)
         await wait_until(pilot, lambda: "expected" in message(app))
         value = parse_override(f"{key}=[{typed}]" if "," in typed else f"{key}={typed}")[1]
         with pytest.raises(ScenarioError) as loader:      # the same value given to `nnsim run`
@@ -210,3 +216,38 @@ def create(tmp_path: Path, text: str, **kwargs):
     from nnsim.tui.app import create_app
 
     return create_app(scenario_file(tmp_path, text), show_speed=False, **kwargs)
+
+
+async def test_your_csv_takes_a_path_and_trains_on_it(tmp_path):
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(60)]
+    (tmp_path / "mine.csv").write_text("\n".join(rows) + "\n")
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        kind = controls.query_one("#control-data-kind", Choice)
+        await press_on(pilot, kind, "enter")
+        await wait_until(pilot, lambda: kind.expanded)
+        await pilot.press("end", "enter")        # the last choice: your CSV…
+        path = controls.query_one("#control-data-path", Field)
+        await wait_until(pilot, lambda: path.has_focus)
+        assert not app.frame.past               # nothing changes before the file is named
+        await pilot.press(*"nothing.csv", "enter")
+        await wait_until(pilot, lambda: "no such CSV file" in message(app))
+        await type_into(pilot, path, str(tmp_path / "mine.csv"))
+        await wait_until(pilot, lambda: app.frame.configs[0].data.kind == "csv" and app.frame.past)
+        cfg = app.frame.configs[0]
+        assert (cfg.data.target_column, app.frame.past[-1].change.startswith("kind spiral → csv")) == ("label", True)
+
+
+async def test_a_feature_box_changes_the_inputs(tmp_path):
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        await press_on(pilot, controls.query_one("#feature-4"), "enter")      # x1*x2 on
+        await wait_until(pilot, lambda: app.frame.past and app.frame.step == 0)
+        assert app.frame.configs[0].data.features == ("x1", "x2", "x1*x2")
+        await type_into(pilot, controls.query_one("#control-data-noise", Field), "0.3")
+        await wait_until(pilot, lambda: len(app.frame.past) == 2)
+        assert app.frame.configs[0].data.noise == 0.3, [p.change for p in app.frame.past]

@@ -250,6 +250,10 @@ class ControlsPanel(VerticalScroll):
 
     def change(self, *changes) -> bool:
         """Ask the app for ``changes``; show why they were refused, if they were."""
+        cfg = self.config()
+        if cfg is not None and all(get_value(cfg, key) == value for key, value in changes):
+            self.say("unchanged")
+            return True
         refused = self.app.configure(tuple(changes))
         if refused:
             self.say(refused, error=True)

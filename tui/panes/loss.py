@@ -14,7 +14,7 @@ from .plot import Plot, step_ticks, thin, value_axis
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
 MAX_SCORE_ROWS = 3  # runs named in the legend with their numbers; with more, the selected one
-PAST_FADE = 0.6     # how far a replaced run's line fades toward the background (older: further)
+PAST_FADE = 0.4     # how far a replaced run's line fades toward the background (older: further)
 
 
 def _score(snap, color) -> Text:

@@ -142,7 +142,10 @@ async def test_the_controls_are_a_modal_on_a_small_screen(tmp_path):
         await pilot.press("down", "enter")      # tanh → sigmoid
         await wait_until(pilot, lambda: app.frame.configs[0].model.activation == "sigmoid")
         assert app.frame.past[-1].change == "activation tanh → sigmoid"
-        await pilot.press("escape")
+        await press_on(pilot, controls.query_one("#layer-add"), "space")      # pauses here too
+        await wait_until(pilot, lambda: app.frame.state != "paused")
+        assert app.frame.configs[0].model.layers == (8, 8)
+        await pilot.press("c")
         await wait_until(pilot, lambda: app.screen is app.dashboard)
 
 

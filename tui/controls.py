@@ -329,9 +329,11 @@ class ControlsPanel(VerticalScroll):
 
 
 class ControlsScreen(ModalScreen[None]):
-    """The controls over the dashboard, for screens too narrow to keep them beside the panes."""
+    """The controls over the dashboard, for screens too narrow to keep them beside the panes.
+    A modal screen hides the app's keys: pause and `c` (close) are its own, as beside the panes."""
 
-    BINDINGS = [Binding("escape", "dismiss", "Close", id="close-controls")]
+    BINDINGS = [Binding("escape,c", "dismiss", "Close", id="close-controls"),
+                Binding("space", "app.toggle_pause", "Pause", id="controls-pause")]
 
     def compose(self) -> ComposeResult:
         yield ControlsPanel(id="controls-dialog")

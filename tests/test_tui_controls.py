@@ -211,6 +211,7 @@ async def test_the_written_experiment_replays_headless_to_the_same_metrics(tmp_p
         assert written.read_text() == "mine"
         await pilot.press("escape")
     assert load_scenario(kept).lesson.startswith("Made in the dashboard from lesson.")
+    assert main(["check", str(kept)]) == 0
     assert main(["run", str(kept), "--quiet", "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "metrics.csv").read_text() == dashboard_csv
 

@@ -11,6 +11,7 @@ field; a focused button, box or list is pressed with enter.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_origin
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -48,7 +49,7 @@ def typed_value(key: str, text: str):
     """What a typed ``text`` means for ``key``, read as ``--set`` reads it (a list may leave
     out its brackets). Raises ``ConfigError`` with the key and what was expected."""
     text = text.strip()
-    if str(KEYS[key].default).startswith("(") and not text.startswith("["):
+    if get_origin(KEYS[key].type) is tuple and not text.startswith("["):
         text = f"[{text}]"
     try:
         return parse_override(f"{key}={text}")[1]

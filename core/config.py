@@ -311,7 +311,16 @@ def get_value(cfg: RunConfig, key: str) -> Any:
 
 def with_value(cfg: RunConfig, key: str, value: Any) -> RunConfig:
     """``cfg`` with one dotted key (``train.lr``) changed, validated."""
-    if key not in KEYS:
-        raise unknown_key_error(key, KEYS)
-    table, _, name = key.partition(".")
-    return config_from_dict({table: {name: value}}, base=cfg)
+    return with_values(cfg, ((key, value),))
+
+
+def with_values(cfg: RunConfig, changes) -> RunConfig:
+    """``cfg`` with several ``(dotted key, value)`` changes at once, validated together
+    (``data.kind = "csv"`` needs its ``data.path`` in the same change)."""
+    nested: dict[str, dict] = {}
+    for key, value in changes:
+        if key not in KEYS:
+            raise unknown_key_error(key, KEYS)
+        table, _, name = key.partition(".")
+        nested.setdefault(table, {})[name] = value
+    return config_from_dict(nested, base=cfg)

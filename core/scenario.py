@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import (
     KEYS, LIVE_KEYS, MAX_VARIANTS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
-    unknown_key_error, with_value,
+    unknown_key_error, with_value, with_values,
 )
 from .expectations import COMMON_KEYS, KINDS, Expectation, parse_expectation, unknown_variant
 from .text import plain
@@ -314,12 +314,8 @@ class _Parser:
 
     def apply_overrides(self, cfg: RunConfig, overrides, where: str) -> RunConfig:
         """Command-line ``--set`` values, all at once (``data.kind=csv`` needs ``data.path``)."""
-        nested: dict[str, dict] = {}
-        for key, value in overrides:
-            table, _, name = key.partition(".")
-            nested.setdefault(table, {})[name] = value
         try:
-            return config_from_dict(nested, base=cfg)
+            return with_values(cfg, overrides)
         except ConfigError as err:
             raise ScenarioError("--set", err.key, err.message + (f" (in {where})" if where
                                                                  else "")) from None

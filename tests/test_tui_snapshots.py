@@ -85,3 +85,29 @@ def test_network_pane_80x24(snap_compare, tmp_path):
 def test_network_pane_160x48(snap_compare, tmp_path):
     assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(160, 48),
                         run_before=network_pane(("6", "down", "down")))
+
+
+async def controls_after_a_change(pilot) -> None:
+    """The controls open (`c`), after adding a hidden layer: a new run at step 0, the old one faded."""
+    from nnsim.tui.controls import ControlsPanel
+
+    await paused_at_stop(pilot)
+    app = pilot.app
+    await pilot.press("c")
+    deadline = time.monotonic() + 60
+    while not (app.screen.query(ControlsPanel) and app.screen.query_one(ControlsPanel)._shown is not None
+               and len(app.screen.query("#layer-rows PressButton")) == 4):
+        assert time.monotonic() < deadline, "the controls never showed the settings"
+        await pilot.pause(0.02)
+    button = app.screen.query_one("#layer-add")
+    button.focus()
+    await pilot.press("enter")
+    while not (app.frame.past and app.frame.step == 0 and len(app.screen.query("#layer-rows PressButton")) == 6):
+        assert time.monotonic() < deadline, "the change never started a new run"
+        await pilot.pause(0.02)
+    await paused_at_stop(pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["modal-80x24", "beside-160x48"])
+def test_controls(snap_compare, tmp_path, size):
+    assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=size, run_before=controls_after_a_change)

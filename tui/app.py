@@ -22,15 +22,17 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ..core.config import ConfigError
+from ..core.config import ConfigError, with_values
+from ..core.experiment import free_path, scenario_toml
 from ..core.report import metrics_csv, write_atomically
 from ..core.scenario import Scenario, ScenarioError, builtin_names, load_scenario
 from ..core.text import one_line
-from .commands import DashboardCommands
+from .commands import ControlCommands, DashboardCommands
+from .controls import ControlsPanel, ControlsScreen
 from .dashboard import DashboardScreen
 from .frame import Frame
 from .messages import FrameReady, Narration, Notice, TraceReady
-from .screens import HelpScreen, ScenarioPicker
+from .screens import HelpScreen, ScenarioPicker, WriteScreen
 from .stepthrough import HOME_LESSONS, StepThroughScreen
 from .worker import Trainer
 
@@ -55,7 +57,7 @@ class NnsimApp(App[int]):
 
     CSS_PATH = "nnsim.tcss"
     TITLE = "nnsim"
-    COMMANDS = App.COMMANDS | {DashboardCommands}
+    COMMANDS = App.COMMANDS | {DashboardCommands, ControlCommands}
     # Below 150 columns or 40 rows the dashboard's panes become tabs; above, a grid of all of
     # them (the classes land on every screen; tui/nnsim.tcss uses them).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
@@ -86,6 +88,11 @@ class NnsimApp(App[int]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit"),
         Binding("e", "export", "Export", id="export",
                 tooltip="Export the metrics (CSV) and a screenshot (SVG) to the working directory"),
+        Binding("c", "controls", "Controls", id="controls",
+                tooltip="The controls: data, features, layers, activation, optimizer, rate, … "
+                        "(beside the panes from 150 columns)"),
+        Binding("w", "write", "Write", id="write", show=False,
+                tooltip="Write the current setup as a scenario file (nnsim run replays it)"),
         Binding("p", "step_through", "Phases", id="step-through",
                 tooltip="Step through one training step, phase by phase (pauses first)"),
         Binding("enter", "resume", "Go on", id="resume", show=False,
@@ -256,6 +263,65 @@ class NnsimApp(App[int]):
 
     def action_optimizer(self) -> None:
         self._command("optimizer")
+
+    def configure(self, changes: tuple) -> str:
+        """Send the controls' ``changes`` (``(dotted key, value)`` pairs) to the trainer, or say
+        why not: the scenario loader's one-line message for a value no run can take."""
+        frame = self.frame
+        if frame is None or self.trainer is None:
+            return "the runs are still starting"
+        try:
+            for cfg in frame.configs:
+                with_values(cfg, changes)
+        except ConfigError as err:
+            return str(err)
+        self._command("configure", value=tuple(changes))
+        return ""
+
+    def apply_control(self, what: tuple | str) -> None:
+        """A palette command of the controls: make its changes, or open the controls on the
+        control of a key whose value is typed (or regenerate the seed)."""
+        if what == "train.seed":
+            what = (("train.seed", self.next_seed()),)
+        if isinstance(what, str):
+            self.open_controls(what)
+            return
+        refused = self.configure(what)
+        if refused:
+            self.notify(refused, title="refused", severity="error", markup=False)
+
+    def next_seed(self) -> int:
+        """The seed "regenerate" gives: the next base seed (each variant adds its offset)."""
+        first = self.frame.experiment.scenario.variants[0]
+        return first.config.train.seed - first.seed_offset + 1
+
+    def open_controls(self, key: str) -> None:
+        """The controls, beside the panes or over them, with ``key``'s control focused."""
+        if self.dashboard.has_class("-wide"):
+            if self.dashboard.controls_open:
+                self.dashboard.controls.focus_control(key)
+            else:
+                self.dashboard.toggle_controls(focus=key)
+        else:
+            screen = ControlsScreen()
+            self.push_screen(screen)
+            self.call_after_refresh(lambda: screen.query_one(ControlsPanel).focus_control(key))
+
+    def action_controls(self) -> None:
+        if isinstance(self.screen, ControlsScreen):
+            self.screen.dismiss()
+        elif self.screen is self.dashboard and self.dashboard.has_class("-wide"):
+            self.dashboard.toggle_controls()
+        elif self.screen is self.dashboard:
+            self.push_screen(ControlsScreen())
+
+    def action_write(self) -> None:
+        frame = self.frame
+        if frame is None or frame.experiment is None:
+            self.notify("nothing to write yet", severity="warning")
+            return
+        text = scenario_toml(frame.experiment)
+        self.push_screen(WriteScreen(text, free_path(Path.cwd())))
 
     def action_step_through(self) -> None:
         self.push_screen(StepThroughScreen(self._command, self.dashboard.view.variant))

@@ -1,10 +1,13 @@
-"""The command palette's view of the dashboard's keys: every binding, searchable by its help text."""
+"""The command palette's view of the dashboard: every binding and every control of the controls
+panel, searchable by its help text."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .controls import palette_commands
 
 
 class DashboardCommands(Provider):
@@ -30,3 +33,14 @@ class DashboardCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), run, help=help_text)
+
+
+class ControlCommands(DashboardCommands):
+    """Offers each control of the controls panel (set the activation to relu, add a layer, …)."""
+
+    def _commands(self):
+        frame = self.app.frame
+        if frame is None:
+            return
+        for title, key, what in palette_commands(frame.configs[0]):
+            yield title, key, partial(self.app.apply_control, what)

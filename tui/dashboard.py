@@ -13,12 +13,13 @@ import time
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
+from textual.containers import Container, Horizontal
 from textual.screen import Screen
 from rich.text import Text
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from ..core.scenario import Scenario
+from .controls import ControlsPanel
 from .frame import Frame
 from .panes import PANES, View
 from .panes.loss import LossPane
@@ -93,10 +94,14 @@ class DashboardScreen(Screen):
         self.narration.display = False          # until the script says something
         self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
         self.grid = Container(*self.panes.values(), id="panes")
+        self.dock = Container(id="controls-dock")
+        self.controls: ControlsPanel | None = None      # made when first opened
 
     def compose(self) -> ComposeResult:
         yield self.tabs
-        yield self.grid
+        with Horizontal(id="body"):
+            yield self.grid
+            yield self.dock
         yield self.narration
         yield self.status
         yield KeysFooter(show_command_palette=False)
@@ -110,6 +115,22 @@ class DashboardScreen(Screen):
         self._ready = True
         self._cpu_mark = time.thread_time()
         self.draw(force=True)
+
+    @property
+    def controls_open(self) -> bool:
+        return self.dock.has_class("-open")
+
+    def toggle_controls(self, focus: str = "data.kind") -> None:
+        """The controls beside the panes (wide screens), which then make room for them; opening
+        them focuses ``focus``'s control."""
+        shown = not self.controls_open
+        self.dock.set_class(shown, "-open")
+        self.grid.set_class(shown, "-with-controls")
+        if shown and self.controls is None:
+            self.controls = ControlsPanel()
+            self.dock.mount(self.controls)
+        if shown:
+            self.call_after_refresh(self.controls.focus_control, focus)
 
     def pane_resized(self, pane: str) -> None:
         """Pictures are fitted to their pane's size (a resized terminal, the narration bar

@@ -13,8 +13,9 @@ import numpy as np
 
 from ..core.config import RunConfig
 from ..core.data.cleaning import CleaningReport
+from ..core.experiment import Experiment
 from ..core.expectations import Result
-from ..core.snapshot import Snapshot, UnitMaps, frozen
+from ..core.snapshot import History, Snapshot, UnitMaps, frozen
 
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
@@ -61,6 +62,15 @@ class PlanePoints:
                    frozen(plane.points_val), frozen(plane.labels_val))
 
 
+@dataclass(frozen=True, eq=False)
+class PastRun:
+    """The runs a change replaced, kept to compare with (the loss pane draws them faded)."""
+
+    change: str                         # what the change was, e.g. "layers 8,8 → 16,16"
+    histories: tuple[History, ...]      # one per variant
+    steps_per_epoch: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class Frame:
     """Everything the panes draw, for one moment."""
@@ -80,6 +90,8 @@ class Frame:
     cleaning: tuple[CleaningReport | None, ...] = ()   # per run: what data cleaning found and did
     units: tuple[UnitMaps | None, ...] = ()     # what the units compute, for the run the
                                                 # network pane shows (None for the others)
+    past: tuple[PastRun, ...] = ()      # oldest first
+    experiment: Experiment | None = None    # what the runs are, as a scenario file states it
 
     @property
     def step(self) -> int:

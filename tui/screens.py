@@ -1,6 +1,8 @@
-"""Modal screens: the help page and the lesson picker."""
+"""Modal screens: the help page, the lesson picker and where to write the experiment."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -8,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..core.report import write_atomically
 from .panes import PANES
 
 
@@ -91,3 +94,49 @@ class ScenarioPicker(ModalScreen[str | None]):
         if not self._chosen:
             self._chosen = True
             self.dismiss(name)
+
+
+class WriteScreen(ModalScreen[None]):
+    """Where to write the experiment as a scenario file: a path to confirm with enter; a file
+    that exists is overwritten only after a second enter on the same path."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Cancel", id="close-write")]
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__()
+        self.text = text
+        self.path = path
+        self._overwrite: Path | None = None     # the existing file a second enter replaces
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="write-dialog"):
+            yield Static(Text("The setup as a scenario file: `nnsim run FILE` replays it, `nnsim "
+                              "FILE` opens it here.", style="dim"))
+            yield Input(str(self.path), id="write-path")
+            yield Static(Text("enter writes · escape cancels", style="dim"), id="write-note")
+
+    def on_mount(self) -> None:
+        self.query_one("#write-dialog").border_title = "Write the experiment"
+        self.query_one(Input).focus()
+
+    def on_input_changed(self) -> None:
+        self._overwrite = None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        path = Path(event.value.strip()).expanduser()
+        note = self.query_one("#write-note", Static)
+        if path.is_dir() or not path.name:
+            note.update(Text(f"{path} is a folder: name the file", style="bold red"))
+            return
+        if path.exists() and self._overwrite != path:
+            self._overwrite = path
+            note.update(Text(f"{path} exists: enter again replaces it, or change the name",
+                             style="bold yellow"))
+            return
+        try:
+            written = write_atomically(path.parent, path.name, self.text)
+        except OSError as err:
+            note.update(Text(f"cannot write {path}: {err.strerror or err}", style="bold red"))
+            return
+        self.app.notify(f"{written}\nnnsim run {written} replays it", title="written", markup=False)
+        self.dismiss()

@@ -21,10 +21,11 @@ from typing import Any, Callable
 
 from textual.message import Message
 
-from ..core.config import LIVE_KEYS, OPTIMIZERS, ConfigError, get_value
+from ..core.config import LIVE_KEYS, OPTIMIZERS, ConfigError, get_value, with_values
+from ..core.experiment import Edit, Experiment, describe_change, restarted, split_changes
 from ..core.expectations import Outcome
 from ..core.scenario import Scenario
-from .frame import Frame, PlanePoints, WeightTimeline
+from .frame import Frame, PastRun, PlanePoints, WeightTimeline
 from .messages import FrameReady, Narration, Notice, TraceReady, TrainerMessage
 
 IDLE_POLL_SECONDS = 0.1     # how often an idle worker wakes to check it was cancelled
@@ -34,6 +35,7 @@ SPEED_WINDOW_SECONDS = 1.0  # the steps/s shown is measured over this much wall 
 DEFAULT_DROPOUT = 0.5       # what `d` switches on when the scenario had no dropout
 SLOWEST_PACE = 1.0          # steps per second
 FASTEST_PACE = 1e6          # beyond this the pace is "as fast as the kernels go"
+PAST_RUNS = 4               # runs replaced by a change that stay on the loss plot
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Command:
     """One request from the UI to the training thread."""
 
     kind: str               # toggle | resume | step | scale | dropout | optimizer | reset | restore | pace
-                            # | full_speed | trace | take_traced | watch
+                            # | full_speed | trace | take_traced | watch | configure
     key: str = ""
     value: Any = None
 
@@ -94,6 +96,10 @@ class Trainer:
         self._traced: tuple[Any, int] | None = None     # (Run, step) of the last trace
         self._units: dict[int, tuple[Any, Any]] = {}    # run index: (snapshot, its UnitMaps)
         self._watched: int | None = 0   # the run whose units the network pane shows (None: hidden)
+        self._past: deque[PastRun] = deque(maxlen=PAST_RUNS)
+        self._edits: list[Edit] = []            # live changes since step 0 (for `w`)
+        self._start: tuple = ()                 # each run's settings at step 0 (for `w`)
+        self._experiment: Experiment | None = None      # made again after each change
 
     # ------------------------------------------------------------------ called from the UI thread
 
@@ -153,9 +159,15 @@ class Trainer:
     def _build_runs(self) -> None:
         from ..core.driver import ScriptedRun
 
-        self.runs = ScriptedRun.build(self.scenario, open_ended=self.open_ended)
+        self._install(ScriptedRun.build(self.scenario, open_ended=self.open_ended))
+
+    def _install(self, runs: list) -> None:
+        """``runs`` take over, from step 0."""
+        self.runs = runs
         self._points = tuple(PlanePoints.of(run.run.dataset) for run in self.runs)
         self._timelines = [WeightTimeline().add(0, run.snapshot.weight_hist, 0) for run in self.runs]
+        self._final_outcomes.clear()
+        self._started_over()
         for note in dict.fromkeys(note for run in self.runs for note in run.run.dataset.notes):
             self._post(Notice(note, "warning"))
 
@@ -264,6 +276,8 @@ class Trainer:
         elif kind == "restore":
             self._restore_settings()
             self._reset()
+        elif kind == "configure":
+            self._configure(command.value)
         self._publish()
 
     def _trace(self, index: int) -> None:
@@ -314,10 +328,62 @@ class Trainer:
     def _each_set(self, key: str, value_of: Callable[[Any], Any]) -> None:
         for run in self.runs:
             try:
-                run.run.set(key, value_of(run.run.config))
+                self._set(run, key, value_of(run.run.config))
             except ConfigError as err:
                 self._post(Notice(f"{run.name}: {err}", "error"))
                 return
+
+    def _set(self, run, key: str, value: Any) -> None:
+        """A live change to one run, remembered for the scenario file `w` writes: made at step
+        0 it is part of the run's settings, later an event at the step it was made."""
+        run.run.set(key, value)
+        if run.step == 0:
+            self._start = tuple(scripted.run.config for scripted in self.runs)
+        else:
+            self._edits.append(Edit(run.step, run.name, key, get_value(run.run.config, key)))
+        self._experiment = None
+
+    def _configure(self, changes: tuple[tuple[str, Any], ...]) -> None:
+        """The controls' change: live keys at the next step; any other key starts new runs
+        from step 0, and the replaced runs stay on the loss plot."""
+        live, defining = split_changes(changes)
+        if not defining:
+            for key, value in live:
+                self._each_set(key, lambda cfg: value)
+            for run in self.runs:
+                run.refresh()
+            return
+        from ..core.driver import ScriptedRun
+
+        try:
+            configs = tuple(with_values(run.run.config, [
+                (key, value + variant.seed_offset if key == "train.seed" else value)
+                for key, value in changes]) for run, variant in zip(self.runs, self.scenario.variants))
+            scenario = restarted(self.scenario, configs)
+            runs = ScriptedRun.build(scenario, open_ended=self.open_ended)
+        except ConfigError as err:      # a data file that does not load, a network too big
+            self._post(Notice(str(err), "error"))
+            return
+        self._past.append(PastRun(describe_change(self.runs[0].run.config, configs[0]),
+                                  tuple(run.snapshot.history for run in self.runs),
+                                  tuple(run.run.steps_per_epoch for run in self.runs)))
+        self.scenario = scenario
+        self._saved_dropout.clear()
+        self._install(runs)
+        self._recent.clear()
+        self.pace.restart(time.monotonic())
+        self._fire_due_events()
+
+    def _started_over(self) -> None:
+        """The runs are at step 0: their settings now are those a scenario file would state."""
+        self._start = tuple(run.run.config for run in self.runs)
+        self._edits.clear()
+        self._experiment = None
+
+    def _experiment_now(self) -> Experiment:
+        if self._experiment is None:
+            self._experiment = Experiment(restarted(self.scenario, self._start), tuple(self._edits))
+        return self._experiment
 
     def _toggle_dropout(self) -> None:
         runs = [run.run for run in self.runs]
@@ -325,12 +391,12 @@ class Trainer:
             self._post(Notice("dropout needs a hidden layer", "warning"))
             return
         if any(run.config.model.dropout > 0 for run in runs):
-            for i, run in enumerate(runs):
-                self._saved_dropout[i] = run.config.model.dropout
-                run.set("model.dropout", 0.0)
+            for i, run in enumerate(self.runs):
+                self._saved_dropout[i] = run.run.config.model.dropout
+                self._set(run, "model.dropout", 0.0)
         else:
-            for i, run in enumerate(runs):
-                run.set("model.dropout", self._saved_dropout.get(i) or DEFAULT_DROPOUT)
+            for i, run in enumerate(self.runs):
+                self._set(run, "model.dropout", self._saved_dropout.get(i) or DEFAULT_DROPOUT)
 
     def _restore_settings(self) -> None:
         """Every setting a key or an event changed back to the scenario's (``R``): after ``+``
@@ -350,6 +416,7 @@ class Trainer:
             self.runs[0].told.clear()
         self._timelines = [WeightTimeline().add(0, run.snapshot.weight_hist, 0) for run in self.runs]
         self._final_outcomes.clear()
+        self._started_over()
         self._recent.clear()
         self.pace.restart(time.monotonic())
         self._fire_due_events()
@@ -421,6 +488,8 @@ class Trainer:
             steps_per_epoch=tuple(run.run.steps_per_epoch for run in self.runs),
             cleaning=tuple(run.run.dataset.cleaning for run in self.runs),
             units=tuple(self._unit_maps(i) for i in range(len(self.runs))),
+            past=tuple(self._past),
+            experiment=self._experiment_now(),
         )
         with self._slot.lock:
             self._slot.latest = frame

@@ -54,6 +54,11 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows[1:]
 
 
+def csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file (``DataError`` if it cannot be read as one)."""
+    return _read_rows(path)[0]
+
+
 def _column(header: list[str], name: str, key: str, path: Path) -> int:
     if name in header:
         return header.index(name)

@@ -13,6 +13,7 @@ from .plot import Plot, step_ticks, thin, value_axis
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
 MAX_SCORE_ROWS = 3  # runs named in the legend with their numbers; with more, the selected one
+PAST_FADE = 0.4     # how far a replaced run's line fades toward the background (older: further)
 
 
 def _score(snap, color) -> Text:
@@ -92,14 +93,30 @@ class LossPane(Pane):
     ID, TITLE = "loss", "Loss"
     X_AXES = X_AXES
     HELP = ("validation (solid, bright) and training (dotted, dim) loss of every variant; a red "
-            "line where one diverged; x: over steps, log steps or epochs")
+            "line where one diverged; faded: the validation loss of runs a change replaced; "
+            "x: over steps, log steps or epochs")
 
     def compose(self) -> ComposeResult:
         yield Caption(id="loss-legend", classes="legend")
         yield Plot(id="loss-plot")
 
     def fingerprint(self, frame: Frame, view: View):
-        return self.checks(frame, view)
+        return self.checks(frame, view), len(frame.past) and frame.past[-1]
+
+    @staticmethod
+    def _past_series(frame: Frame, view: View, width: int) -> list:
+        """The validation loss of the runs changes replaced, faded, the oldest most."""
+        series = []
+        for age, past in enumerate(reversed(frame.past)):
+            for i, history in enumerate(past.histories):
+                values = np.asarray(history.val_loss, dtype=float)
+                xs = x_values(history, None, past.steps_per_epoch[i], view.x_axis)
+                keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
+                if keep.any():
+                    xs, ys = thin(xs[keep], values[keep], most=width)
+                    color = colors.dim(colors.variant_color(i), PAST_FADE + 0.08 * age)
+                    series.append((xs, np.log10(ys) if view.log_scale else ys, color, False, False))
+        return series
 
     def show(self, frame: Frame, view: View) -> None:
         plot = self.query_one("#loss-plot", Plot)
@@ -107,8 +124,8 @@ class LossPane(Pane):
         plt.clear_figure()
         legend = Text()
         many = len(frame.snapshots) > MAX_SCORE_ROWS   # then only the selected run is named
-        series = []                 # (xs, ys, color, diverged, dotted)
-        last_x = 0.0
+        series = self._past_series(frame, view, 2 * max(plot.size.width, 10))  # (xs, ys, color, diverged, dotted)
+        last_x = max((float(xs[-1]) for xs, *_ in series), default=0.0)
         for i, snap in enumerate(frame.snapshots):
             color = colors.variant_color(i)
             history = snap.history
@@ -145,6 +162,11 @@ class LossPane(Pane):
                 legend.append(f" {snap.state}", style="dim")
         if many:
             legend.append(f"\n(and {len(frame.snapshots) - 1} more runs; v shows the next)", style="dim")
+        if frame.past:
+            legend.append("\n━━ ", style=colors.hex_color(colors.dim(colors.variant_color(0), PAST_FADE)))
+            legend.append(f"before {frame.past[-1].change}", style="dim")
+            if len(frame.past) > 1:
+                legend.append(f" (and {len(frame.past) - 1} earlier, fainter)", style="dim")
         clipped = False
         if series:
             # A diverged run's blow-up or a late spike would flatten every other curve: fit the

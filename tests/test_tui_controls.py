@@ -1,0 +1,257 @@
+"""The controls panel (`c`) and writing the experiment (`w`), driven as a user drives them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import LESSON
+from nnsim.__main__ import main
+from nnsim.core.report import metrics_csv
+from nnsim.core.scenario import ScenarioError, load_scenario, parse_override
+from nnsim.tui.controls import Choice, ControlsPanel, ControlsScreen, Field
+from nnsim.tui.screens import WriteScreen
+from test_tui import scenario_file, settled, wait_until
+
+pytestmark = pytest.mark.asyncio
+
+SINGLE = """
+title = "One run"
+lesson = "A small network on the spiral."
+
+[data]
+n_points = 200
+
+[train]
+steps = 200
+eval_every = 10
+"""
+ENDLESS_SINGLE = SINGLE.replace("steps = 200", "steps = 1000000")
+WIDE = (160, 48)
+
+
+def panel(app) -> ControlsPanel:
+    return app.screen.query_one(ControlsPanel)
+
+
+async def open_controls(pilot) -> ControlsPanel:
+    """Press `c` and wait until the panel's widgets are there and show the run's settings."""
+    await pilot.press("c")
+    await wait_until(pilot, lambda: bool(pilot.app.screen.query(ControlsPanel))
+                     and panel(pilot.app)._shown is not None
+                     and bool(panel(pilot.app).query("#layer-rows PressButton")))
+    return panel(pilot.app)
+
+
+async def press_on(pilot, widget, *keys: str) -> None:
+    widget.focus()
+    await pilot.pause()
+    await pilot.press(*keys)
+
+
+async def type_into(pilot, field, text: str) -> None:
+    """Type ``text`` into a field as a user does: it has the focus first (the panel leaves a
+    focused field alone), then enter."""
+    field.focus()
+    await wait_until(pilot, lambda: field.has_focus)
+    field.value = text
+    await pilot.press("enter")
+
+
+def message(app) -> str:
+    return str(panel(app).query_one("#controls-message").render())
+
+
+async def test_a_run_defining_change_starts_a_new_run_and_keeps_the_old_one_faded(tmp_path):
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        assert app.dashboard.controls_open
+        await press_on(pilot, controls.query_one("#layer-add"), "enter")
+        await wait_until(pilot, lambda: app.frame.past and app.up_to_date)
+        assert app.frame.configs[0].model.layers == (8, 8, 8)
+        assert app.frame.step == 0
+        past = app.frame.past[-1]
+        assert past.change == "layers 8,8 → 8,8,8"
+        assert past.histories[0].step[-1] == 30
+        assert "before layers 8,8 → 8,8,8" in str(app.query_one("#loss-legend").render())
+        # another change: the older run stays too, fainter
+        await press_on(pilot, controls.query_one("#seed-next"), "enter")
+        await wait_until(pilot, lambda: len(app.frame.past) == 2)
+        assert app.frame.configs[0].train.seed == 1 and app.frame.past[-1].change == "seed 0 → 1"
+
+
+async def test_space_on_a_focused_control_pauses_and_presses_nothing(tmp_path):
+    app = create(tmp_path, ENDLESS_SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        for widget in ("#layer-add", "#control-model-activation", "#feature-2"):
+            await press_on(pilot, controls.query_one(widget), "space")
+            await wait_until(pilot, lambda: app.frame.state == "running")
+            await pilot.press("space")
+            await wait_until(pilot, lambda: app.frame.state == "paused")
+        assert not app.frame.past and app.frame.configs[0].model.layers == (8, 8)
+
+
+async def test_a_live_change_applies_at_the_next_step(tmp_path):
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        lr = controls.query_one("#control-train-lr", Choice)
+        await press_on(pilot, lr, "enter")
+        await wait_until(pilot, lambda: lr.expanded)
+        await pilot.press("down", "enter")     # the ladder's next rate above 0.01
+        await wait_until(pilot, lambda: app.frame.configs[0].train.lr == 0.03)
+        assert app.frame.step == 30 and not app.frame.past      # the same run, not started over
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.frame.step == 31)
+        assert app.frame.snapshots[0].lr == 0.03
+
+
+@pytest.mark.parametrize("key, typed", [("model.layers", "0, 8"), ("train.l2", "-1"),
+                                        ("data.split", "0.5, 0.2, 0.2"), ("data.noise", "11")])
+async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path, key, typed):
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        before = app.frame.configs
+        await type_into(pilot, next(f for f in controls.query(Field) if f.name == key), typed)
+        await wait_until(pilot, lambda: "expected" in message(app))
+        value = parse_override(f"{key}=[{typed}]" if "," in typed else f"{key}={typed}")[1]
+        with pytest.raises(ScenarioError) as loader:      # the same value given to `nnsim run`
+            load_scenario(scenario_file(tmp_path, SINGLE), overrides=((key, value),))
+        assert str(loader.value) == f"--set: {message(app)}"
+        await pilot.pause(0.3)
+        assert app.frame.configs == before and app.frame.step == 30 and not app.frame.past
+
+
+async def test_the_controls_are_a_modal_on_a_small_screen(tmp_path):
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        assert isinstance(app.screen, ControlsScreen)
+        activation = controls.query_one("#control-model-activation", Choice)
+        await press_on(pilot, activation, "enter")
+        await wait_until(pilot, lambda: activation.expanded)
+        await pilot.press("down", "enter")      # tanh → sigmoid
+        await wait_until(pilot, lambda: app.frame.configs[0].model.activation == "sigmoid")
+        assert app.frame.past[-1].change == "activation tanh → sigmoid"
+        await press_on(pilot, controls.query_one("#layer-add"), "space")      # pauses here too
+        await wait_until(pilot, lambda: app.frame.state != "paused")
+        assert app.frame.configs[0].model.layers == (8, 8)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.screen is app.dashboard)
+
+
+async def test_every_control_is_in_the_command_palette(tmp_path):
+    from nnsim.tui.commands import ControlCommands
+
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        titles = {title: run for title, _, run in ControlCommands(app.screen)._commands()}
+        for wanted in ("Set data set to circle", "Set data set to your CSV…", "Feature x1^2 on",
+                       "Add a hidden layer", "More units in hidden layer 2", "Set activation to relu",
+                       "Set init to he", "Set loss to mse", "Set optimizer to sgd",
+                       "Set learning rate to 3", "Set batch…", "Set L1…", "Set L2…", "Set dropout…",
+                       "Set noise…", "Set points…", "Set split…", "Regenerate: a new seed"):
+            assert wanted in titles, wanted
+        titles["Set activation to relu"]()
+        await wait_until(pilot, lambda: app.frame.configs[0].model.activation == "relu")
+
+
+async def test_set_seeds_the_dashboard(tmp_path):
+    app = create(tmp_path, SINGLE, stop_at=30, overrides=[parse_override("model.layers=[4]")])
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        assert app.frame.configs[0].model.layers == (4,)
+        controls = await open_controls(pilot)
+        assert controls.query_one("#control-model-layers", Field).value == "4"
+
+
+@pytest.mark.parametrize("text", [SINGLE, LESSON])
+async def test_the_written_experiment_replays_headless_to_the_same_metrics(tmp_path, monkeypatch, text):
+    monkeypatch.chdir(tmp_path)
+    app = create(tmp_path, text, stop_at=40)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        assert app.configure((("model.layers", (6, 6)),)) == ""        # a new run, paused at 0
+        await wait_until(pilot, lambda: app.frame.past and app.frame.step == 0)
+        app.trainer.stop_at = 70
+        await pilot.press("space")
+        await wait_until(pilot, lambda: app.frame.step == 70 and app.frame.state == "paused")
+        await pilot.press("plus", "d")          # live changes at step 70: events in the file
+        await wait_until(pilot, lambda: app.frame.configs[0].model.dropout > 0)
+        await pilot.press("space")
+        await wait_until(pilot, settled(app))
+        assert app.frame.state == "finished"
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WriteScreen))
+        await pilot.press("enter")
+        written = tmp_path / "nnsim-experiment.toml"
+        await wait_until(pilot, lambda: written.exists() and app.screen is app.dashboard)
+        kept = tmp_path / "kept.toml"
+        kept.write_text(written.read_text())
+        dashboard_csv = metrics_csv([(n, s.history) for n, s in zip(app.frame.names, app.frame.snapshots)])
+        # never overwritten without asking: the next one proposes a free name, an existing one asks
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WriteScreen))
+        field = app.screen.query_one("#write-path")
+        assert field.value == str(tmp_path / "nnsim-experiment-2.toml")
+        field.value = str(written)
+        written.write_text("mine")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "exists" in str(app.screen.query_one("#write-note").render()))
+        assert written.read_text() == "mine"
+        await pilot.press("escape")
+    assert load_scenario(kept).lesson.startswith("Made in the dashboard from lesson.")
+    assert main(["check", str(kept)]) == 0
+    assert main(["run", str(kept), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "metrics.csv").read_text() == dashboard_csv
+
+
+def create(tmp_path: Path, text: str, **kwargs):
+    from nnsim.tui.app import create_app
+
+    return create_app(scenario_file(tmp_path, text), show_speed=False, **kwargs)
+
+
+async def test_your_csv_takes_a_path_and_trains_on_it(tmp_path):
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(60)]
+    (tmp_path / "mine.csv").write_text("\n".join(rows) + "\n")
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        kind = controls.query_one("#control-data-kind", Choice)
+        await press_on(pilot, kind, "enter")
+        await wait_until(pilot, lambda: kind.expanded)
+        await pilot.press("end", "enter")        # the last choice: your CSV…
+        path = controls.query_one("#control-data-path", Field)
+        await wait_until(pilot, lambda: path.has_focus)
+        assert not app.frame.past               # nothing changes before the file is named
+        await pilot.press(*"nothing.csv", "enter")
+        await wait_until(pilot, lambda: "no such CSV file" in message(app))
+        await type_into(pilot, path, str(tmp_path / "mine.csv"))
+        await wait_until(pilot, lambda: app.frame.configs[0].data.kind == "csv" and app.frame.past)
+        cfg = app.frame.configs[0]
+        assert (cfg.data.target_column, app.frame.past[-1].change.startswith("kind spiral → csv")) == ("label", True)
+
+
+async def test_a_feature_box_changes_the_inputs(tmp_path):
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        await press_on(pilot, controls.query_one("#feature-4"), "enter")      # x1*x2 on
+        await wait_until(pilot, lambda: app.frame.past and app.frame.step == 0)
+        assert app.frame.configs[0].data.features == ("x1", "x2", "x1*x2")
+        await type_into(pilot, controls.query_one("#control-data-noise", Field), "0.3")
+        await wait_until(pilot, lambda: len(app.frame.past) == 2)
+        assert app.frame.configs[0].data.noise == 0.3, [p.change for p in app.frame.past]

@@ -1,0 +1,340 @@
+"""The controls panel: every setting a learner tries, one key press or click away.
+
+Built from the config's key registry (``core.config.KEYS``: names, choices, meanings), so the
+panel offers exactly what a scenario file can say. A control never changes a run itself: it
+asks the app (``NnsimApp.configure``), which validates the change against every run's settings
+as a scenario file is validated and sends it to the trainer, or returns the one-line reason it
+is refused, which the panel shows. Space stays the dashboard's pause everywhere but in a text
+field; a focused button, box or list is pressed with enter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_origin
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from ..core.config import DATA_KINDS, DERIVED_FEATURES, KEYS, ConfigError, RunConfig, get_value
+from ..core.scenario import parse_override
+
+LR_LADDER = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # as Playground's
+FILE_FREE_KINDS = tuple(kind for kind in DATA_KINDS if kind != "csv")
+YOUR_CSV = "your CSV…"
+CHOICES = {"data.kind": "data set", "model.activation": "activation", "model.init": "init",
+           "train.loss": "loss", "train.optimizer": "optimizer"}
+TYPED = {"data.noise": "noise", "data.n_points": "points", "data.split": "split",
+         "model.layers": "layers", "train.batch_size": "batch", "train.l1": "L1", "train.l2": "L2",
+         "model.dropout": "dropout"}
+SECTIONS = (("Data", ("data.kind", "data.noise", "data.n_points", "data.split")),
+            ("Network", ("model.layers", "model.activation", "model.init", "model.dropout")),
+            ("Training", ("train.loss", "train.optimizer", "train.lr", "train.batch_size",
+                          "train.l1", "train.l2", "train.seed")))
+MIN_LAYER_WIDTH = 8         # a new hidden layer when there is none to copy
+
+
+def shown(value) -> str:
+    """A setting as the panel shows it and reads it back."""
+    if isinstance(value, tuple):
+        return ", ".join(shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def typed_value(key: str, text: str):
+    """What a typed ``text`` means for ``key``, read as ``--set`` reads it (a list may leave
+    out its brackets). Raises ``ConfigError`` with the key and what was expected."""
+    text = text.strip()
+    if get_origin(KEYS[key].type) is tuple and not text.startswith("["):
+        text = f"[{text}]"
+    try:
+        return parse_override(f"{key}={text}")[1]
+    except ConfigError as err:
+        raise ConfigError(err.key, err.message) from None
+
+
+def csv_changes(path_text: str) -> tuple[tuple[str, object], ...]:
+    """Data from the user's CSV file: its path, and its last column as the target."""
+    from ..core.data.csv_loader import csv_header
+
+    path = Path(path_text.strip()).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError("data.path", f"{'a directory, not a CSV file' if path.is_dir() else 'no such CSV file'}: {path}")
+    header = csv_header(path)
+    return (("data.kind", "csv"), ("data.path", str(path)), ("data.target_column", header[-1]),
+            ("data.feature_columns", ()))
+
+
+def layer_changes(layers: tuple[int, ...], action: str, index: int = 0) -> tuple[int, ...]:
+    """Hidden layer widths after a button: ``add``/``remove`` the last layer, ``more``/``fewer``
+    units in layer ``index`` (fewer than one is refused by the config's own check)."""
+    if action == "add":
+        return layers + (layers[-1] if layers else MIN_LAYER_WIDTH,)
+    if action == "remove":
+        return layers[:-1]
+    delta = 1 if action == "more" else -1
+    return layers[:index] + (layers[index] + delta,) + layers[index + 1:]
+
+
+def lr_options(current: float) -> list[tuple[str, float]]:
+    return [(f"{lr:g}", lr) for lr in sorted(set(LR_LADDER) | {current})]
+
+
+def palette_commands(cfg: RunConfig) -> list[tuple[str, str, tuple | str]]:
+    """Every control as commands of the palette: ``(title, help, what)``, where ``what`` is the
+    changes to make or, for a value to type, the key whose control to open."""
+    commands = []
+    for key, name in CHOICES.items():
+        choices = FILE_FREE_KINDS if key == "data.kind" else KEYS[key].choices
+        commands += [(f"Set {name} to {choice}", key, ((key, choice),)) for choice in choices]
+    commands.append((f"Set data set to {YOUR_CSV}", "data.kind", "data.path"))
+    commands += [(f"Set learning rate to {lr:g}", "train.lr", (("train.lr", lr),)) for lr in LR_LADDER]
+    features = cfg.data.features
+    for feature in DERIVED_FEATURES:
+        on = feature in features
+        changed = tuple(f for f in DERIVED_FEATURES if (f in features) != (f == feature))
+        commands.append((f"Feature {feature} {'off' if on else 'on'}", "data.features",
+                         (("data.features", changed),)))
+    layers = cfg.model.layers
+    commands += [("Add a hidden layer", "model.layers", (("model.layers", layer_changes(layers, "add")),)),
+                 ("Remove the last hidden layer", "model.layers",
+                  (("model.layers", layer_changes(layers, "remove")),))]
+    for i in range(len(layers)):
+        for action in ("more", "fewer"):
+            commands.append((f"{action.capitalize()} units in hidden layer {i + 1}", "model.layers",
+                             (("model.layers", layer_changes(layers, action, i)),)))
+    commands.append(("Regenerate: a new seed", "train.seed", "train.seed"))
+    commands += [(f"Set {name}…", key, key) for key, name in TYPED.items()]
+    return commands
+
+
+class PressButton(Button):
+    """A button pressed with enter (space pauses the dashboard, as everywhere)."""
+
+    def __init__(self, label: str, **kwargs) -> None:
+        super().__init__(label, compact=True, **kwargs)
+
+
+class Toggle(Checkbox, inherit_bindings=False):
+    BINDINGS = [Binding("enter", "toggle_button", "Toggle", show=False)]
+
+
+class Choice(Select, inherit_bindings=False):
+    BINDINGS = [Binding("enter,down,up", "show_overlay", "Show menu", show=False)]
+
+    def __init__(self, options, **kwargs) -> None:
+        super().__init__(options, allow_blank=False, compact=True, **kwargs)
+
+
+class Field(Input):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(compact=True, **kwargs)
+
+
+class ControlsPanel(VerticalScroll):
+    """Every control; it shows the selected run's settings and sends changes through the app."""
+
+    BINDINGS = [Binding("escape", "leave", "Back to the panes", show=False)]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._shown: RunConfig | None = None
+        self._ready = False     # the widgets' own first values (on mounting) are not changes
+        self._layers: tuple[int, ...] = ()
+        self._building_layers = False
+
+    def compose(self) -> ComposeResult:
+        for title, keys in SECTIONS:
+            yield Label(Text(title, style="bold"), classes="controls-section")
+            for key in keys:
+                yield from self._control(key)
+        yield Static(id="controls-message")
+
+    def _row(self, name: str, *widgets, row_id: str | None = None) -> Horizontal:
+        return Horizontal(Label(name, classes="control-name"), *widgets, classes="control-row", id=row_id)
+
+    def _control(self, key: str) -> ComposeResult:
+        if key == "data.kind":
+            options = [(kind, kind) for kind in FILE_FREE_KINDS] + [(YOUR_CSV, "csv")]
+            yield self._row("data set", Choice(options, name=key, id="control-data-kind"))
+            row = self._row("CSV file", Field(placeholder="path, then enter", name="data.path",
+                                              id="control-data-path"), row_id="csv-row")
+            row.display = False
+            yield row
+            yield Label("features", classes="control-name")
+            with Horizontal(id="features"):
+                yield from (Toggle(f, name=f, id=f"feature-{i}", compact=True)
+                            for i, f in enumerate(DERIVED_FEATURES))
+        elif key in CHOICES:
+            options = [(choice, choice) for choice in KEYS[key].choices]
+            yield self._row(CHOICES[key], Choice(options, name=key,
+                                                 id=f"control-{key.replace('.', '-')}"))
+        elif key == "model.layers":
+            yield self._row("layers", Field(name=key, id="control-model-layers"))
+            yield Horizontal(PressButton("+ layer", id="layer-add"), PressButton("− layer", id="layer-remove"),
+                             classes="control-row")
+            yield Vertical(id="layer-rows")
+        elif key == "train.lr":
+            yield self._row("rate", Choice(lr_options(KEYS[key].default), name=key,
+                                           id="control-train-lr"),
+                            PressButton("÷2", id="lr-half"), PressButton("×2", id="lr-double"))
+        elif key == "train.seed":
+            yield self._row("seed", Label("", id="seed-value"), PressButton("regenerate", id="seed-next"))
+        else:
+            yield self._row(TYPED[key], Field(name=key, id=f"control-{key.replace('.', '-')}"))
+
+    def on_mount(self) -> None:
+        self.border_title = "Controls"
+        self.border_subtitle = "enter sets · esc back"
+        self.call_after_refresh(self._start)
+
+    def _start(self) -> None:
+        self._ready = True
+        self.sync()
+        self.set_interval(0.2, self.sync)
+
+    # ------------------------------------------------------------------ showing the settings
+
+    def config(self) -> RunConfig | None:
+        frame = self.app.frame
+        if frame is None:
+            return None
+        return frame.configs[min(self.app.dashboard.view.variant, len(frame.configs) - 1)]
+
+    def sync(self) -> None:
+        """Show the settings of the run on screen, whatever changed them (a control, a key, a
+        scripted event); a field being typed in is left alone."""
+        cfg = self.config()
+        if cfg is None or cfg == self._shown or not self._ready:
+            return
+        self._shown = cfg
+        with self.prevent(Select.Changed, Checkbox.Changed):
+            for select in self.query(Choice):
+                value = get_value(cfg, select.name)
+                if select.name == "train.lr":
+                    select.set_options(lr_options(value))
+                select.value = value
+            for field in self.query(Input):
+                if field.name in KEYS and not field.has_focus:
+                    field.value = shown(get_value(cfg, field.name))
+            for i, feature in enumerate(DERIVED_FEATURES):
+                self.query_one(f"#feature-{i}", Toggle).value = feature in cfg.data.features
+        self.query_one("#seed-value", Label).update(str(cfg.train.seed))
+        self._layers = cfg.model.layers
+        if not self._building_layers:
+            self._building_layers = True
+            self.call_later(self._show_layers)
+
+    async def _show_layers(self) -> None:
+        """One row per hidden layer (rows are made again, one build at a time, when the number
+        of layers changed)."""
+        rows = self.query_one("#layer-rows", Vertical)
+        while len(rows.children) != len(self._layers):
+            await rows.remove_children()
+            await rows.mount_all(self._row(f"h{i + 1}", Label("", classes="layer-width"),
+                                           PressButton("−", id=f"units-fewer-{i}"),
+                                           PressButton("+", id=f"units-more-{i}"))
+                                 for i in range(len(self._layers)))
+        for row, width in zip(rows.children, self._layers):
+            row.query_one(".layer-width", Label).update(f"{width:>3} units")
+        self._building_layers = False
+
+    # ------------------------------------------------------------------ changing them
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.query_one("#controls-message", Static).update(
+            Text(text, style="bold red" if error else "dim"))
+
+    def change(self, *changes) -> bool:
+        """Ask the app for ``changes``; show why they were refused, if they were."""
+        cfg = self.config()
+        if cfg is not None and all(get_value(cfg, key) == value for key, value in changes):
+            self.say("unchanged")
+            return True
+        refused = self.app.configure(tuple(changes))
+        if refused:
+            self.say(refused, error=True)
+            self._shown = None      # show the settings that stay
+            self.sync()
+            return False
+        self.say("set " + ", ".join(f"{k} = {shown(v)}" for k, v in changes if k != "data.feature_columns"))
+        return True
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        key, value = event.select.name, event.value
+        cfg = self.config()
+        if cfg is None or self._shown is None or value == get_value(cfg, key):
+            return
+        csv = key == "data.kind" and value == "csv"
+        self.query_one("#csv-row").display = csv
+        if csv:
+            self.query_one("#control-data-path", Input).focus()
+            self.say("the CSV file: its last column is the target")
+            return
+        self.change((key, value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        key = event.input.name
+        try:
+            changes = csv_changes(event.value) if key == "data.path" else ((key, typed_value(key, event.value)),)
+        except ConfigError as err:
+            self.say(str(err), error=True)
+            return
+        if self.change(*changes) and key == "data.path":
+            self.query_one("#csv-row").display = False
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        if self._shown is None:
+            return
+        features = tuple(f for i, f in enumerate(DERIVED_FEATURES) if self.query_one(f"#feature-{i}", Toggle).value)
+        self.change(("data.features", features))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        cfg = self.config()
+        if cfg is None:
+            return
+        button = event.button.id or ""
+        if button.startswith("layer-"):
+            self.change(("model.layers", layer_changes(cfg.model.layers, button.removeprefix("layer-"))))
+        elif button.startswith("units-"):
+            _, action, index = button.split("-")
+            self.change(("model.layers", layer_changes(cfg.model.layers, action, int(index))))
+        elif button in ("lr-half", "lr-double"):
+            self.change(("train.lr", cfg.train.lr * (0.5 if button == "lr-half" else 2.0)))
+        elif button == "seed-next":
+            self.change(("train.seed", self.app.next_seed()))
+
+    def action_leave(self) -> None:
+        if isinstance(self.screen, ControlsScreen):
+            self.screen.dismiss()
+        else:
+            self.screen.set_focus(None)
+
+    def focus_control(self, key: str) -> None:
+        """Put the focus on ``key``'s control (the palette's "set …" commands)."""
+        if key == "data.path":
+            self.query_one("#csv-row").display = True
+        for widget in self.query("Choice, Input"):
+            if widget.name == key:
+                widget.focus()
+                self.scroll_to_widget(widget)
+                return
+
+
+class ControlsScreen(ModalScreen[None]):
+    """The controls over the dashboard, for screens too narrow to keep them beside the panes.
+    A modal screen hides the app's keys: pause and `c` (close) are its own, as beside the panes."""
+
+    BINDINGS = [Binding("escape,c", "dismiss", "Close", id="close-controls"),
+                Binding("space", "app.toggle_pause", "Pause", id="controls-pause")]
+
+    def compose(self) -> ComposeResult:
+        yield ControlsPanel(id="controls-dialog")

@@ -71,6 +71,11 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _times(ratio: float) -> str:
+    """A ratio of two figures: infinite when the second is 0, which says nothing of divergence."""
+    return "∞" if ratio == math.inf else _num(ratio)
+
+
 def _lower_is_better(metric: str) -> bool:
     return metric.endswith("loss")
 
@@ -178,10 +183,10 @@ class Expectation:
         return Result(self.kind, passed, message, self.because, tuple(details),
                       tuple((name, float(value)) for name, value in figures), self.id)
 
-    def _pending(self, outcomes, message: str) -> Result | None:
+    def _pending(self, outcomes, message: str, so_far: str = " so far") -> Result | None:
         if all(outcomes[name].snapshot.finished for name in self.runs()):
             return None
-        return self.result(None, message + " so far")
+        return self.result(None, message + so_far)
 
 
 COMMON_KEYS = ("id", "because")
@@ -264,7 +269,7 @@ class _Final(Expectation):
             ratio = _ratio(value, other)
             figures += [("other", other), ("ratio", ratio)]
             message = (f"{self.variant} final {self.metric} {_num(value)} vs {self.than} "
-                       f"{_num(other)}: {_num(ratio)}x (needed {relation} {_num(self.factor)}x)")
+                       f"{_num(other)}: {_times(ratio)}x (needed {relation} {_num(self.factor)}x)")
         else:
             bound = self.threshold
             message = (f"{self.variant} final {self.metric} {_num(value)} "
@@ -321,30 +326,42 @@ class Reaches(Expectation):
         own = first_step_reaching(outcomes[self.variant], self.metric, self.threshold)
         in_time = own is not None and (not self.within or own <= self.within)
         target = f"{self.metric} {_num(self.threshold)}"
-        seen = f"at step {own}" if own is not None else "never"
         if not self.faster_than:
             limit = f" (needed within {self.within} steps)" if self.within else ""
-            message = f"{self.variant} reached {target} {seen}{limit}"
+            message = f"{self._reached(outcomes, self.variant, own, target)}{limit}"
             out_of_time = self.within and outcomes[self.variant].snapshot.step > self.within
             figures = [("step", own if own is not None else math.inf)]
             if in_time or out_of_time:
                 return self.result(bool(in_time), message, figures=figures)
-            return self._pending(outcomes, message) or self.result(False, message, figures=figures)
+            return (self._pending(outcomes, message, so_far="")
+                    or self.result(False, message, figures=figures))
         other = first_step_reaching(outcomes[self.faster_than], self.metric, self.threshold)
-        other_seen = f"at {other}" if other is not None else "never"
         if own is not None and other is not None:
             ratio = other / max(own, 1)
-            speed = f": {_num(ratio)}x fewer steps"
+            speed = f": {_times(ratio)}x fewer steps"
         else:
             ratio = math.inf if own is not None else 0.0
             speed = ""
-        message = (f"{self.variant} reached {target} {seen}, {self.faster_than} {other_seen}"
-                   f"{speed} (needed {_num(self.ratio)}x"
-                   + (f", within {self.within} steps)" if self.within else ")"))
+        message = (f"{self._reached(outcomes, self.variant, own, target)}, "
+                   f"{self._reached(outcomes, self.faster_than, other, 'it')}{speed} "
+                   f"(needed {_num(self.ratio)}x" + (f", within {self.within} steps)" if self.within else ")"))
         figures = [("step", own if own is not None else math.inf),
                    ("other_step", other if other is not None else math.inf), ("ratio", ratio)]
-        return self._pending(outcomes, message) or self.result(in_time and ratio >= self.ratio,
-                                                               message, figures=figures)
+        # Decided before both runs end: the other run has gone `ratio` times as far without
+        # getting there. Whenever it arrives now, the final ratio can only be larger.
+        other_so_far = outcomes[self.faster_than].snapshot.step
+        if in_time and other is None and other_so_far >= self.ratio * max(own, 1):
+            return self.result(True, message, figures=figures)
+        return (self._pending(outcomes, message, so_far="")
+                or self.result(in_time and ratio >= self.ratio, message, figures=figures))
+
+    @staticmethod
+    def _reached(outcomes, variant: str, step: int | None, target: str) -> str:
+        if step is not None:
+            return f"{variant} reached {target} at step {step}"
+        if outcomes[variant].snapshot.finished:
+            return f"{variant} never reached {target}"
+        return f"{variant} has not reached {target} yet"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -370,7 +387,7 @@ class _FinalToMinimum(Expectation):
         ratio = final / minimum if minimum > 0 else math.inf
         relation = ">=" if self.turns_up else "<"
         message = (f"{self.variant} val_loss fell to {_num(minimum)} at step {int(history.step[best])}"
-                   f", ended at {_num(final)} at step {int(history.step[-1])}: {_num(ratio)}x its "
+                   f", ended at {_num(final)} at step {int(history.step[-1])}: {_times(ratio)}x its "
                    f"minimum (needed {relation} {_num(self.factor)}x)")
         if self.turns_up:
             passed = best < len(val_loss) - 1 and ratio >= self.factor
@@ -456,7 +473,7 @@ class GradRatio(Expectation):
         over = f"mean of the last {len(norms)} checks" if self.last > 1 else "at the last check"
         bound = f"< {_num(self.below)}" if self.below is not None else f"> {_num(self.above)}"
         message = (f"{self.variant} gradient norm layer {first} / layer {second} = {_num(top)} / "
-                   f"{_num(bottom)} = {_num(ratio)} ({over}; needed {bound})")
+                   f"{_num(bottom)} = {_times(ratio)} ({over}; needed {bound})")
         passed = ratio < self.below if self.below is not None else ratio > self.above
         return self._pending(outcomes, message) or self.result(passed, message,
                                                                figures=[("ratio", ratio)])
@@ -649,7 +666,7 @@ class AtStep(_Bounds):
         ratio = _ratio(value, other) if None not in (value, other) else None
         message = (f"{self.variant} {self.metric} at step {self.step} {shown} vs {self.than} "
                    f"{_num(other) if other is not None else 'not logged'}: "
-                   f"{_num(ratio) if ratio is not None else 'n/a'}x")
+                   f"{_times(ratio) if ratio is not None else 'n/a'}x")
         figures = [("value", _or_nan(value)), ("other", _or_nan(other)), ("ratio", _or_nan(ratio))]
         return self.judge(outcomes, ratio, message, figures, logged=True)
 
@@ -681,7 +698,7 @@ class Relate(_Bounds):
             when = f"at step {self.step}"
         ratio = _ratio(value, to) if None not in (value, to) else None
         message = (f"{self.variant} {when} {self.metric} / {self.to} = {_num(_or_nan(value))} / "
-                   f"{_num(_or_nan(to))} = {_num(_or_nan(ratio))}")
+                   f"{_num(_or_nan(to))} = {_times(_or_nan(ratio))}")
         return self.judge(outcomes, ratio, message,
                           [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
                           logged=self.step is not None)

@@ -370,6 +370,8 @@ class _Parser:
         if isinstance(when, bool) or not isinstance(when, int) or when < 0:
             raise self.error(f"{where}.{timing[0]}", f"expected an integer >= 0, got {when!r}")
         variant = table.get("variant")
+        if variant is not None and not isinstance(variant, str):
+            raise self.error(f"{where}.variant", f"expected a variant's name, got {variant!r}")
         if variant is not None and variant not in configs:
             raise self.error(f"{where}.variant", unknown_variant(variant, configs))
         targets = [variant] if variant is not None else list(configs)

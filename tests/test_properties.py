@@ -117,7 +117,7 @@ def near(value):
         return st.booleans()
     if isinstance(value, int):
         return st.integers(-1, 2 * abs(value) + 2)
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):
         return st.floats(-0.1, 2 * abs(value) + 1)
     if isinstance(value, str):
         return st.sampled_from(WORDS)

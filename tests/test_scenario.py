@@ -297,6 +297,23 @@ def test_reaches_within_and_faster_than():
     assert expect(acc, climbing).passed is True
 
 
+
+def test_a_race_is_decided_once_the_slower_run_has_gone_ratio_times_as_far():
+    """The lesson pane ticks "Adam is 2x faster" as soon as SGD has run twice Adam's steps without
+    arriving; until then the pending line says what has not happened yet, not "never"."""
+    adam = outcome("adam", history([0, 100, 200, 300], val_loss=[1, 0.5, 0.09, 0.05]), finished=False)
+    race = {"kind": "reaches", "metric": "val_loss", "threshold": 0.1, "variant": "adam",
+            "faster_than": "sgd", "ratio": 2}
+    early = expect(race, runs(adam, outcome("sgd", history([0, 200, 300], val_loss=[1, .9, .8]),
+                                            finished=False)))
+    assert early.passed is None and "sgd has not reached it yet" in early.message
+    assert "never" not in early.message and "so far" not in early.message
+    decided = expect(race, runs(adam, outcome("sgd", history([0, 200, 400], val_loss=[1, .9, .8]),
+                                              finished=False)))
+    assert decided.passed is True                                    # 400 >= 2 x 200
+    ended = expect(race, runs(adam, outcome("sgd", history([0, 200, 400], val_loss=[1, .9, .8]))))
+    assert "sgd never reached it" in ended.message
+
 def test_overfits():
     turns_up = outcome("big", history([0, 10, 20, 30], val_loss=[1.0, 0.2, 0.4, 0.6]))
     keeps_falling = outcome("ok", history([0, 10, 20, 30], val_loss=[1.0, 0.5, 0.3, 0.2]))

@@ -36,7 +36,7 @@ NARROW_HIDDEN_KEYS = frozenset({"dropout", "optimizer", "export", "step_through"
 
 class KeysFooter(Footer):
     """Textual's footer, but below 150 columns without the keys of ``NARROW_HIDDEN_KEYS`` (help
-    and ctrl+p still list them): pause, step, pace, help and quit always fit in 80 columns."""
+    and ctrl+p still list them): pause, step, pace, lesson, help, quit and controls fit in 80 columns."""
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():

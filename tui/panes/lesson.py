@@ -69,7 +69,9 @@ class LessonPane(Pane):
         self.title_text.update(title)
         self.lesson_text.update(Markdown(scenario.lesson))
         self._write_narration()
-        self._write_expectations([(None, _describe(e), e.because) for e in scenario.expectations])
+        # before the first check: what to watch for, without a line of figures not yet measured
+        self._write_expectations([(None, "" if e.because else _describe(e), e.because)
+                                  for e in scenario.expectations])
 
     def _write_narration(self) -> None:
         out = Text.assemble(("What happened", "bold underline")) if self.narration else Text()
@@ -112,7 +114,8 @@ class LessonPane(Pane):
             out.append(f"\n{icon} ", style=style)
             if because:
                 out.append(because)
-                out.append(f"\n  {SEEN[passed]}{message}", style="dim")
+                if message:
+                    out.append(f"\n  {SEEN[passed]}{message}", style="dim")
             else:
                 out.append(message)
         self.expectations.update(out)
@@ -123,4 +126,4 @@ def _describe(expectation) -> str:
     values = [f"{f.name.replace('_', ' ')} {getattr(expectation, f.name)}"
               for f in dataclasses.fields(expectation)
               if f.name not in COMMON_KEYS and getattr(expectation, f.name) not in ("", 0, None)]
-    return "not measured yet (" + ", ".join(values) + ")"
+    return f"{expectation.kind}: " + ", ".join(values) + " (not measured yet)"

@@ -80,10 +80,10 @@ class StatusLine(Caption):
         self.show_text(text)
 
     def _speed(self, frame: Frame, variant: int, state: str) -> tuple[str, str]:
-        """The pace asked for, or what it achieves while running (when speeds are shown):
-        steps per second, and epochs per second for those who count epochs."""
+        """What the pace achieves while running (when speeds are shown and it has been measured),
+        else the pace asked for: steps per second, and epochs per second for those who count epochs."""
         name = "pace" if frame.pace is not None else "full speed"
-        if self.show_speed and state == "running":
+        if self.show_speed and state == "running" and frame.steps_per_second > 0:   # measured yet
             rate = frame.steps_per_second
         elif frame.pace is not None:
             rate = frame.pace

@@ -148,44 +148,50 @@ class ControlsPanel(VerticalScroll):
         self._building_layers = False
 
     def compose(self) -> ComposeResult:
+        # made showing the run's settings, so that no default flashes by before the first sync
+        cfg = self.config() or self.app.scenario.variants[0].config
         for title, keys in SECTIONS:
             yield Label(Text(title, style="bold"), classes="controls-section")
             for key in keys:
-                yield from self._control(key)
+                yield from self._control(key, cfg)
         yield Static(id="controls-message")
 
     def _row(self, name: str, *widgets, row_id: str | None = None) -> Horizontal:
         return Horizontal(Label(name, classes="control-name"), *widgets, classes="control-row", id=row_id)
 
-    def _control(self, key: str) -> ComposeResult:
+    def _control(self, key: str, cfg: RunConfig) -> ComposeResult:
         if key == "data.kind":
             options = [(kind, kind) for kind in FILE_FREE_KINDS] + [(YOUR_CSV, "csv")]
-            yield self._row("data set", Choice(options, name=key, id="control-data-kind"))
+            yield self._row("data set", Choice(options, name=key, id="control-data-kind",
+                                               value=cfg.data.kind))
             row = self._row("CSV file", Field(placeholder="path, then enter", name="data.path",
                                               id="control-data-path"), row_id="csv-row")
             row.display = False
             yield row
             yield Label("features", classes="control-name")
             with Horizontal(id="features"):
-                yield from (Toggle(f, name=f, id=f"feature-{i}", compact=True)
+                yield from (Toggle(f, f in cfg.data.features, name=f, id=f"feature-{i}", compact=True)
                             for i, f in enumerate(DERIVED_FEATURES))
         elif key in CHOICES:
             options = [(choice, choice) for choice in KEYS[key].choices]
-            yield self._row(CHOICES[key], Choice(options, name=key,
+            yield self._row(CHOICES[key], Choice(options, name=key, value=get_value(cfg, key),
                                                  id=f"control-{key.replace('.', '-')}"))
         elif key == "model.layers":
-            yield self._row("layers", Field(name=key, id="control-model-layers"))
+            yield self._row("layers", Field(name=key, id="control-model-layers",
+                                            value=shown(cfg.model.layers)))
             yield Horizontal(PressButton("+ layer", id="layer-add"), PressButton("− layer", id="layer-remove"),
                              classes="control-row")
             yield Vertical(id="layer-rows")
         elif key == "train.lr":
-            yield self._row("rate", Choice(lr_options(KEYS[key].default), name=key,
+            yield self._row("rate", Choice(lr_options(cfg.train.lr), name=key, value=cfg.train.lr,
                                            id="control-train-lr"),
                             PressButton("÷2", id="lr-half"), PressButton("×2", id="lr-double"))
         elif key == "train.seed":
-            yield self._row("seed", Label("", id="seed-value"), PressButton("regenerate", id="seed-next"))
+            yield self._row("seed", Label(str(cfg.train.seed), id="seed-value"),
+                            PressButton("regenerate", id="seed-next"))
         else:
-            yield self._row(TYPED[key], Field(name=key, id=f"control-{key.replace('.', '-')}"))
+            yield self._row(TYPED[key], Field(name=key, value=shown(get_value(cfg, key)),
+                                              id=f"control-{key.replace('.', '-')}"))
 
     def on_mount(self) -> None:
         self.border_title = "Controls"

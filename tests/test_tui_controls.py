@@ -255,3 +255,4 @@ async def test_a_feature_box_changes_the_inputs(tmp_path):
         await type_into(pilot, controls.query_one("#control-data-noise", Field), "0.3")
         await wait_until(pilot, lambda: len(app.frame.past) == 2)
         assert app.frame.configs[0].data.noise == 0.3, [p.change for p in app.frame.past]
+

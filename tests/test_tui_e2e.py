@@ -71,3 +71,25 @@ def test_nnsim_trains_pauses_takes_keys_and_quits(tmp_path):
         terminal.wait_for("[exited 0]")
     finally:
         terminal.close()
+
+
+def test_nnsim_ends_when_its_terminal_is_killed(tmp_path):
+    """The terminal (an SSH session, a tmux server) goes away while the controls panel opens:
+    nnsim must end, not linger on a terminal nobody reads, spinning a core."""
+    pid_file = tmp_path / "pid"
+    terminal = Terminal(f"echo $$ > {pid_file}; exec {NNSIM} playground", size=(160, 48))
+    try:
+        terminal.wait_for("step")
+        time.sleep(3)                       # (it hung with a few seconds of training behind it)
+        terminal.keys("c")
+        time.sleep(0.3)                     # the panel is being built
+    finally:
+        terminal.close()
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = Path(f"/proc/{pid}").exists()
+    if alive:
+        os.kill(pid, 9)
+    assert not alive, "nnsim outlived its terminal by 10 s"

@@ -4,12 +4,15 @@ way back to the scenario's settings."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -168,8 +171,11 @@ RESTORED = (b"\x1b[?1049l", b"\x1b[?25h")       # left the alternate screen, cur
 TO_THE_END = b"\x00never sent"                   # read_until: everything until the process ends
 
 
-def dashboard_in_a_terminal(path: str, env: dict | None = None) -> tuple[subprocess.Popen, int]:
+def dashboard_in_a_terminal(path: str, env: dict | None = None,
+                            size: tuple[int, int] = (80, 24)) -> tuple[subprocess.Popen, int]:
     leader, follower = pty.openpty()
+    columns, rows = size
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", path], stdin=follower, stdout=follower,
                             stderr=follower, env={**os.environ, "TERM": "xterm-256color", **(env or {})},
                             start_new_session=True)
@@ -206,6 +212,23 @@ async def test_a_signal_restores_the_terminal(tmp_path, signum):
             proc.kill()
     assert all(sequence in rest for sequence in RESTORED)
     assert proc.returncode == 128 + signum
+
+
+async def test_the_dashboard_ends_when_its_terminal_is_gone(tmp_path):
+    """An SSH session that drops closes the terminal and sends SIGHUP: nnsim ends with 128 + 1,
+    rather than linger on a terminal nobody reads. (tests/test_tui_e2e.py kills a whole tmux
+    server while the controls panel is being built.)"""
+    proc, leader = dashboard_in_a_terminal(scenario_file(tmp_path, ENDLESS), size=(160, 48))
+    try:
+        assert b"step" in read_until(leader, proc, b"step", TIMEOUT)
+        os.close(leader)
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGHUP
 
 
 async def test_quitting_during_the_first_compile_is_prompt(tmp_path):

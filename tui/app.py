@@ -40,6 +40,7 @@ PLAYGROUND = "playground"       # `nnsim` alone; it trains until paused
 SWITCH_INTERVAL = 0.001         # hand the GIL to the training thread sooner than Python's 5 ms
 COMPILING_AFTER = 1.5           # seconds without a first frame before saying "compiling"
 STOP_SECONDS = 0.5              # after quitting, how long the training thread may take to stop
+CLOSING_SECONDS = 2.0           # after SIGTERM or SIGHUP, how long restoring the terminal may take
 CLOSING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)   # kill, or the SSH session closed
 
 LEARNING_RATE = Binding.Group("LR", compact=True)
@@ -140,17 +141,28 @@ class NnsimApp(App[int]):
     def on_mount(self) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL)
         if threading.current_thread() is threading.main_thread():
-            loop = asyncio.get_running_loop()   # exit through Textual: the terminal is restored
-            for signum in CLOSING_SIGNALS:
-                loop.add_signal_handler(signum, self.exit, None, 128 + signum)
+            self._loop = asyncio.get_running_loop()
+            self._closing_handlers = {signum: signal.signal(signum, self._on_closing_signal)
+                                      for signum in CLOSING_SIGNALS}
         self.set_interval(0.1, self._tick)
         self.start_training()
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
         if threading.current_thread() is threading.main_thread():
-            for signum in CLOSING_SIGNALS:
-                asyncio.get_running_loop().remove_signal_handler(signum)
+            for signum, previous in self._closing_handlers.items():
+                signal.signal(signum, previous)
+
+    def _on_closing_signal(self, signum: int, _frame) -> None:
+        """Exit through Textual, which restores the terminal, but never linger past
+        ``CLOSING_SECONDS``: once the SSH session or terminal has closed (SIGHUP), writing to it
+        can block Textual's shutdown for ever. A plain handler, not the event loop's, so that it
+        runs even while the loop is busy."""
+        status = 128 + signum
+        deadline = threading.Timer(CLOSING_SECONDS, os._exit, (status,))
+        deadline.daemon = True
+        deadline.start()
+        self._loop.call_soon_threadsafe(self.exit, None, status)
 
     # ------------------------------------------------------------------ training
 

@@ -236,18 +236,21 @@ class ControlsPanel(VerticalScroll):
             self.call_later(self._show_layers)
 
     async def _show_layers(self) -> None:
-        """One row per hidden layer (rows are made again, one build at a time, when the number
-        of layers changed)."""
+        """One row per hidden layer, made again when the number of layers changed (one build at
+        a time; a change that lands during a build gets a build of its own)."""
         rows = self.query_one("#layer-rows", Vertical)
-        while len(rows.children) != len(self._layers):
+        wanted = len(self._layers)
+        if len(rows.children) != wanted:
             await rows.remove_children()
             await rows.mount_all(self._row(f"h{i + 1}", Label("", classes="layer-width"),
                                            PressButton("−", id=f"units-fewer-{i}"),
                                            PressButton("+", id=f"units-more-{i}"))
-                                 for i in range(len(self._layers)))
+                                 for i in range(wanted))
         for row, width in zip(rows.children, self._layers):
             row.query_one(".layer-width", Label).update(f"{width:>3} units")
-        self._building_layers = False
+        self._building_layers = len(self._layers) != wanted and self.is_attached
+        if self._building_layers:
+            self.call_later(self._show_layers)
 
     # ------------------------------------------------------------------ changing them
 

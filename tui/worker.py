@@ -205,8 +205,11 @@ class Trainer:
                 run.peek()
             self._record(index)
             advanced = max(advanced, run.step - before)
-        self._trained = True
         self.pace.took(advanced)
+        if not self._trained:   # that round loaded (or compiled) the kernels: no burst to repay it
+            self._trained = True
+            self.pace.restart(time.monotonic())
+            self._recent.clear()
         self._steps_taken += advanced
         if adapt:
             self.clock.observe(advanced, time.perf_counter() - started)

@@ -31,9 +31,12 @@ KEYS = [f"{table}.{f.name}" for table, cls in TABLES.items() for f in fields(cls
 TINY = ["--set", "train.steps=12", "--set", "train.eval_every=5", "--set", "model.layers=[3]",
         "--set", "data.n_points=40"]
 
+# Derandomized: CI must not fail on an example nobody has seen before it lands (it did, once,
+# and rightly: an event's variant given as a list). To explore, drop derandomize and run
+# `pytest -m slow tests/test_properties.py` in a loop.
 FEW = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.too_slow])
-MANY = settings(max_examples=400, deadline=None, database=None,
+MANY = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -36,7 +36,7 @@ import time
 
 from rich.console import Console
 
-from nnsim.core.driver import ChunkClock
+from nnsim.core.pacing import ChunkClock
 from nnsim.core.scenario import load_scenario
 from nnsim.headless import run_variant
 from nnsim.tui.app import create_app

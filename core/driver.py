@@ -14,19 +14,17 @@ steps are due by now when a person is watching. Both change *when* steps run, ne
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from .expectations import Outcome
+from .pacing import MAX_CHUNK, ChunkClock
 from .run import Run
 from .scenario import Event, Scenario
 from .snapshot import Snapshot
 
-CHUNK_SECONDS = 0.04        # aim for a chunk of about this much work: fresh snapshots ~25 times a second
-MAX_CHUNK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -177,61 +175,3 @@ def play(scripted: ScriptedRun, *, tell: Callable[[Fired], None] = lambda fired:
         progress(scripted.run)
     # An event may have ended the run (train.steps set to its step) after the last snapshot.
     return Outcome.from_run(scripted.run, scripted.refresh())
-
-
-class ChunkClock:
-    """Sizes chunks to about ``seconds`` of work each, from how long the last one took."""
-
-    def __init__(self, seconds: float = CHUNK_SECONDS, first: int = 10) -> None:
-        self.seconds = seconds
-        self.steps = first
-
-    def observe(self, steps: int, elapsed: float) -> None:
-        if steps <= 0:
-            return
-        scale = min(4.0, max(0.25, self.seconds / max(elapsed, 1e-6)))
-        self.steps = max(1, min(MAX_CHUNK, int(round(steps * scale))))
-
-
-class Pace:
-    """How many steps are due by now, at ``steps_per_second`` (``None``: as fast as they go).
-
-    Steps are owed from the moment the pace was set or training resumed; a machine that cannot
-    keep up is forgiven its debt beyond ``MAX_DEBT_SECONDS`` instead of racing to repay it.
-    """
-
-    MAX_DEBT_SECONDS = 1.0
-
-    def __init__(self, steps_per_second: float | None = None) -> None:
-        self.steps_per_second = steps_per_second
-        self._origin = 0.0
-        self._taken = 0
-
-    def restart(self, now: float) -> None:
-        """Count from ``now`` (after a pause, a reset or a change of pace)."""
-        self._origin, self._taken = now, 0
-
-    def set(self, steps_per_second: float | None, now: float) -> None:
-        self.steps_per_second = steps_per_second
-        self.restart(now)
-
-    def due(self, now: float) -> int | None:
-        """Steps owed at ``now``; ``None`` when unpaced."""
-        if self.steps_per_second is None:
-            return None
-        owed = math.floor((now - self._origin) * self.steps_per_second) - self._taken
-        limit = max(1, math.ceil(self.MAX_DEBT_SECONDS * self.steps_per_second))
-        if owed > limit:
-            self._taken += owed - limit
-            owed = limit
-        return owed
-
-    def took(self, steps: int) -> None:
-        self._taken += steps
-
-    def wait(self, now: float, steps: int = 1) -> float:
-        """Seconds from ``now`` until ``steps`` more steps are due (0 when unpaced)."""
-        if self.steps_per_second is None:
-            return 0.0
-        at = self._origin + (self._taken + steps) / self.steps_per_second
-        return max(0.0, at - now)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nnsim.core.driver import ChunkClock, Pace, ScriptedRun, Told, play
+from nnsim.core.driver import ScriptedRun, Told, play
+from nnsim.core.pacing import ChunkClock, Pace
 from nnsim.core.scenario import load_scenario
 
 COMPARE = Path(__file__).parent / "scenarios" / "compare.toml"

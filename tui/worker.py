@@ -24,6 +24,7 @@ from textual.message import Message
 from ..core.config import LIVE_KEYS, OPTIMIZERS, ConfigError, get_value, with_values
 from ..core.experiment import Edit, Experiment, describe_change, restarted, split_changes
 from ..core.expectations import Outcome
+from ..core.pacing import ChunkClock, Pace
 from ..core.scenario import Scenario
 from .frame import Frame, PastRun, PlanePoints, WeightTimeline
 from .messages import FrameReady, Narration, Notice, TraceReady, TrainerMessage
@@ -70,7 +71,6 @@ class Trainer:
     def __init__(self, scenario: Scenario, *, pace: float | None = None, open_ended: bool = False,
                  stop_at: int | None = None, hold_on_narration: bool = False,
                  start_paused: bool = False, chunk_steps: int | None = None) -> None:
-        from ..core.driver import ChunkClock, Pace   # loads Numba: not before the first frame
 
         self.scenario = scenario
         self.open_ended = open_ended

@@ -212,6 +212,18 @@ async def test_narrow_screen_shows_one_pane_and_the_number_keys_switch(tmp_path)
         assert shown() == ["boundary"]
 
 
+async def test_a_narration_naming_a_pane_shows_it_when_panes_are_tabs(tmp_path):
+    """At 80x24 one pane shows at a time: "look at the boundary pane" brings that tab up
+    (on a wide screen every pane is already in view, and nothing moves)."""
+    text = LESSON.replace('say = "Two thirds of the way."',
+                          'say = "Look at the decision-boundary pane: two thirds of the way."')
+    for size, tab in (((80, 24), "tab-boundary"), ((200, 50), "tab-loss")):
+        app = create_app(scenario_file(tmp_path, text), show_speed=False)
+        async with app.run_test(size=size) as pilot:
+            await wait_until(pilot, settled(app))
+            assert app.dashboard.tabs.active == tab, size
+
+
 async def test_help_and_quit(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), stop_at=10, show_speed=False)
     async with app.run_test() as pilot:

@@ -9,6 +9,7 @@ share of the UI thread's time, so a big screen never starves the training thread
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 from textual.app import ComposeResult
@@ -43,6 +44,17 @@ class KeysFooter(Footer):
             if getattr(widget, "action", None) in NARROW_HIDDEN_KEYS:     # a FooterKey
                 widget.add_class("-narrow-hidden")
             yield widget
+
+
+def pane_mentioned(text: str) -> str | None:
+    """The pane a narration sends the learner to ("in the loss pane", "the gradient-norm
+    pane", "the decision-boundary pane"): the first one it names, else None."""
+    match = re.search(r"([\w-]+) pane\b", text.lower())
+    if match is None:
+        return None
+    words = match.group(1).split("-")
+    return next((pane.ID for pane in PANES
+                 if any(word.startswith(pane.ID.removesuffix("s")) for word in words)), None)
 
 
 def _settings(frame: Frame) -> tuple:
@@ -192,6 +204,10 @@ class DashboardScreen(Screen):
             self.narration.display = True
         if variant is not None and self.frame is not None and variant in self.frame.names:
             self._set_view(variant=self.frame.names.index(variant))
+        pane = pane_mentioned(text)
+        tabbed = self.has_class("-narrow") or self.has_class("-short")
+        if pane is not None and tabbed and self.is_current:
+            self.action_show_pane(pane)     # one pane at a time: show the one it talks about
 
     @property
     def watched(self) -> int | None:

@@ -340,10 +340,16 @@ class ControlsPanel(VerticalScroll):
 
 class ControlsScreen(ModalScreen[None]):
     """The controls over the dashboard, for screens too narrow to keep them beside the panes.
-    A modal screen hides the app's keys: pause and `c` (close) are its own, as beside the panes."""
+    A modal screen hides the app's keys: those whose effect the status line below it shows
+    (pause, a step, a reset) are its own, with `c` to close, help and quit, as beside the panes
+    (a field being typed in takes its letters first)."""
 
     BINDINGS = [Binding("escape,c", "dismiss", "Close", id="close-controls"),
-                Binding("space", "app.toggle_pause", "Pause", id="controls-pause")]
+                Binding("space", "app.toggle_pause", "Pause", id="controls-pause"),
+                Binding("n", "app.step", "Step", id="controls-step"),
+                Binding("r", "app.reset", "Reset", id="controls-reset"),
+                Binding("question_mark", "app.help", "Help", id="controls-help", key_display="?"),
+                Binding("q", "app.quit", "Quit", id="controls-quit")]
 
     def compose(self) -> ComposeResult:
         yield ControlsPanel(id="controls-dialog")

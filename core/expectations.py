@@ -63,17 +63,23 @@ class Result:
         return {True: "pass", False: "FAIL", None: "pending"}[self.passed]
 
 
-def _num(x: float) -> str:
+def figure_text(x: float) -> str:
+    """A measured number in three significant figures; n/a when nothing was measured."""
     if math.isnan(x):
         return "n/a"
     if math.isinf(x):
-        return "inf (diverged)" if x > 0 else "-inf"
+        return "∞" if x > 0 else "-∞"
     return f"{x:.3g}"
+
+
+def _num(x: float) -> str:
+    """A loss or another figure of a run: an infinite loss is a diverged run."""
+    return "inf (diverged)" if x == math.inf else figure_text(x)
 
 
 def _times(ratio: float) -> str:
     """A ratio of two figures: infinite when the second is 0, which says nothing of divergence."""
-    return "∞" if ratio == math.inf else _num(ratio)
+    return figure_text(ratio)
 
 
 def _lower_is_better(metric: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .expectations import Result
+from .expectations import Result, figure_text
 
 STATS = ("median", "p5", "p95")
 QUANTILES = {"median": 0.5, "p5": 0.05, "p95": 0.95}
@@ -108,14 +108,6 @@ def to_json(summary: dict) -> str:
 
 # ----------------------------------------------------------------------------- the console table
 
-def _figure(value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.3g}"
-
-
 def format_summary(summary: dict) -> str:
     """Per scenario and expectation: the pass rate, then one line per figure it compared."""
     lines = ["pass rate per expectation; its figures' median, 5th and 95th percentile"]
@@ -130,8 +122,8 @@ def format_summary(summary: dict) -> str:
             for figure, d in e["figures"].items():
                 notes = [f"{d['measured']} measured"] if d["measured"] < e["runs"] else []
                 notes += [f"∞ on {d['infinite']}"] if d["infinite"] else []
-                lines.append(f"      {figure:<10} {_figure(d['median']):>8}   5%: "
-                             f"{_figure(d['p5']):>8}   95%: {_figure(d['p95']):>8}"
+                lines.append(f"      {figure:<10} {figure_text(d['median']):>8}   5%: "
+                             f"{figure_text(d['p5']):>8}   95%: {figure_text(d['p95']):>8}"
                              + (f"   ({', '.join(notes)})" if notes else ""))
     return "\n".join(lines)
 
@@ -202,10 +194,10 @@ def _show(value, spec: str | None, placeholder: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, float) and math.isinf(value):
-        return _figure(value)
+        return figure_text(value)
     if spec is None:
         whole = isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e6)
-        return str(int(value)) if whole else _figure(value)
+        return str(int(value)) if whole else figure_text(value)
     try:
         return format(value, spec)
     except ValueError as err:

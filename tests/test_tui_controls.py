@@ -50,6 +50,13 @@ async def press_on(pilot, widget, *keys: str) -> None:
     await pilot.press(*keys)
 
 
+async def choose(pilot, choice: Choice, *keys: str) -> None:
+    """Open ``choice``'s menu, move in it with ``keys``, and take the option reached."""
+    await press_on(pilot, choice, "enter")
+    await wait_until(pilot, lambda: choice.expanded)
+    await pilot.press(*keys, "enter")
+
+
 async def type_into(pilot, field, text: str) -> None:
     """Type ``text`` into a field as a user does: it has the focus first (the panel leaves a
     focused field alone), then enter."""
@@ -101,10 +108,8 @@ async def test_a_live_change_applies_at_the_next_step(tmp_path):
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
-        lr = controls.query_one("#control-train-lr", Choice)
-        await press_on(pilot, lr, "enter")
-        await wait_until(pilot, lambda: lr.expanded)
-        await pilot.press("down", "enter")     # the ladder's next rate above 0.01
+        await choose(pilot, controls.query_one("#control-train-lr", Choice),
+                     "down")                   # the ladder's next rate above 0.01
         await wait_until(pilot, lambda: app.frame.configs[0].train.lr == 0.03)
         assert app.frame.step == 30 and not app.frame.past      # the same run, not started over
         await pilot.press("n")
@@ -136,10 +141,8 @@ async def test_the_controls_are_a_modal_on_a_small_screen(tmp_path):
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
         assert isinstance(app.screen, ControlsScreen)
-        activation = controls.query_one("#control-model-activation", Choice)
-        await press_on(pilot, activation, "enter")
-        await wait_until(pilot, lambda: activation.expanded)
-        await pilot.press("down", "enter")      # tanh → sigmoid
+        await choose(pilot, controls.query_one("#control-model-activation", Choice),
+                     "down")                    # tanh → sigmoid
         await wait_until(pilot, lambda: app.frame.configs[0].model.activation == "sigmoid")
         assert app.frame.past[-1].change == "activation tanh → sigmoid"
         await press_on(pilot, controls.query_one("#layer-add"), "space")      # pauses here too
@@ -229,10 +232,8 @@ async def test_your_csv_takes_a_path_and_trains_on_it(tmp_path):
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
-        kind = controls.query_one("#control-data-kind", Choice)
-        await press_on(pilot, kind, "enter")
-        await wait_until(pilot, lambda: kind.expanded)
-        await pilot.press("end", "enter")        # the last choice: your CSV…
+        await choose(pilot, controls.query_one("#control-data-kind", Choice),
+                     "end")                      # the last choice: your CSV…
         path = controls.query_one("#control-data-path", Field)
         await wait_until(pilot, lambda: path.has_focus)
         assert not app.frame.past               # nothing changes before the file is named

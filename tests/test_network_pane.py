@@ -13,6 +13,7 @@ from nnsim.core import Run
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.network import DEAD_MARK, NetworkPicture, fit, signed, unit_text
 from test_tui import scenario_file, settled, wait_until
+from test_tui_panes import shown_text
 
 
 def reference_layers(run: Run) -> list[reference.Layer]:
@@ -105,6 +106,22 @@ def test_a_wide_layer_shows_its_first_units_and_says_how_many_are_hidden():
     assert f"+{40 - f.shown[1]}" in render(NetworkPicture(units, (1, 0), f), 80, 14)
 
 
+def test_a_column_scrolled_to_a_hidden_unit_shows_it_and_the_links_it_has():
+    """Past the last unit shown, the cursor scrolls its column: the window moves down, the
+    units above are counted in the title (↑N), the links drawn are the window's own."""
+    run = Run({"data": {"kind": "circle", "n_points": 100}, "model": {"layers": [40, 3]}})
+    units = run.unit_maps()
+    f = fit(units.widths, 80, 14)
+    last = units.widths[1] - 1
+    scrolled = f.scrolled_to(1, last, units.widths, ())
+    assert scrolled.first[1] == last - f.shown[1] + 1 and scrolled.first[0] == 0
+    drawn = render(NetworkPicture(units, (1, last), scrolled), 80, 14)
+    assert f"h1 ↑{scrolled.first[1]}" in drawn
+    back = scrolled.scrolled_to(1, 0, units.widths, scrolled.first)
+    assert back.first[1] == 0                       # and back to the top
+    assert scrolled.scrolled_to(0, 1, units.widths, scrolled.first).first == scrolled.first
+
+
 async def test_the_cursor_shows_the_units_incoming_weights_and_bias(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -120,6 +137,19 @@ async def test_the_cursor_shows_the_units_incoming_weights_and_bias(tmp_path):
         assert f"bias {signed(b[2]).plain}" in shown
         for i in range(2):
             assert f"h1.{i + 1} {signed(W[i, 2]).plain}" in shown
+
+
+async def test_the_cursor_reaches_every_unit_of_a_layer_taller_than_the_pane(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        await pilot.press("6")
+        for _ in range(7):                          # h1 has 8 units; far fewer fit at 80x24
+            await pilot.press("down")
+        await wait_until(pilot, lambda: app.up_to_date)
+        await pilot.pause()
+        assert "h1 unit 8" in str(app.query_one("#network-unit").render())
+        assert "h1 ↑" in shown_text(app.query_one("#network-view"))
 
 
 async def test_unit_maps_are_computed_only_while_the_pane_is_on_screen(tmp_path):

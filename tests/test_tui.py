@@ -222,6 +222,12 @@ async def test_a_narration_naming_a_pane_shows_it_when_panes_are_tabs(tmp_path):
         async with app.run_test(size=size) as pilot:
             await wait_until(pilot, settled(app))
             assert app.dashboard.tabs.active == tab, size
+    app = create_app(scenario_file(tmp_path, text), stop_at=50, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:     # a tab the learner chose stays
+        await wait_until(pilot, settled(app))
+        await pilot.press("4", "space")
+        await wait_until(pilot, lambda: app.frame.step == 300 and settled(app)())
+        assert app.dashboard.tabs.active == "tab-weights"
 
 
 async def test_help_and_quit(tmp_path):

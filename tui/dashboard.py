@@ -105,6 +105,8 @@ class DashboardScreen(Screen):
         self.narration = Static(id="narration")
         self.narration.display = False          # until the script says something
         self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
+        self._tab_by_narration = f"tab-{PANES[0].ID}"   # the last tab a narration (or the start) chose
+        self._tab_chosen = False        # the learner picked a tab: narrations no longer switch them
         self.grid = Container(*self.panes.values(), id="panes")
         self.dock = Container(id="controls-dock")
         self.controls: ControlsPanel | None = None      # made when first opened
@@ -152,6 +154,7 @@ class DashboardScreen(Screen):
             self.call_after_refresh(self.draw, True)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        self._tab_chosen |= event.tab.id != self._tab_by_narration      # a click, an arrow key
         shown = event.tab.id.removeprefix("tab-")
         for pane in self.panes.values():
             pane.set_class(pane.id == shown, "-active")
@@ -172,6 +175,7 @@ class DashboardScreen(Screen):
         self.view = View()
         self.panes["lesson"].set_scenario(scenario)
         self.narration.display = False
+        self._tab_chosen = False
         self.grid.remove_class("-no-plane")
 
     def show_frame(self, frame: Frame) -> None:
@@ -212,8 +216,9 @@ class DashboardScreen(Screen):
             self._set_view(variant=self.frame.names.index(variant))
         pane = pane_mentioned(text)
         tabbed = self.has_class("-narrow") or self.has_class("-short")
-        if pane is not None and tabbed and self.is_current:
-            self.action_show_pane(pane)     # one pane at a time: show the one it talks about
+        if pane is not None and tabbed and self.is_current and not self._tab_chosen:
+            self._tab_by_narration = f"tab-{pane}"    # one pane at a time: the one it talks about
+            self.tabs.active = self._tab_by_narration
 
     @property
     def watched(self) -> int | None:
@@ -303,5 +308,6 @@ class DashboardScreen(Screen):
         self._set_view(discretize=not self.view.discretize)
 
     def action_show_pane(self, pane: str) -> None:
+        self._tab_chosen = True
         self.tabs.active = f"tab-{pane}"
         self._focus_pane(pane)          # chosen again: no tab event, the keys come back

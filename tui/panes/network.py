@@ -12,7 +12,7 @@ its weights and how often it outputs 0 on the training points (a dead ReLU: alwa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from rich.console import ConsoleOptions
@@ -42,13 +42,30 @@ POSITIVE, NEGATIVE = colors.CLASS[1], colors.CLASS[0]     # blue and orange, as 
 @dataclass(frozen=True)
 class Fit:
     """How the diagram fits its space: thumbnails ``h`` rows of ``2h`` characters, ``gap``
-    characters of links between columns, the first ``shown[c]`` units of column ``c``, and
-    the first ``columns`` columns (inputs, hidden layers, output) of the network."""
+    characters of links between columns, ``shown[c]`` units of column ``c`` from its unit
+    ``first[c]`` on (the cursor scrolls a column), and the first ``columns`` columns (inputs,
+    hidden layers, output) of the network."""
 
     h: int
     gap: int
     shown: tuple[int, ...]
     columns: int
+    first: tuple[int, ...] = ()
+
+    def start(self, column: int) -> int:
+        return self.first[column] if self.first else 0
+
+    def scrolled_to(self, column: int, unit: int, widths: tuple[int, ...],
+                    first: tuple[int, ...]) -> Fit:
+        """The same fit, each column from ``first`` on (kept within the column) and
+        ``column`` scrolled just enough to show ``unit``."""
+        starts = []
+        for c in range(self.columns):
+            start = first[c] if c < len(first) else 0
+            if c == column:
+                start = min(max(start, unit - self.shown[c] + 1), unit)
+            starts.append(min(max(start, 0), widths[c] - self.shown[c]))
+        return replace(self, first=tuple(starts))
 
     @property
     def w(self) -> int:
@@ -170,7 +187,7 @@ class NetworkPicture(Picture):
         for c in range(f.columns):
             self._title(canvas, c)
             self._thumbnails(canvas, c)
-            hidden = units.widths[c] - f.shown[c]
+            hidden = units.widths[c] - f.start(c) - f.shown[c]        # below the window
             if hidden:
                 more = f"+{hidden} more"
                 canvas.text(f.x(c), f.y(f.shown[c]) - 1,
@@ -179,7 +196,7 @@ class NetworkPicture(Picture):
             canvas.text(f.x(f.columns - 1) + f.w + 1, 0, f"+{len(units.widths) - f.columns} layers",
                         colors.INITIAL)
         column, unit = self.cursor
-        y = f.y(unit) + f.h // 2
+        y = f.y(unit - f.start(column)) + f.h // 2
         canvas.put(f.x(column) - 1, y, "▶", colors.NEUTRAL, bold=True)
         canvas.put(f.x(column) + f.w, y, "◀", colors.NEUTRAL, bold=True)
         return canvas.segments()
@@ -188,6 +205,8 @@ class NetworkPicture(Picture):
         units, f = self.units, self.fit
         last = c == len(units.widths) - 1
         title = "in" if c == 0 else ("out" if last else f"h{c}")
+        if f.start(c):
+            title += f" ↑{f.start(c)}"          # units scrolled out above
         bold = c == self.cursor[0]
         canvas.text(f.x(c), 0, title, colors.NEUTRAL if bold else colors.INITIAL, bold,
                     limit=f.w + f.gap - 1)
@@ -196,9 +215,9 @@ class NetworkPicture(Picture):
         """Column ``c``'s shown units: their maps (top row at x2_max), or for data without a
         plane, plain numbered boxes; dead units marked."""
         units, f = self.units, self.fit
-        shown = f.shown[c]
+        shown, first = f.shown[c], f.start(c)
         if units.maps:
-            maps = units.maps[c][:shown]                                    # (units, rows, cols)
+            maps = units.maps[c][first:first + shown]                       # (units, rows, cols)
             rows, cols = maps.shape[1:]
             yi = ((np.arange(2 * f.h)[::-1] + 0.5) * rows / (2 * f.h)).astype(int)
             xi = ((np.arange(f.w) + 0.5) * cols / f.w).astype(int)
@@ -211,14 +230,14 @@ class NetworkPicture(Picture):
                                    tuple(pixels[j][2 * r + 1][k]))
         else:
             for j in range(shown):
-                label = f"{j + 1}".center(f.w)
+                label = f"{first + j + 1}".center(f.w)
                 for r in range(f.h):
                     canvas.text(f.x(c), f.y(j) + r, label if r == f.h // 2 else " " * f.w,
                                 colors.NEUTRAL)
                     for k in range(f.w):
                         canvas.bg[f.y(j) + r][f.x(c) + k] = colors.dim(colors.INITIAL, 0.6)
         if c > 0:
-            for j in np.flatnonzero(units.dead(c - 1)[:shown]):
+            for j in np.flatnonzero(units.dead(c - 1)[first:first + shown]):
                 canvas.put(f.x(c) + f.w // 2, f.y(j) + f.h // 2, DEAD_MARK, colors.DIVERGED,
                            colors.dim(colors.NEUTRAL, 0.5), bold=True)
 
@@ -228,7 +247,8 @@ class NetworkPicture(Picture):
         column faded)."""
         units, f = self.units, self.fit
         span = f.gap - 2                               # a character clear of each thumbnail
-        weights = units.weights[c - 1][:f.shown[c - 1], :f.shown[c]]                    # (n_in, n_out)
+        a, b = f.start(c - 1), f.start(c)
+        weights = units.weights[c - 1][a:a + f.shown[c - 1], b:b + f.shown[c]]         # (n_in, n_out)
         if span < 2 or not weights.size:
             return          # one character across would draw every line as the same bar
         scale = float(np.abs(weights[np.isfinite(weights)]).max(initial=0.0)) or 1.0
@@ -236,7 +256,7 @@ class NetworkPicture(Picture):
         w = weights[source, target]                                                     # (L,)
         share = np.abs(w) / scale
         focus_column, focus_unit = self.cursor
-        focused = (c == focus_column) & (target == focus_unit)
+        focused = (c == focus_column) & (target == focus_unit - b)
         keep = (share >= FAINTEST_LINK) | focused
         source, target, w, share, focused = (a[keep] for a in (source, target, w, share, focused))
         if not len(w):
@@ -301,6 +321,7 @@ class NetworkPane(Pane):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cursor = (1, 0)            # (column: 0 inputs, 1 first hidden layer …, unit)
+        self._first: tuple[int, ...] = ()   # each column's first unit shown (the cursor scrolls)
         self._shown: tuple[Frame, View] | None = None
 
     def compose(self) -> ComposeResult:
@@ -335,7 +356,9 @@ class NetworkPane(Pane):
         if not diagram.size.area:
             return          # not laid out yet: drawn once it is (``Pane.on_resize``)
         column = min(max(self.cursor[0], 0), f.columns - 1)
-        self.cursor = (column, min(max(self.cursor[1], 0), f.shown[column] - 1))
+        self.cursor = (column, min(max(self.cursor[1], 0), units.widths[column] - 1))
+        f = f.scrolled_to(*self.cursor, units.widths, self._first)
+        self._first = f.first
         diagram.picture = NetworkPicture(units, self.cursor, f)
         diagram.refresh()
         note.update(unit_text(units, *self.cursor, width=max(20, note.content_region.width)))

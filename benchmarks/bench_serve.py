@@ -3,7 +3,7 @@
 Run from the repository root, against the installed package with the web extra:
 
     python benchmarks/bench_serve.py [SCENARIO] [--most 16] [--cycles 50] [--paused]
-    python benchmarks/bench_serve.py --screenshot docs/nnsim-browser.png [SCENARIO]
+    python benchmarks/bench_serve.py --screenshot docs/nnsim-browser.png [--at STEP] [SCENARIO]
 
 The server is the real `nnsim serve` on a free localhost port. A session is opened the way a
 browser opens one: a websocket to /ws with the page's size (160x45 here), whose every byte is
@@ -210,16 +210,17 @@ async def measure_cycles(server: Server, cycles: int) -> None:
           f"MemAvailable {available_before:.0f} -> {mem_available_mib():.0f} MiB")
 
 
-def screenshot(scenario: str, path: Path) -> None:
+def screenshot(scenario: str, path: Path, at: int) -> None:
     if reason := missing_browser():
         sys.exit(f"no screenshot: {reason}")
     with tempfile.TemporaryDirectory() as folder:
         server = Server(scenario, log=Path(folder) / "serve.log")
         browser = Browser(server.url, size=(1600, 1000))
         try:
-            wait_until(lambda: (browser.status() or (0, 0))[1] >= 3000, 120, "step 3,000")
-            browser.press(" ")
-            wait_until(lambda: (browser.status() or ("",))[0] == "paused", 30, "a pause")
+            wait_until(lambda: (browser.status() or (0, 0))[1] >= at, 120, f"step {at:,}")
+            if (browser.status() or ("",))[0] == "running":     # else it has ended there
+                browser.press(" ")
+                wait_until(lambda: (browser.status() or ("",))[0] == "paused", 30, "a pause")
             time.sleep(1.5)                     # the panes catch up one per tick
             browser.driver.save_screenshot(str(path))
         finally:
@@ -237,9 +238,11 @@ def main() -> None:
                         help="pause each session as it starts; time `n` instead of space")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="only save a screenshot of the dashboard in Chromium")
+    parser.add_argument("--at", type=int, default=3000, metavar="STEP",
+                        help="with --screenshot: the step to take it at, paused (default 3000)")
     args = parser.parse_args()
     if args.screenshot:
-        screenshot(args.scenario, args.screenshot)
+        screenshot(args.scenario, args.screenshot, args.at)
         return
     with tempfile.TemporaryDirectory() as folder:
         server = Server(args.scenario, log=Path(folder) / "serve.log")

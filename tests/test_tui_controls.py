@@ -141,6 +141,11 @@ async def test_the_controls_are_a_modal_on_a_small_screen(tmp_path):
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
         assert isinstance(app.screen, ControlsScreen)
+        data_set = controls.query_one("#control-data-kind", Choice)
+        await wait_until(pilot, lambda: data_set.has_focus)      # enter opens its list at once
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: data_set.expanded)
+        await pilot.press("escape")
         await choose(pilot, controls.query_one("#control-model-activation", Choice),
                      "down")                    # tanh → sigmoid
         await wait_until(pilot, lambda: app.frame.configs[0].model.activation == "sigmoid")

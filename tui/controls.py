@@ -353,3 +353,9 @@ class ControlsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield ControlsPanel(id="controls-dialog")
+
+    def on_mount(self) -> None:
+        """The first control takes the keys at once (enter or ↓ opens its list), as beside
+        the panes."""
+        panel = self.query_one(ControlsPanel)
+        self.call_after_refresh(panel.focus_control, "data.kind")

@@ -12,7 +12,7 @@ from nnsim.tui import colors
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import TEST_MARK, BoundaryView
 from nnsim.tui.panes.gradients import GradientBars, alerts, fitted_range, layer_names
-from nnsim.tui.panes.plot import Plot
+from nnsim.tui.panes.plot import Plot, tick_labels
 from test_tui import scenario_file, settled, wait_until
 
 SMALL = (80, 24)
@@ -186,3 +186,11 @@ async def test_one_run_is_not_named(tmp_path):
 
 def create(tmp_path, text: str, stop_at: int):
     return create_app(scenario_file(tmp_path, text), stop_at=stop_at, show_speed=False)
+
+
+def test_value_ticks_get_the_digits_that_tell_them_apart():
+    """A loss that has barely moved (0.6962 to 0.6971) still reads as a scale, not 0.697 five
+    times; round values keep their short labels."""
+    close = tick_labels(np.linspace(0.6962, 0.6971, 5), 3)
+    assert len(set(close)) == 5 and all(len(label) <= 7 for label in close)
+    assert tick_labels(np.array([0.0, 0.5, 1.0]), 3) == ["0", "0.5", "1"]

@@ -87,6 +87,15 @@ def value_axis(plt, lo: float, hi: float, height: int, log: bool = False) -> Non
     lo, hi = max(floor, lo - pad), hi + pad
     n = max(2, min(6, height // 3))
     ticks = np.linspace(lo, hi, n)
-    labels = [f"{10 ** t:.2g}" if log else f"{t:.3g}" for t in ticks]
     plt.ylim(lo, hi)
-    plt.yticks(ticks.tolist(), labels)
+    plt.yticks(ticks.tolist(), tick_labels(10 ** ticks if log else ticks, 2 if log else 3))
+
+
+def tick_labels(values: np.ndarray, digits: int) -> list[str]:
+    """``values`` to ``digits`` significant digits, or more where that is what tells them
+    apart (a loss between 0.6962 and 0.6971 must not read 0.697 on every tick)."""
+    for more in range(digits, digits + 5):
+        labels = [f"{v:.{more}g}" for v in values]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels

@@ -230,6 +230,20 @@ async def test_a_narration_naming_a_pane_shows_it_when_panes_are_tabs(tmp_path):
         assert app.dashboard.tabs.active == "tab-weights"
 
 
+async def test_a_learning_rate_key_says_the_new_rates(tmp_path):
+    """+ and - are answered at once with the rates they set, which an 80-column status line
+    may not have room for."""
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    said = []
+    app.notify = lambda message, **kwargs: said.append(message)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        rates = [cfg.train.lr for cfg in app.frame.configs]
+        await pilot.press("plus")
+        await wait_until(pilot, lambda: [c.train.lr for c in app.frame.configs] == [2 * r for r in rates])
+    assert said == [f"learning rate ×2 for every run: {2 * rates[0]:.3g}, {2 * rates[1]:.3g}"]
+
+
 async def test_help_and_quit(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), stop_at=10, show_speed=False)
     async with app.run_test() as pilot:

@@ -194,3 +194,12 @@ def test_value_ticks_get_the_digits_that_tell_them_apart():
     close = tick_labels(np.linspace(0.6962, 0.6971, 5), 3)
     assert len(set(close)) == 5 and all(len(label) <= 7 for label in close)
     assert tick_labels(np.array([0.0, 0.5, 1.0]), 3) == ["0", "0.5", "1"]
+
+
+def test_the_lesson_pane_reads_a_checks_line_in_words():
+    from nnsim.tui.panes.lesson import plain_words
+
+    assert (plain_words("base has not reached val_acc 0.9 yet (needed within 2500 steps)")
+            == "the network has not reached validation accuracy 0.9 yet (needed within 2500 steps)")
+    assert plain_words("adam final train_loss 0.1 vs sgd 0.2") == "adam final training loss 0.1 vs sgd 0.2"
+    assert plain_words("val_loss_ratio stays") == "val_loss_ratio stays"      # whole names only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from rich.markdown import Markdown
 from rich.text import Text
@@ -11,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ...core.expectations import COMMON_KEYS
-from ...core.scenario import Scenario
+from ...core.scenario import BASE_RUN, Scenario
 from ..frame import Frame
 from .base import Pane, View
 
@@ -90,7 +91,8 @@ class LessonPane(Pane):
 
     def show(self, frame: Frame, view: View) -> None:
         if frame.results:
-            self._write_expectations([(r.passed, r.message, r.because) for r in frame.results])
+            self._write_expectations([(r.passed, plain_words(r.message), r.because)
+                                      for r in frame.results])
         self._write_cleaning(frame)
 
     def _write_cleaning(self, frame: Frame) -> None:
@@ -119,6 +121,19 @@ class LessonPane(Pane):
             else:
                 out.append(message)
         self.expectations.update(out)
+
+
+# The metrics' names in a check's line (``nnsim check`` prints them as they are), in words.
+WORDS = {"train_loss": "training loss", "val_loss": "validation loss", "test_loss": "test loss",
+         "train_acc": "training accuracy", "val_acc": "validation accuracy",
+         "test_acc": "test accuracy", BASE_RUN: "the network"}
+_WORD = re.compile(r"\b(" + "|".join(WORDS) + r")\b")
+
+
+def plain_words(message: str) -> str:
+    """A check's line as the lesson pane reads it: "the network has not reached validation
+    accuracy 0.9 yet", not "base has not reached val_acc 0.9 yet"."""
+    return _WORD.sub(lambda match: WORDS[match.group(1)], message)
 
 
 def _describe(expectation) -> str:

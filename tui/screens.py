@@ -83,6 +83,8 @@ class ScenarioPicker(ModalScreen[str | None]):
         names = [name for name, _, _ in self.lessons]
         if self.current in names:
             option_list.highlighted = names.index(self.current)
+            # the current lesson first in view, whole, rather than cut off at the bottom
+            self.call_after_refresh(option_list.scroll_to_highlight, True)
         option_list.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

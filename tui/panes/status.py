@@ -15,7 +15,7 @@ STATE_STYLES = {
     "stopped early": "bold #ffffff on #1e6fd9",
     "diverged": "bold #ffffff on #e74c3c",
 }
-SHORT_LABEL = 14        # characters: a longer variant label is named by its name up front
+SHORT_LABEL = 14        # characters: a longer variant label is cut up front, whole at the end
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -60,7 +60,9 @@ class StatusLine(Caption):
         if several:     # first: the step and epoch that follow are this run's, whatever the width
             run_label = frame.labels[variant]
             short = len(run_label) <= SHORT_LABEL
-            text.append(f"  {run_label if short else frame.names[variant]} ", style="bold")
+            # the legend's own words, cut if long (the whole label closes the line)
+            text.append(f"  {run_label if short else run_label[:SHORT_LABEL - 1] + '…'} ",
+                        style="bold")
             text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
         step = f"{snap.step:,}"
         if several and frame.step > snap.step and (snap.diverged or snap.stopped_early or snap.finished):

@@ -133,7 +133,7 @@ async def test_the_end_bins_are_labelled_as_overflow(tmp_path):
         edges = app.frame.snapshots[0].weight_hist_edges[0]
         axis = str(app.query_one("#weights-plot", Plot).render())
         assert f"<{edges[1]:.2g}" in axis and f"≥{edges[-2]:.2g}" in axis
-        assert "ends: and all beyond" in str(app.query_one("#weights-legend").render())
+        assert "ends: all beyond" in str(app.query_one("#weights-legend").render())
 
 
 async def test_t_shows_the_test_points_and_z_discretizes_the_boundary(tmp_path):

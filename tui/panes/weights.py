@@ -56,7 +56,8 @@ class WeightsPane(Pane):
     """
 
     ID, TITLE = "weights", "Weights"
-    HELP = "the selected layer's weight histogram over its step-0 histogram, and a strip over time"
+    HELP = ("the selected layer's weight histogram in front of its step-0 one (grey), the end bins "
+            "holding every weight beyond them, and a strip over time")
 
     def compose(self) -> ComposeResult:
         yield Plot(id="weights-plot")
@@ -122,8 +123,8 @@ class WeightsPane(Pane):
     def _legend(color: colors.RGB, with_initial: bool) -> Text:
         text = Text()
         text.append(OVERFLOW_MARK, style=colors.hex_color(color))
-        text.append(" ends: and all beyond", style="dim")
+        text.append(" ends: all beyond", style="dim")
         if with_initial:
             text.append("  █", style=colors.hex_color(colors.INITIAL))
-            text.append(" step 0, under the bars", style="dim")
+            text.append(" step 0 (behind)", style="dim")
         return text

@@ -263,11 +263,6 @@ class NnsimApp(App[int]):
 
     def action_scale_lr(self, factor: float) -> None:
         self._command("scale", "train.lr", factor)
-        if self.frame is not None:      # said at once: at 80 columns the status line may cut it
-            rates = ", ".join(f"{cfg.train.lr * factor:.3g}" for cfg in self.frame.configs)
-            every = " for every run" if len(self.frame.configs) > 1 else ""
-            self.notify(f"learning rate {'×2' if factor > 1 else '÷2'}{every}: {rates}",
-                        timeout=3, markup=False)
 
     def action_pace(self, factor: float) -> None:
         self._command("pace", value=factor)

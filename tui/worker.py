@@ -71,7 +71,6 @@ class Trainer:
     def __init__(self, scenario: Scenario, *, pace: float | None = None, open_ended: bool = False,
                  stop_at: int | None = None, hold_on_narration: bool = False,
                  start_paused: bool = False, chunk_steps: int | None = None) -> None:
-
         self.scenario = scenario
         self.open_ended = open_ended
         self.stop_at = stop_at
@@ -263,8 +262,9 @@ class Trainer:
         elif kind == "full_speed":
             self._toggle_full_speed()
         elif kind in ("scale", "dropout", "optimizer"):
-            if kind == "scale":
-                self._each_set(command.key, lambda cfg: get_value(cfg, command.key) * command.value)
+            if kind == "scale" and self._each_set(
+                    command.key, lambda cfg: get_value(cfg, command.key) * command.value):
+                self._tell_scaled(command.key, command.value)
             elif kind == "dropout":
                 self._toggle_dropout()
             else:
@@ -328,13 +328,23 @@ class Trainer:
             self._full_speed_from = self.pace.steps_per_second
             self.pace.set(None, time.monotonic())
 
-    def _each_set(self, key: str, value_of: Callable[[Any], Any]) -> None:
+    def _each_set(self, key: str, value_of: Callable[[Any], Any]) -> bool:
+        """Every run's ``key`` to ``value_of`` its settings; False (and said) if one refused."""
         for run in self.runs:
             try:
                 self._set(run, key, value_of(run.run.config))
             except ConfigError as err:
                 self._post(Notice(f"{run.name}: {err}", "error"))
-                return
+                return False
+        return True
+
+    def _tell_scaled(self, key: str, factor: float) -> None:
+        """Said at once, as set: at 80 columns the status line may have no room for it."""
+        name = "learning rate" if key == "train.lr" else key
+        values = ", ".join(f"{get_value(run.run.config, key):.3g}" for run in self.runs)
+        every = " for every run" if len(self.runs) > 1 else ""
+        scaled = f"×{factor:g}" if factor >= 1 else f"÷{1 / factor:g}"
+        self._post(Notice(f"{name} {scaled}{every}: {values}"))
 
     def _set(self, run, key: str, value: Any) -> None:
         """A live change to one run, remembered for the scenario file `w` writes: made at step

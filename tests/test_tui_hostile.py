@@ -198,7 +198,7 @@ def read_until(leader: int, proc: subprocess.Popen, wanted: bytes, timeout: floa
     return seen
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 async def test_a_signal_restores_the_terminal(tmp_path, signum):
     proc, leader = dashboard_in_a_terminal(scenario_file(tmp_path, ENDLESS))
     try:

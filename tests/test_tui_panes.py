@@ -5,6 +5,7 @@ boundary's test points and discretized output."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from rich.console import Console
 
 from conftest import LESSON
@@ -78,6 +79,16 @@ def test_layers_that_do_not_fit_even_two_a_row_are_named():
     lines = capture.get().splitlines()
     assert len(lines) <= 6
     assert "h7–out not shown" in lines[-2]
+
+
+@pytest.mark.parametrize("height", [1, 2, 3, 4])
+def test_a_pane_squeezed_to_a_row_or_two_still_draws_its_bars(height):
+    """While a terminal resizes, the pane can be a row or two high for a frame: it says what
+    it cannot show instead of failing (it crashed the app on max() of no labels)."""
+    console = Console(width=40, color_system=None)
+    with console.capture() as capture:
+        console.print(GradientBars(np.full(3, 0.1), layer_names(3), (-2.0, 0.0)), height=height)
+    assert "not shown" in capture.get() or "h1" in capture.get()
 
 
 def test_the_bar_axis_fits_the_decades_present_so_a_factor_two_shows():

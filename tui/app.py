@@ -10,6 +10,7 @@ Every string from a scenario or a data file is shown as plain text (``markup=Fal
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import sys
@@ -23,11 +24,12 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..core.config import ConfigError, with_values
-from ..core.experiment import free_path, scenario_toml
+from ..core.data.folder import folder_files
+from ..core.experiment import EXPERIMENT_STEM, free_path, scenario_toml
 from ..core.report import metrics_csv, write_atomically
 from ..core.scenario import Scenario, ScenarioError, builtin_names, load_scenario
 from ..core.text import one_line
-from .commands import ControlCommands, DashboardCommands
+from .commands import CommandPalette, ControlCommands, DashboardCommands
 from .controls import ControlsPanel, ControlsScreen
 from .dashboard import DashboardScreen
 from .frame import Frame
@@ -40,8 +42,9 @@ PLAYGROUND = "playground"       # `nnsim` alone; it trains until paused
 SWITCH_INTERVAL = 0.001         # hand the GIL to the training thread sooner than Python's 5 ms
 COMPILING_AFTER = 1.5           # seconds without a first frame before saying "compiling"
 STOP_SECONDS = 0.5              # after quitting, how long the training thread may take to stop
-CLOSING_SECONDS = 2.0           # after SIGTERM or SIGHUP, how long restoring the terminal may take
-CLOSING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)   # kill, or the SSH session closed
+CLOSING_SECONDS = 2.0           # after a closing signal, how long restoring the terminal may take
+# kill, the SSH session closed, or `kill -INT` (ctrl+c in the dashboard is a key, not a signal)
+CLOSING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 LEARNING_RATE = Binding.Group("LR", compact=True)
 PACE = Binding.Group("Pace", compact=True)
@@ -102,8 +105,11 @@ class NnsimApp(App[int]):
 
     def __init__(self, scenario: Scenario, *, open_ended: bool = False, seed: int | None = None,
                  replay: bool = False, autoplay: bool = False, stop_at: int | None = None,
-                 show_speed: bool = True, chunk_steps: int | None = None, paced: bool = True) -> None:
+                 show_speed: bool = True, chunk_steps: int | None = None, paced: bool = True,
+                 served: bool = False, data_folder: Path | None = None) -> None:
         super().__init__()
+        self.served = served
+        self.data_folder = data_folder
         self.paced = paced
         self.scenario = scenario
         self.open_ended = open_ended
@@ -127,6 +133,12 @@ class NnsimApp(App[int]):
     def frame(self) -> Frame | None:
         """The frame on screen (None before the first)."""
         return self.dashboard.frame if self.dashboard is not None else None
+
+    @property
+    def class_files(self) -> tuple[str, ...] | None:
+        """The CSV files a served student may pick by name (``nnsim serve --data``); None in a
+        terminal, where the user types a path of their own."""
+        return folder_files(self.data_folder) if self.served else None
 
     @property
     def up_to_date(self) -> bool:
@@ -222,6 +234,9 @@ class NnsimApp(App[int]):
     def on_notice(self, message: Notice) -> None:
         if self._mine(message):
             self.notify(message.text, severity=message.severity, markup=False)
+            if message.severity == "error":     # a change the trainer refused
+                for panel in self.screen.query(ControlsPanel):
+                    panel.refused(message.text)
 
     def _tick(self) -> None:
         if self.failure:
@@ -333,7 +348,18 @@ class NnsimApp(App[int]):
             self.notify("nothing to write yet", severity="warning")
             return
         text = scenario_toml(frame.experiment)
-        self.push_screen(WriteScreen(text, free_path(Path.cwd())))
+        if self.served:
+            name = f"{EXPERIMENT_STEM}.toml"
+            self.deliver_text(io.StringIO(text), save_filename=name, mime_type="application/toml")
+            self.notify(f"{name}: your browser downloads it; `nnsim run {name}` replays it",
+                        title="written", markup=False)
+            return
+        folder = working_folder()
+        self.push_screen(WriteScreen(text, free_path(folder) if folder else Path.home()))
+
+    def action_command_palette(self) -> None:
+        if not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(id="--command-palette"))
 
     def action_step_through(self) -> None:
         self.push_screen(StepThroughScreen(self._command, self.dashboard.view.variant))
@@ -369,8 +395,19 @@ class NnsimApp(App[int]):
             self.notify("nothing to export yet", severity="warning")
             return
         stem = f"nnsim-{self.scenario.name}-step{frame.step}"
-        folder = Path.cwd()
         histories = [(name, snap.history) for name, snap in zip(frame.names, frame.snapshots)]
+        if self.served:
+            self.deliver_text(io.StringIO(metrics_csv(histories)), save_filename=f"{stem}.csv")
+            self.deliver_text(io.StringIO(self.export_screenshot()), save_filename=f"{stem}.svg",
+                              mime_type="image/svg+xml")
+            self.notify(f"{stem}.csv and {stem}.svg: your browser downloads them",
+                        title="exported", markup=False)
+            return
+        folder = working_folder()
+        if folder is None:
+            self.notify("the working folder is gone (deleted or moved): nothing exported",
+                        title="export", severity="error", markup=False)
+            return
         try:
             csv_path = write_atomically(folder, f"{stem}.csv", metrics_csv(histories))
             svg_path = self.save_screenshot(f"{stem}.svg", str(folder))
@@ -381,27 +418,41 @@ class NnsimApp(App[int]):
         self.notify(f"metrics: {csv_path}\nscreenshot: {svg_path}", title="exported", markup=False)
 
 
+def working_folder() -> Path | None:
+    """The folder nnsim was started in, or None when it has been deleted since."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return None
+
+
 def create_app(scenario: str | Path | None = None, *, seed: int | None = 0, overrides=(),
                replay: bool = False, autoplay: bool = False, stop_at: int | None = None,
                show_speed: bool = True, chunk_steps: int | None = None,
-               paced: bool = False) -> NnsimApp:
+               paced: bool = False, served: bool = False,
+               data_folder: Path | None = None) -> NnsimApp:
     """The dashboard for a built-in lesson name or a ``.toml`` path (default: the playground).
 
     ``overrides`` are ``--set`` pairs (from ``parse_override``). ``paced`` plays the lesson at
     its pace, as ``nnsim`` does (tests default to full speed). ``stop_at`` pauses once every run
     reaches that step, ``chunk_steps`` fixes the chunk size (otherwise adapted to the machine's
     speed) and ``show_speed=False`` hides the measured steps/s: together they make a screen
-    that is the same on every machine. Raises ``ScenarioError`` for a scenario that does not load.
+    that is the same on every machine. ``served`` makes a session of ``nnsim serve``, whose user
+    may name no path on the server: ``w`` and ``e`` become downloads in their browser, and data
+    files are picked by name from ``data_folder``. Raises ``ScenarioError`` for a scenario that
+    does not load.
     """
     name = PLAYGROUND if scenario is None else scenario
     loaded = load_scenario(name, seed=seed, overrides=tuple(overrides))
     return NnsimApp(loaded, open_ended=loaded.name == PLAYGROUND,
                     seed=seed, replay=replay or autoplay, autoplay=autoplay, stop_at=stop_at,
-                    show_speed=show_speed, chunk_steps=chunk_steps, paced=paced)
+                    show_speed=show_speed, chunk_steps=chunk_steps, paced=paced, served=served,
+                    data_folder=data_folder)
 
 
 def run_app(scenario: str | None = None, *, seed: int | None = None, overrides=(),
-            replay: bool = False, autoplay: bool = False) -> int:
+            replay: bool = False, autoplay: bool = False, served: bool = False,
+            data_folder: Path | None = None) -> int:
     """Run the dashboard in this terminal, at the lesson's pace; the exit status (2 when the
     scenario does not load).
 
@@ -409,7 +460,7 @@ def run_app(scenario: str | None = None, *, seed: int | None = None, overrides=(
     scenario's own); ``overrides`` are ``--set`` pairs, as for ``nnsim run``."""
     try:
         app = create_app(scenario, seed=seed, overrides=overrides, replay=replay,
-                         autoplay=autoplay, paced=True)
+                         autoplay=autoplay, paced=True, served=served, data_folder=data_folder)
     except ScenarioError as err:
         print(f"nnsim: {one_line(str(err))}", file=sys.stderr)
         return 2

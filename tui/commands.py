@@ -5,9 +5,29 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.await_complete import AwaitComplete
+from textual.command import CommandList, DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette as TextualPalette
 
 from .controls import palette_commands
+
+
+class CommandPalette(TextualPalette):
+    """Textual's palette, safe against keys that arrive in one burst (a paste, a slow link, a
+    browser's queued keys): a second enter that comes before the palette has gone would close
+    the screen under it (the dashboard itself, or the controls its command just opened), and
+    PageUp or PageDown before the command list is laid out asks for a line not drawn yet."""
+
+    def dismiss(self, result=None) -> AwaitComplete:
+        if not self.is_active:      # already closed (or the app closing): the key came too late
+            return AwaitComplete()
+        return super().dismiss(result)
+
+    def _action_command_list(self, action: str) -> None:
+        commands = self.query_one(CommandList)
+        if action.startswith("page_") and (commands.highlighted or 0) not in commands._index_to_line:
+            return
+        super()._action_command_list(action)
 
 
 class DashboardCommands(Provider):
@@ -42,5 +62,5 @@ class ControlCommands(DashboardCommands):
         frame = self.app.frame
         if frame is None:
             return
-        for title, key, what in palette_commands(frame.configs[0]):
+        for title, key, what in palette_commands(frame.configs[0], self.app.class_files):
             yield title, key, partial(self.app.apply_control, what)

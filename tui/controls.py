@@ -21,11 +21,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ..core.config import DATA_KINDS, DERIVED_FEATURES, KEYS, ConfigError, RunConfig, get_value
+from ..core.data.folder import folder_file
 from ..core.scenario import parse_override
 
 LR_LADDER = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # as Playground's
 FILE_FREE_KINDS = tuple(kind for kind in DATA_KINDS if kind != "csv")
 YOUR_CSV = "your CSV…"
+CLASS_CSV = "class data…"      # served: a file of the teacher's data folder, by name
 CHOICES = {"data.kind": "data set", "model.activation": "activation", "model.init": "init",
            "train.loss": "loss", "train.optimizer": "optimizer"}
 TYPED = {"data.noise": "noise", "data.n_points": "points", "data.split": "split",
@@ -57,16 +59,27 @@ def typed_value(key: str, text: str):
         raise ConfigError(err.key, err.message) from None
 
 
-def csv_changes(path_text: str) -> tuple[tuple[str, object], ...]:
-    """Data from the user's CSV file: its path, and its last column as the target."""
-    from ..core.data.csv_loader import csv_header
-
-    path = Path(path_text.strip()).expanduser().resolve()
+def typed_csv_path(text: str) -> Path:
+    """The CSV file a user in a terminal typed the path of."""
+    path = Path(text.strip()).expanduser().resolve()
     if not path.is_file():
         raise ConfigError("data.path", f"{'a directory, not a CSV file' if path.is_dir() else 'no such CSV file'}: {path}")
+    return path
+
+
+def csv_changes(path: Path) -> tuple[tuple[str, object], ...]:
+    """Data from a CSV file: its path, and its last column as the target."""
+    from ..core.data.csv_loader import csv_header
+
     header = csv_header(path)
     return (("data.kind", "csv"), ("data.path", str(path)), ("data.target_column", header[-1]),
             ("data.feature_columns", ()))
+
+
+def described(changes) -> str:
+    """``changes`` as the panel says them (a data file by its name)."""
+    return ", ".join(f"{key} = {Path(value).name if key == 'data.path' else shown(value)}"
+                     for key, value in changes if key != "data.feature_columns")
 
 
 def layer_changes(layers: tuple[int, ...], action: str, index: int = 0) -> tuple[int, ...]:
@@ -84,14 +97,24 @@ def lr_options(current: float) -> list[tuple[str, float]]:
     return [(f"{lr:g}", lr) for lr in sorted(set(LR_LADDER) | {current})]
 
 
-def palette_commands(cfg: RunConfig) -> list[tuple[str, str, tuple | str]]:
+def csv_label(class_files: tuple[str, ...] | None) -> str | None:
+    """How the data set list names CSV data: a typed path in a terminal (``class_files`` is
+    None), the teacher's files when served, nothing when the teacher offers none."""
+    if class_files is None:
+        return YOUR_CSV
+    return CLASS_CSV if class_files else None
+
+
+def palette_commands(cfg: RunConfig, class_files: tuple[str, ...] | None = None
+                     ) -> list[tuple[str, str, tuple | str]]:
     """Every control as commands of the palette: ``(title, help, what)``, where ``what`` is the
     changes to make or, for a value to type, the key whose control to open."""
     commands = []
     for key, name in CHOICES.items():
         choices = FILE_FREE_KINDS if key == "data.kind" else KEYS[key].choices
         commands += [(f"Set {name} to {choice}", key, ((key, choice),)) for choice in choices]
-    commands.append((f"Set data set to {YOUR_CSV}", "data.kind", "data.path"))
+    if (label := csv_label(class_files)) is not None:
+        commands.append((f"Set data set to {label}", "data.kind", "data.path"))
     commands += [(f"Set learning rate to {lr:g}", "train.lr", (("train.lr", lr),)) for lr in LR_LADDER]
     features = cfg.data.features
     for feature in DERIVED_FEATURES:
@@ -126,8 +149,8 @@ class Toggle(Checkbox, inherit_bindings=False):
 class Choice(Select, inherit_bindings=False):
     BINDINGS = [Binding("enter,down,up", "show_overlay", "Show menu", show=False)]
 
-    def __init__(self, options, **kwargs) -> None:
-        super().__init__(options, allow_blank=False, compact=True, **kwargs)
+    def __init__(self, options, allow_blank: bool = False, **kwargs) -> None:
+        super().__init__(options, allow_blank=allow_blank, compact=True, **kwargs)
 
 
 class Field(Input):
@@ -146,6 +169,8 @@ class ControlsPanel(VerticalScroll):
         self._ready = False     # the widgets' own first values (on mounting) are not changes
         self._layers: tuple[int, ...] = ()
         self._building_layers = False
+        self._pending: tuple = ()   # changes sent, not yet seen in the runs' settings
+        self._width_labels: list[Label] = []    # "16 units" of each hidden layer's row
 
     def compose(self) -> ComposeResult:
         # made showing the run's settings, so that no default flashes by before the first sync
@@ -161,11 +186,19 @@ class ControlsPanel(VerticalScroll):
 
     def _control(self, key: str, cfg: RunConfig) -> ComposeResult:
         if key == "data.kind":
-            options = [(kind, kind) for kind in FILE_FREE_KINDS] + [(YOUR_CSV, "csv")]
+            class_files = self.app.class_files
+            label = csv_label(class_files)
+            options = [(kind, kind) for kind in FILE_FREE_KINDS]
+            options += [(label, "csv")] if label is not None else []
             yield self._row("data set", Choice(options, name=key, id="control-data-kind",
-                                               value=cfg.data.kind))
-            row = self._row("CSV file", Field(placeholder="path, then enter", name="data.path",
-                                              id="control-data-path"), row_id="csv-row")
+                                               value=cfg.data.kind if label or cfg.data.kind != "csv"
+                                               else FILE_FREE_KINDS[0]))
+            if class_files is None:
+                picker = Field(placeholder="path, then enter", name="data.path", id="control-data-path")
+            else:
+                picker = Choice([(name, name) for name in class_files], allow_blank=True,
+                                prompt="a file", name="data.path", id="control-data-path")
+            row = self._row("CSV file", picker, row_id="csv-row")
             row.display = False
             yield row
             yield Label("features", classes="control-name")
@@ -215,15 +248,23 @@ class ControlsPanel(VerticalScroll):
         """Show the settings of the run on screen, whatever changed them (a control, a key, a
         scripted event); a field being typed in is left alone."""
         cfg = self.config()
-        if cfg is None or cfg == self._shown or not self._ready:
+        if cfg is None or not self._ready:
+            return
+        if self._pending and all(get_value(cfg, key) == value for key, value in self._pending):
+            self.say("set " + described(self._pending))
+            self._pending = ()
+        if cfg == self._shown:
             return
         self._shown = cfg
         with self.prevent(Select.Changed, Checkbox.Changed):
             for select in self.query(Choice):
+                if select.name == "data.path":      # it picks a file; it does not show one
+                    continue
                 value = get_value(cfg, select.name)
                 if select.name == "train.lr":
                     select.set_options(lr_options(value))
-                select.value = value
+                if select.name != "data.kind" or value != "csv" or csv_label(self.app.class_files):
+                    select.value = value
             for field in self.query(Input):
                 if field.name in KEYS and not field.has_focus:
                     field.value = shown(get_value(cfg, field.name))
@@ -238,17 +279,20 @@ class ControlsPanel(VerticalScroll):
     async def _show_layers(self) -> None:
         """One row per hidden layer, made again when the number of layers changed (one build at
         a time; a change that lands during a build gets a build of its own)."""
-        rows = self.query_one("#layer-rows", Vertical)
         wanted = len(self._layers)
-        if len(rows.children) != wanted:
+        if len(self._width_labels) != wanted and self.is_attached:
+            # The labels are kept, not looked up again: while the screen closes or the terminal
+            # resizes, a row can be mounted before its children are.
+            self._width_labels = [Label("", classes="layer-width") for _ in range(wanted)]
+            rows = self.query_one("#layer-rows", Vertical)
             await rows.remove_children()
-            await rows.mount_all(self._row(f"h{i + 1}", Label("", classes="layer-width"),
+            await rows.mount_all(self._row(f"h{i + 1}", label,
                                            PressButton("−", id=f"units-fewer-{i}"),
                                            PressButton("+", id=f"units-more-{i}"))
-                                 for i in range(wanted))
-        for row, width in zip(rows.children, self._layers):
-            row.query_one(".layer-width", Label).update(f"{width:>3} units")
-        self._building_layers = len(self._layers) != wanted and self.is_attached
+                                 for i, label in enumerate(self._width_labels))
+        for label, width in zip(self._width_labels, self._layers):
+            label.update(f"{width:>3} units")
+        self._building_layers = len(self._layers) != len(self._width_labels) and self.is_attached
         if self._building_layers:
             self.call_later(self._show_layers)
 
@@ -266,23 +310,35 @@ class ControlsPanel(VerticalScroll):
             return True
         refused = self.app.configure(tuple(changes))
         if refused:
-            self.say(refused, error=True)
-            self._shown = None      # show the settings that stay
-            self.sync()
+            self.refused(refused)
             return False
-        self.say("set " + ", ".join(f"{k} = {shown(v)}" for k, v in changes if k != "data.feature_columns"))
+        # "set" only once the runs show it: the trainer may still refuse (a data file that
+        # does not load, a network too big for the machine), and then ``refused`` says why.
+        self._pending = tuple(changes)
+        self.say("setting " + described(changes) + "…")
         return True
+
+    def refused(self, reason: str) -> None:
+        """Say why a change was refused, and show the settings that stay."""
+        self._pending = ()
+        self.say(reason, error=True)
+        self._shown = None
+        self.sync()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         key, value = event.select.name, event.value
         cfg = self.config()
+        if key == "data.path":      # a file of the class's data folder, by name
+            if value != Select.BLANK:
+                self._take_csv(lambda: folder_file(self.app.data_folder, value))
+            return
         if cfg is None or self._shown is None or value == get_value(cfg, key):
             return
         csv = key == "data.kind" and value == "csv"
         self.query_one("#csv-row").display = csv
         if csv:
-            self.query_one("#control-data-path", Input).focus()
+            self.query_one("#control-data-path").focus()
             self.say("the CSV file: its last column is the target")
             return
         self.change((key, value))
@@ -290,12 +346,24 @@ class ControlsPanel(VerticalScroll):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         key = event.input.name
+        if key == "data.path":
+            self._take_csv(lambda: typed_csv_path(event.value))
+            return
         try:
-            changes = csv_changes(event.value) if key == "data.path" else ((key, typed_value(key, event.value)),)
+            value = typed_value(key, event.value)
         except ConfigError as err:
             self.say(str(err), error=True)
             return
-        if self.change(*changes) and key == "data.path":
+        self.change((key, value))
+
+    def _take_csv(self, locate) -> None:
+        """Train on the CSV file ``locate()`` names, or say why not."""
+        try:
+            changes = csv_changes(locate())
+        except ConfigError as err:
+            self.say(str(err), error=True)
+            return
+        if self.change(*changes):
             self.query_one("#csv-row").display = False
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:

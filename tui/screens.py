@@ -127,10 +127,15 @@ class WriteScreen(ModalScreen[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = Path(event.value.strip()).expanduser()
         note = self.query_one("#write-note", Static)
-        if path.is_dir() or not path.name:
+        try:
+            exists, folder = path.exists(), path.is_dir() or not path.name
+        except OSError as err:      # a name too long for the file system, a folder not readable
+            note.update(Text(f"cannot write {path}: {err.strerror or err}", style="bold red"))
+            return
+        if folder:
             note.update(Text(f"{path} is a folder: name the file", style="bold red"))
             return
-        if path.exists() and self._overwrite != path:
+        if exists and self._overwrite != path:
             self._overwrite = path
             note.update(Text(f"{path} exists: enter again replaces it, or change the name",
                              style="bold yellow"))

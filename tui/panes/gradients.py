@@ -87,7 +87,8 @@ class GradientBars(Picture):
         paired = n > rows
         labels = (self._pair_labels(rows) if paired else
                   [f"{name:>3} {layer_index(i, n):>2}" for i, name in enumerate(self.names)])
-        label_width = max(len(label) for label in labels if not label.startswith("…"))
+        # (none but the "not shown" note when the pane is a row or two high, as while resizing)
+        label_width = max((len(label) for label in labels if not label.startswith("…")), default=0)
         # Numbers beside the bars when there is room for both; the bars come first.
         with_values = not paired and width - label_width - 1 - 8 >= 12
         bar_width = max(4, width - label_width - 1 - (8 if with_values else 0))

@@ -1,8 +1,11 @@
 """The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``show``,
 ``trace``, and ``serve`` (the dashboard in web browsers).
 
-Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file).
-A bad scenario or data file prints one line, ``file: key: what was expected``, never a traceback.
+Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file, and
+standard output closed at the start: nothing could be shown), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+(the runs stop, no file is left half-written), 141 the reader of the output went away mid-way
+(``nnsim show x | head``: quietly, as ``cat`` does). A bad scenario or data file prints one line,
+``file: key: what was expected``, never a traceback.
 """
 
 import argparse
@@ -15,10 +18,11 @@ import threading
 from pathlib import Path
 
 from . import __version__, trace
+from .core.config import MAX_SEED, shown
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
-from .core.report import write_atomically
+from .core.report import OUT_FILES, write_atomically
 from .core.text import one_line
-from .core.validation import FORMAT, Tally, merged, read_summary, to_json
+from .core.validation import Seeds, SummaryError, Tally, merged, read_summary, to_json
 from .serve import ServeError
 
 COMMANDS = ("list", "run", "check", "show", "trace", "serve")
@@ -30,11 +34,19 @@ class UsageError(Exception):
 
 
 class Terminated(Exception):
-    """SIGTERM: end like Ctrl-C does (runs cancelled, no file half-written), not mid-stride."""
+    """SIGTERM or SIGHUP (the terminal closed): end like Ctrl-C does (runs cancelled, no file
+    half-written), not mid-stride as the default action would, leaving a temporary file."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+ENDING_SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
 
 
 def _terminate(signum, frame):
-    raise Terminated
+    raise Terminated(signum)
 
 
 def _end_now_if_still_training(status: int) -> int:
@@ -50,23 +62,32 @@ def _end_now_if_still_training(status: int) -> int:
     return status
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"``, ``"3"`` or ``"0,2,5"`` (and mixes like ``"0-2,7"``) as a list of seeds."""
-    seeds = []
+def parse_seeds(text: str) -> Seeds:
+    """``"0-9"``, ``"3"`` or ``"0,2,5"`` (and mixes like ``"0-2,7"``) as seeds in increasing
+    order, each once; held as ranges, so ``0-999999999999`` costs nothing until it runs."""
+    ranges = []
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
-            raise argparse.ArgumentTypeError(f"expected seeds like 0-9, 3 or 0,2,5; got {text!r}")
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) else low
-        seeds += [s for s in range(low, high + 1) if s not in seeds]
-    return seeds
+        match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        if not match:
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-9, 3 or 0,2,5; got {shown(text)}")
+        low, high = (_seed_number(digits, "seeds") for digits in (match[1], match[2] or match[1]))
+        if high < low:
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-9, 3 or 0,2,5; got {shown(text)}")
+        ranges.append((low, high))
+    return Seeds(ranges)
+
+
+def _seed_number(digits: str, what: str) -> int:
+    """A seed's digits as a number, refused past MAX_SEED before Python reads thousands of them."""
+    if len(digits) > len(str(MAX_SEED)) or int(digits) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected {what} from 0 to {MAX_SEED:,}; got {shown(digits)}")
+    return int(digits)
 
 
 def _seed(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {text!r}")
-    return int(text)
+    if not re.fullmatch(r"[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED:,}, got {shown(text)}")
+    return _seed_number(text, "a seed")
 
 
 def _port(text: str) -> int:
@@ -75,9 +96,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+MAX_WORKERS = 1024      # --jobs: threads at once, far past any machine's cores
+
+
 def _workers(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of threads >= 1, got {text!r}")
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {MAX_WORKERS}, got {shown(text)}")
     return int(text)
 
 
@@ -114,8 +138,8 @@ def command_parser() -> argparse.ArgumentParser:
                     "prints a scenario x seed table of pass/fail. Exit status 1 if any fails.")
     check.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                        help=SCENARIO_HELP + " (default: every built-in lesson)")
-    check.add_argument("--seeds", type=parse_seeds, default=[0], metavar="SEEDS",
-                       help="seeds such as 0-9, 3 or 0,2,5 (default 0)")
+    check.add_argument("--seeds", type=parse_seeds, default=Seeds([(0, 0)]), metavar="SEEDS",
+                       help="seeds such as 0-9, 3 or 0,2,5, run in increasing order (default 0)")
     check.add_argument("--summary", type=Path, metavar="FILE",
                        help="write each expectation's pass rate and the median, 5th and 95th "
                             "percentile of its figures as JSON into FILE (scenarios already in "
@@ -141,6 +165,18 @@ def command_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--seed", type=_seed, metavar="N", help="train.seed of every variant")
     _add_set_option(serve)
+    serve.add_argument("--data", type=Path, metavar="DIR",
+                       help="a folder of CSV files students may train on, picked by name "
+                            "(default: the built-in data sets only)")
+    serve.add_argument("--max-sessions", type=_workers, metavar="N",
+                       help="browser sessions at once; one more sees a 'class is full' page "
+                            "(default: from this machine's cores and memory)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="a host name browsers may use to reach the server, e.g. a reverse "
+                            "proxy's (default: the address it listens on); repeatable")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="where browsers reach the server through a reverse proxy, e.g. "
+                            "https://class.example.org/nnsim (its host is allowed too)")
     trace.add_parser(commands, SCENARIO_HELP)
     return parser
 
@@ -171,6 +207,9 @@ def tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--replay", action="store_true",
                         help="play the scripted events as a demo, pausing at each narration")
     parser.add_argument("--autoplay", action="store_true", help="with --replay: never pause")
+    # A session of `nnsim serve`: a student in a browser, who may name no path on the server.
+    parser.add_argument("--served", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     return parser
 
 
@@ -185,15 +224,19 @@ def start_tui(args) -> int:
         print("nnsim: the dashboard is not installed yet; try `nnsim run "
               f"{args.scenario}` for a headless run", file=sys.stderr)
         return 1
+    if args.served:
+        from .serve import join_server
+        join_server()
     return run_app(args.scenario, seed=args.seed, overrides=overrides, replay=args.replay,
-                   autoplay=args.autoplay) or 0
+                   autoplay=args.autoplay, served=args.served, data_folder=args.data) or 0
 
 
-def check_out_dir(path: Path) -> None:
+def check_out_dir(path: Path, names: tuple[str, ...] = ()) -> None:
     """Refuse an ``--out`` that could not take the files, before the run spends its time.
 
     The folder is created now (as the writer would) and a file is made and removed in it, so
-    a read-only folder, a file in the way or a full disk shows before training, not after.
+    a read-only folder, a file in the way or a full disk shows before training, not after; so
+    does a folder where one of ``names`` must go (a file cannot replace it).
     """
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -205,6 +248,9 @@ def check_out_dir(path: Path) -> None:
         raise UsageError(f"--out {path}: a part of the path is a file, not a folder") from None
     except OSError as err:
         raise UsageError(f"--out {path}: cannot write there ({err.strerror})") from None
+    for name in names:
+        if (path / name).is_dir():
+            raise UsageError(f"--out {path}: {name} there is a folder; expected a file or nothing")
 
 
 def run_command(args) -> int:
@@ -213,7 +259,7 @@ def run_command(args) -> int:
     overrides = tuple(parse_override(text) for text in args.overrides)
     scenario = load_scenario(args.scenario, seed=args.seed, overrides=overrides)
     if args.out is not None:
-        check_out_dir(args.out)
+        check_out_dir(args.out, OUT_FILES)
     return headless.run_scenario(scenario, seed=args.seed, overrides=overrides, out_dir=args.out,
                                  quiet=args.quiet, workers=args.jobs)
 
@@ -237,20 +283,24 @@ def check_command(args) -> int:
 
 
 def read_previous_summary(path: Path) -> dict | None:
-    """The summary ``--summary`` will update, read before anything runs (None: a new file)."""
+    """The summary ``--summary`` will update, read and checked whole before anything runs
+    (None: a new file). Only a regular file is read: ``/dev/zero`` or a pipe would be read for
+    ever, and the file is replaced at the end, never written through."""
     if path.is_dir():
         raise UsageError(f"--summary {path}: is a folder, not a file")
     if not path.exists():
         check_out_dir(path.parent if str(path.parent) else Path("."))
         return None
+    if not path.is_file():
+        raise UsageError(f"--summary {path}: expected a regular file (or a new one), "
+                         "not a device, pipe or socket")
     try:
-        previous = read_summary(path)
+        return read_summary(path)
+    except SummaryError as err:
+        raise UsageError(f"--summary {path}: not a validation summary written by nnsim check "
+                         f"({err})") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise UsageError(f"--summary {path}: cannot read it as a validation summary ({err})") from None
-    if not isinstance(previous, dict) or previous.get("format") != FORMAT:
-        raise UsageError(f"--summary {path}: not a validation summary written by nnsim check "
-                         f"(expected \"format\": {FORMAT})")
-    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,13 +308,21 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):     # e.g. PYTHONIOENCODING=ascii: "—" becomes "\u2014"
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    if sys.stdout is None:      # started with stdout closed (`nnsim list >&-`): say so, do nothing
+        if sys.stderr is not None:
+            print("nnsim: standard output is closed; nothing could be shown", file=sys.stderr)
+        return 2
     headless_command = bool(argv) and (argv[0] in COMMANDS or argv[0] in ("-h", "--help",
                                                                           "--version"))
     try:
         args = (command_parser() if headless_command else tui_parser()).parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    previous_handler = signal.signal(signal.SIGTERM, _terminate) if headless_command else None
+    except KeyboardInterrupt:
+        print("nnsim: interrupted", file=sys.stderr)
+        return 130
+    previous_handlers = ({signum: signal.signal(signum, _terminate) for signum in ENDING_SIGNALS}
+                         if headless_command else {})
     try:
         if not headless_command:
             return start_tui(args)
@@ -279,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from .serve import serve
             return serve(args.scenario, host=args.host, port=args.port, seed=args.seed,
-                         overrides=tuple(args.overrides))
+                         overrides=tuple(args.overrides), data_folder=args.data,
+                         max_sessions=args.max_sessions, allowed_hosts=tuple(args.allow_host),
+                         public_url=args.public_url)
         if args.command == "trace":
             return trace.trace_command(args)
         return run_command(args) if args.command == "run" else check_command(args)
@@ -290,9 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)
         return _end_now_if_still_training(130)
-    except Terminated:
-        print("nnsim: terminated", file=sys.stderr)
-        return _end_now_if_still_training(128 + signal.SIGTERM)
+    except Terminated as ended:
+        print(f"nnsim: {ENDING_SIGNALS[ended.signum]}", file=sys.stderr)
+        return _end_now_if_still_training(128 + ended.signum)
     except BrokenPipeError:
         # The reader went away (`nnsim show x | head`): stop quietly, as cat does, and keep
         # Python from complaining again when it flushes stdout at exit.
@@ -302,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {err.filename}" if err.filename else ""
         print(f"nnsim: cannot write{where}: {err.strerror or err}", file=sys.stderr)
     finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     return 2
 
 

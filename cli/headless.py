@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import Callable, Iterator, Sequence, TextIO
 
 from .core.config import ConfigError
 from .core.data.cleaning import CleaningReport
 from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
-from .core.report import metrics_csv, summary_json, summary_rows, write_atomically
+from .core.report import OUT_FILES, metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
 from .core.scenario import Scenario, ScenarioError, Variant, expectation_keys
 from .core.validation import Tally, format_summary, seed_ranges
@@ -303,9 +303,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
                   f"(their own times add up to {sum(r.seconds for r in runs):.1f} s)")
     if out_dir is not None:
         histories = [(r.variant.name, r.outcome.snapshot.history) for r in runs]
-        files = [write_atomically(out_dir, "metrics.csv", metrics_csv(histories)),
-                 write_atomically(out_dir, "summary.json",
-                                  summary_json(scenario, seed, overrides, _pairs(runs), results))]
+        texts = (metrics_csv(histories), summary_json(scenario, seed, overrides, _pairs(runs), results))
+        files = [write_atomically(out_dir, name, text) for name, text in zip(OUT_FILES, texts)]
         console.print("wrote " + ", ".join(str(f) for f in files))
     return 0 if held == len(results) else 1
 
@@ -331,7 +330,7 @@ def failure_lines(failures: dict[tuple[str, str, str], list[tuple[int, str]]], n
     return lines
 
 
-def check_scenarios(names: list[str], seeds: list[int], load: Callable[[str, int], Scenario], *,
+def check_scenarios(names: list[str], seeds: Sequence[int], load: Callable[[str, int], Scenario], *,
                     workers: int | None = None, out: TextIO | None = None,
                     err: TextIO | None = None, progress: bool = True,
                     tally: Tally | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -36,6 +37,10 @@ MAX_POINTS = 1_000_000         # data.n_points
 MAX_NOISE = 10.0               # data.noise: at 10 the points are jittered 10x the shape's size
 MAX_STEPS = 100_000_000        # train.steps: hours of training even for the smallest network
 MAX_VARIANTS = 64              # [[variant]] tables in one scenario
+MAX_WIDTH = 100_000            # units in a hidden layer: past what any machine's memory holds twice
+MAX_CLASSES = 10               # data.classes
+MAX_SEED = 10**18 - 1          # train.seed: any 18-digit number; with an offset, still an int64
+SHOWN_CHARACTERS = 40          # a value quoted in an error is cut to about this length
 
 
 class ConfigError(ValueError):
@@ -47,19 +52,24 @@ class ConfigError(ValueError):
         self.message = message
 
 
-def setting(default, meaning: str, *, choices: tuple = (), live: bool = False):
+def setting(default, meaning: str, *, choices: tuple = (), live: bool = False,
+            most: int | None = None):
     """A config field with its facts: the one-line ``meaning`` (the key reference in
-    scenarios/README.md is built from it), its ``choices`` if it is one of a list, and whether a
-    running run accepts a change (``live``; anything else defines a different run)."""
-    return field(default=default, metadata={"meaning": meaning, "choices": choices, "live": live})
+    scenarios/README.md is built from it), its ``choices`` if it is one of a list, whether a
+    running run accepts a change (``live``; anything else defines a different run), and for an
+    integer (or a list of them) the ``most`` it may be. Every integer has such a bound: the
+    kernels count in 64-bit integers, and a number of 300 digits is a typo, not a request."""
+    return field(default=default, metadata={"meaning": meaning, "choices": choices, "live": live,
+                                            "most": most})
 
 
 @dataclass(frozen=True)
 class DataConfig:
     kind: str = setting("spiral", "the data set (csv: your own file)", choices=DATA_KINDS)
-    n_points: int = setting(500, "points generated (2-D and regression sets, houses); at most 1,000,000")
+    n_points: int = setting(500, "points generated (2-D and regression sets, houses)",
+                            most=MAX_POINTS)
     noise: float = setting(0.1, "label/position noise of generated sets; 0 to 10")
-    classes: int = setting(3, "blobs / spirals: number of classes")
+    classes: int = setting(3, "blobs / spirals: number of classes", most=MAX_CLASSES)
     features: tuple[str, ...] = setting(("x1", "x2"), "2-D sets: inputs fed to the network; any of "
                                         + ", ".join(DERIVED_FEATURES))
     bad_fraction: float = setting(0.0, "houses: fraction of injected bad records")
@@ -77,7 +87,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    layers: tuple[int, ...] = setting((8, 8), "hidden layer widths")
+    layers: tuple[int, ...] = setting((8, 8), "hidden layer widths", most=MAX_WIDTH)
     activation: str = setting("tanh", "hidden activation", choices=ACTIVATIONS)
     init: str = setting("xavier", "initial weights", choices=INITS)
     init_std: float = setting(0.1, "normal init only: the standard deviation")
@@ -101,22 +111,25 @@ class TrainConfig:
     l1_mode: str = setting("proximal", "proximal (soft threshold: exact zeros) or subgradient",
                            choices=L1_MODES, live=True)
     l2: float = setting(0.0, "L2 penalty strength on the weights", live=True)
-    batch_size: int = setting(32, "rows per step; 0 = full batch")
-    steps: int = setting(2000, "the run ends here; at most 100,000,000", live=True)
+    batch_size: int = setting(32, "rows per step; 0 = full batch", most=MAX_POINTS)
+    steps: int = setting(2000, "the run ends here", live=True, most=MAX_STEPS)
     clip_norm: float = setting(0.0, "clip gradients to this global L2 norm; 0 = off", live=True)
     schedule: str = setting("constant", "learning-rate schedule", choices=SCHEDULES, live=True)
     schedule_step: int = setting(1000, "step schedule: multiply by gamma every this many steps",
-                                 live=True)
+                                 live=True, most=MAX_STEPS)
     schedule_gamma: float = setting(0.5, "step schedule: the factor", live=True)
     plateau_patience: int = setting(0, "reduce-on-plateau: checks without improvement; 0 = off",
-                                    live=True)
+                                    live=True, most=MAX_STEPS)
     plateau_factor: float = setting(0.5, "reduce-on-plateau: multiply the learning rate by this",
                                     live=True)
-    early_stopping: int = setting(0, "patience in checks (of eval_every steps); 0 = off", live=True)
+    early_stopping: int = setting(0, "patience in checks (of eval_every steps); 0 = off", live=True,
+                                  most=MAX_STEPS)
     restore_best: bool = setting(True, "early stopping: go back to the weights of the best check",
                                  live=True)
-    eval_every: int = setting(10, "steps between validation checks (and history points)")
-    seed: int = setting(0, "initial weights, data order, dropout masks (`--seed` replaces it)")
+    eval_every: int = setting(10, "steps between validation checks (and history points)",
+                              most=MAX_STEPS)
+    seed: int = setting(0, "initial weights, data order, dropout masks (`--seed` replaces it)",
+                        most=MAX_SEED)
     divergence_factor: float = setting(1e6, "loss above this multiple of the first loss counts as "
                                             "diverged", live=True)
 
@@ -141,6 +154,7 @@ class Key:
     meaning: str
     choices: tuple
     live: bool
+    most: int | None           # the largest value of an integer key (of each item, for a list)
 
 
 def _keys() -> dict[str, Key]:
@@ -150,7 +164,7 @@ def _keys() -> dict[str, Key]:
         for f in fields(cls):
             name = f"{table}.{f.name}"
             keys[name] = Key(name, hints[f.name], f.default, f.metadata["meaning"],
-                             f.metadata["choices"], f.metadata["live"])
+                             f.metadata["choices"], f.metadata["live"], f.metadata["most"])
     return keys
 
 
@@ -179,12 +193,21 @@ def _type_name(tp) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
 
 
+def shown(value: Any) -> str:
+    """``value`` as an error quotes it: an integer of 300 digits as its size, a long text cut,
+    so the one line of an error stays readable."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**SHOWN_CHARACTERS:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS - 1] + "…"
+
+
 def coerce(key: str, tp, value: Any) -> Any:
     """Check ``value`` against the field type ``tp``; return it in canonical form."""
     origin = get_origin(tp)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(key, f"expected {_type_name(tp)}, got {value!r}")
+            raise ConfigError(key, f"expected {_type_name(tp)}, got {shown(value)}")
         item_tp = get_args(tp)[0]
         return tuple(coerce(f"{key}[{i}]", item_tp, v) for i, v in enumerate(value))
     if tp is bool:
@@ -193,17 +216,18 @@ def coerce(key: str, tp, value: Any) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"expected an integer, got {value!r}")
+            raise ConfigError(key, f"expected an integer, got {shown(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(key, f"expected a finite number, got {value!r}")
+            raise ConfigError(key, f"expected a number, got {shown(value)}")
+        too_big = isinstance(value, int) and abs(value) > sys.float_info.max   # 309+ digits
+        if too_big or not math.isfinite(value):
+            raise ConfigError(key, f"expected a finite number, got {shown(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(key, f"expected a string, got {value!r}")
+            raise ConfigError(key, f"expected a string, got {shown(value)}")
         return value
     raise TypeError(tp)
 
@@ -213,23 +237,28 @@ def _check_ranges(cfg: RunConfig) -> None:
 
     def need(ok: bool, key: str, expected: str) -> None:
         if not ok:
-            raise ConfigError(key, f"expected {expected}, got {get_value(cfg, key)!r}")
+            raise ConfigError(key, f"expected {expected}, got {shown(get_value(cfg, key))}")
 
     for key in KEYS.values():
         value = get_value(cfg, key.name)
         if key.choices and value not in key.choices:
-            raise ConfigError(key.name, f"expected one of {', '.join(key.choices)}, got {value!r}"
+            raise ConfigError(key.name, f"expected one of {', '.join(key.choices)}, got {shown(value)}"
                                         f"{did_you_mean(value, key.choices)}")
+        largest = max(value, default=0) if isinstance(value, tuple) else value
+        if key.most is not None and largest > key.most:
+            raise ConfigError(key.name, f"expected at most {key.most:,}, got {shown(largest)}")
     d, m, t = cfg.data, cfg.model, cfg.train
-    need(10 <= d.n_points <= MAX_POINTS, "data.n_points", f"from 10 to {MAX_POINTS:,}")
+    need(d.n_points >= 10, "data.n_points", f"from 10 to {MAX_POINTS:,}")
     need(0 <= d.noise <= MAX_NOISE, "data.noise", f"a number from 0 to {MAX_NOISE:g}")
-    need(2 <= d.classes <= 10, "data.classes", "an integer from 2 to 10")
+    need(d.classes >= 2, "data.classes", f"an integer from 2 to {MAX_CLASSES}")
     need(0 <= d.bad_fraction < 1, "data.bad_fraction", "a fraction in [0, 1)")
     need(len(d.features) > 0, "data.features", "at least one feature")
     for f in d.features:
         if f not in DERIVED_FEATURES:
-            raise ConfigError("data.features", f"unknown feature {f!r}{did_you_mean(f, DERIVED_FEATURES)}; "
+            raise ConfigError("data.features", f"unknown feature {shown(f)}{did_you_mean(f, DERIVED_FEATURES)}; "
                               f"expected some of {', '.join(DERIVED_FEATURES)}")
+    for key in ("data.features", "data.feature_columns"):
+        _each_once(key, get_value(cfg, key))
     need(len(d.split) == 3 and all(s >= 0 for s in d.split) and abs(sum(d.split) - 1) < 1e-9
          and d.split[0] > 0 and d.split[1] > 0,
          "data.split", "three fractions (train, validation, test) that sum to 1, train and validation > 0")
@@ -249,7 +278,7 @@ def _check_ranges(cfg: RunConfig) -> None:
     need(t.l1 >= 0, "train.l1", "a number >= 0")
     need(t.l2 >= 0, "train.l2", "a number >= 0")
     need(t.batch_size >= 0, "train.batch_size", "a batch size >= 1, or 0 for the full batch")
-    need(1 <= t.steps <= MAX_STEPS, "train.steps", f"from 1 to {MAX_STEPS:,} steps")
+    need(t.steps >= 1, "train.steps", f"from 1 to {MAX_STEPS:,} steps")
     need(t.clip_norm >= 0, "train.clip_norm", "a norm >= 0 (0 = off)")
     need(t.schedule_step >= 1, "train.schedule_step", "at least 1 step")
     need(0 < t.schedule_gamma <= 1, "train.schedule_gamma", "a factor in (0, 1]")
@@ -259,6 +288,14 @@ def _check_ranges(cfg: RunConfig) -> None:
     need(t.eval_every >= 1, "train.eval_every", "at least 1 step")
     need(t.seed >= 0, "train.seed", "a seed >= 0")
     need(t.divergence_factor > 1, "train.divergence_factor", "a number > 1")
+
+
+def _each_once(key: str, names: tuple[str, ...]) -> None:
+    """A list of inputs names each once: a feature given twice is one input fed twice, which no
+    lesson means and which would hide a typo in the other name."""
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(key, f"expected each name once, got {shown(name)} twice")
 
 
 def table_from_dict(table: str, values: dict, base=None):

@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Mapping, Union, get_args, get_origin, get_type
 
 import numpy as np
 
-from .config import ConfigError, RunConfig, coerce, did_you_mean, unknown_key_error
+from .config import ConfigError, RunConfig, coerce, did_you_mean, shown, unknown_key_error
+from .data.dataset import task_before_loading
 from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
@@ -323,6 +324,8 @@ class Reaches(Expectation):
 
     def validate(self, configs):
         _history_metric(self.metric)
+        if self.within < 0:
+            raise ConfigError("within", f"expected a number of steps >= 0 (0: no limit), got {shown(self.within)}")
         if self.ratio != 1.0 and not self.faster_than:
             raise ConfigError("ratio", "only applies with 'faster_than'")
         if self.ratio <= 0:
@@ -465,8 +468,10 @@ class GradRatio(Expectation):
         if len(self.layers) != 2 or not all(-n_layers <= i < n_layers for i in self.layers):
             raise ConfigError("layers", f"expected two layer indexes in [{-n_layers}, {n_layers - 1}]"
                                         f" ({self.variant!r} has {n_layers} layers), got {list(self.layers)}")
-        if self.last < 1:
-            raise ConfigError("last", f"expected at least 1 check, got {self.last!r}")
+        checks = _checks(configs[self.variant])
+        if not 1 <= self.last <= checks:
+            raise ConfigError("last", f"expected from 1 to {checks} checks (what {self.variant!r} "
+                                      f"makes), got {shown(self.last)}")
 
     def check(self, outcomes):
         snap = outcomes[self.variant].snapshot
@@ -639,6 +644,12 @@ def _step_metric(metric: str) -> None:
                                     f"got {metric!r}")
 
 
+def _checks(config: RunConfig) -> int:
+    """The checks a run makes: at step 0, every train.eval_every steps, and at its end."""
+    steps, every = config.train.steps, config.train.eval_every
+    return 1 + steps // every + (steps % every > 0)
+
+
 def _logged_step(step: int, configs, runs) -> None:
     for name in runs:
         train = configs[name].train
@@ -778,6 +789,11 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
     for key in ("metric", "to"):
         if layer_metric(getattr(expectation, key, "")):
             _layer_in_range(key, getattr(expectation, key), expectation.runs(), configs)
+        if getattr(expectation, key, "").endswith("_acc"):
+            _classified(key, getattr(expectation, key), expectation.runs(), configs)
+    for key in ("before_step", "before_epoch"):
+        if getattr(expectation, key, 0) < 0:
+            raise ConfigError(key, f"expected an integer >= 0 (0: any time), got {shown(getattr(expectation, key))}")
     expectation.validate(configs)
     return expectation
 
@@ -798,6 +814,15 @@ def _layer_in_range(key: str, metric: str, runs, configs) -> None:
         if not -n_layers <= layer < n_layers:
             raise ConfigError(key, f"{metric}: expected a layer in [{-n_layers}, {n_layers - 1}] "
                                    f"({name!r} has {n_layers} layers)")
+
+
+def _classified(key: str, metric: str, runs, configs) -> None:
+    """An accuracy needs class labels: refuse it on a run whose data is known to be a regression."""
+    for name in runs:
+        data = configs[name].data
+        if task_before_loading(data) == "regression":
+            raise ConfigError(key, f"{metric}: an accuracy needs class labels, and {name!r} learns "
+                                   f"a regression (data.kind = {data.kind!r}); use a loss instead")
 
 
 def check_all(expectations, outcomes: Mapping[str, Outcome]) -> list[Result]:

@@ -19,6 +19,7 @@ from .expectations import Outcome, Result
 from .scenario import Scenario, Variant
 from .snapshot import History
 
+OUT_FILES = ("metrics.csv", "summary.json")     # what `nnsim run --out DIR` writes into DIR
 SCALARS = ("train_loss", "val_loss", "train_acc", "val_acc", "batch_loss", "batch_loss_std", "lr")
 LAYER_COLUMNS = ("grad_norm", "update_ratio")   # one column per layer each, 0 = first hidden layer
 
@@ -95,18 +96,22 @@ def _umask() -> int:
 
 
 def write_atomically(folder: Path, name: str, text: str) -> Path:
-    """Write ``folder/name`` through a temporary file, so it is never seen half-written."""
+    """Write ``folder/name`` through a temporary file, so it is never seen half-written. On any
+    exception, Ctrl-C and the signals the command line turns into one (SIGTERM, SIGHUP)
+    included, the temporary file is removed and ``folder/name`` is left as it was."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    temp = None
     try:
-        os.fchmod(fd, 0o666 & ~_umask())     # mkstemp makes it 0600; a results file follows the umask
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            os.fchmod(fd, 0o666 & ~_umask())     # mkstemp makes it 0600; a results file follows the umask
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
         raise
     return target

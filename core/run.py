@@ -21,9 +21,10 @@ import numpy as np
 
 from . import kernels
 from .activations import ACTIVATION_NAME
-from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, run_bytes
+from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, check_data_budget, run_bytes
 from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
+from .data.csv_loader import file_bytes
 from .history import HistoryBuffer
 from .losses import LOSS_CODE
 from .model import ACTIVATION, Layout, build_layout, init_params
@@ -95,6 +96,8 @@ class Run:
     def _build(self, dataset: Dataset | None) -> None:
         cfg = self.config
         data_seed, init_seed, stream_seed = np.random.SeedSequence(cfg.train.seed).generate_state(3)
+        if dataset is None:     # a file too big to read is refused before it is read
+            check_data_budget(file_bytes(cfg.data, self._base_dir), available_bytes(), self._alongside)
         self.dataset = dataset or build_dataset(cfg.data, int(data_seed), self._base_dir)
         self._loss_code = loss_code(cfg.train.loss, self.dataset.task)
         n_train, n_inputs = self.dataset.x_train.shape

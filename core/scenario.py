@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
-    KEYS, LIVE_KEYS, MAX_VARIANTS, TABLES, ConfigError, RunConfig, config_from_dict, did_you_mean,
-    unknown_key_error, with_value, with_values,
+    KEYS, LIVE_KEYS, MAX_SEED, MAX_VARIANTS, TABLES, ConfigError, RunConfig, config_from_dict,
+    did_you_mean, shown, unknown_key_error, with_value, with_values,
 )
+from .data.dataset import training_rows_before_loading
 from .expectations import COMMON_KEYS, KINDS, Expectation, parse_expectation, unknown_variant
 from .text import plain
 from .validation import PlaceholderError, fill
@@ -35,6 +36,8 @@ VARIANT_KEYS = ("name", "label", "seed_offset", "data", "model", "train")
 EVENT_KEYS = ("at_step", "at_epoch", "variant", "set", "say")
 BASE_RUN = "base"          # the one run of a scenario without variants
 TOO_DEEP = "lists or tables nested too deeply to read (a scenario needs a few levels)"
+TOO_LONG = "a number of thousands of digits; every setting is bounded far below that (scenarios/README.md, Limits)"
+BOM = "\ufeff"             # some editors start a UTF-8 file with it; TOML does not allow it
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")     # an expectation's id: no dots, it is part of a placeholder
 
@@ -158,9 +161,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ScenarioError("--set", key, TOO_DEEP) from None
     except tomllib.TOMLDecodeError:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.+-]*", raw):
-            raise ScenarioError("--set", key, f"cannot read the value {raw!r}: expected a number, "
+            raise ScenarioError("--set", key, f"cannot read the value {shown(raw)}: expected a number, "
                                               "true/false, a word, a \"string\" or a [list]") from None
         value = raw
+    except ValueError:          # Python reads no integer of more than 4,300 digits
+        raise ScenarioError("--set", key, TOO_LONG) from None
     if value == 0 and isinstance(value, float) and re.search(r"[1-9]", re.split(r"[eE]", raw)[0]):
         raise ScenarioError("--set", key, f"{raw} reads as 0.0: it is below the smallest number "
                                           "a 64-bit float holds (about 5e-324)")
@@ -192,13 +197,23 @@ def load_scenario(name_or_path: str | Path, *, seed: int | None = None,
 def parse_scenario(text: str, *, path: Path, seed: int | None = None,
                    overrides: tuple[tuple[str, Any], ...] = (), fill_figures: bool = True) -> Scenario:
     """``load_scenario`` on text already read (``path`` names it in errors and anchors data)."""
+    doc = _read_toml(text, path)
     try:
-        doc = tomllib.loads(text)
         return _Parser(path, fill_figures).scenario(doc, plain(path.stem), seed, tuple(overrides))
+    except RecursionError:      # the table walk recurses once per level
+        raise ScenarioError(str(path), "", TOO_DEEP) from None
+
+
+def _read_toml(text: str, path: Path) -> dict:
+    """The TOML document, or one line saying why it cannot be read (a leading BOM is dropped)."""
+    try:
+        return tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(path, err) from None
-    except RecursionError:      # tomllib and the table walk recurse once per level
+    except RecursionError:      # tomllib recurses once per level
         raise ScenarioError(str(path), "", TOO_DEEP) from None
+    except ValueError:          # Python reads no integer of more than 4,300 digits
+        raise ScenarioError(str(path), "", TOO_LONG) from None
 
 
 def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> ScenarioError:
@@ -257,6 +272,8 @@ class _Parser:
     def scenario(self, doc: dict, name: str, seed: int | None, overrides) -> Scenario:
         self.check_keys("", doc, TOP_KEYS)
         title = self.text(doc, "title", required=True)
+        if not title:
+            raise self.error("title", "expected a title, got an empty one (it heads the lesson)")
         summary = self.text(doc, "summary")
         if "\n" in summary:
             raise self.error("summary", "expected one line (it is what `nnsim list` shows)")
@@ -274,9 +291,9 @@ class _Parser:
             base = with_value(base, "train.seed", seed)
         configs = {v.name: v.config for v in variants}
         # an event past the end is a mistake in the file, not after `--set train.steps=...`
-        steps = {v.name: v.config.train.steps
-                 for v in self.variants(self.tables(doc, "variant"), written, (), seed)}
-        events = tuple(self.event(i, t, configs, steps) for i, t in
+        as_written = {v.name: v.config
+                      for v in self.variants(self.tables(doc, "variant"), written, (), seed)}
+        events = tuple(self.event(i, t, configs, as_written) for i, t in
                        enumerate(self.tables(doc, "event"), start=1))
         expectations = self.expectations(self.tables(doc, "expect"), configs)
         return Scenario(name=name, path=self.path, title=title, summary=summary,
@@ -342,8 +359,9 @@ class _Parser:
                 raise self.error(f"{where}.label", f"expected a string, got {label!r}")
             label = plain(label)
             offset = table.get("seed_offset", 0)
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise self.error(f"{where}.seed_offset", f"expected an integer >= 0, got {offset!r}")
+            if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_SEED:
+                raise self.error(f"{where}.seed_offset", f"expected an integer from 0 to {MAX_SEED:,}, "
+                                                         f"got {shown(offset)}")
             changes = {t: table[t] for t in TABLES if t in table}
             try:
                 cfg = config_from_dict(changes, base=base)
@@ -360,7 +378,7 @@ class _Parser:
             yield Variant(name=name, label=label, overrides=changes, seed_offset=offset, config=cfg)
 
     def event(self, index: int, table: dict, configs: dict[str, RunConfig],
-              steps: dict[str, int]) -> Event:
+              as_written: dict[str, RunConfig]) -> Event:
         where = f"event[{index}]"
         self.check_keys(where, table, EVENT_KEYS)
         timing = [k for k in ("at_step", "at_epoch") if k in table]
@@ -368,18 +386,20 @@ class _Parser:
             raise self.error(where, "expected exactly one of at_step, at_epoch")
         when = table[timing[0]]
         if isinstance(when, bool) or not isinstance(when, int) or when < 0:
-            raise self.error(f"{where}.{timing[0]}", f"expected an integer >= 0, got {when!r}")
+            raise self.error(f"{where}.{timing[0]}", f"expected an integer >= 0, got {shown(when)}")
         variant = table.get("variant")
         if variant is not None and not isinstance(variant, str):
             raise self.error(f"{where}.variant", f"expected a variant's name, got {variant!r}")
         if variant is not None and variant not in configs:
             raise self.error(f"{where}.variant", unknown_variant(variant, configs))
         targets = [variant] if variant is not None else list(configs)
-        if timing[0] == "at_step":
-            for v in targets:
-                if when > steps[v]:
-                    raise self.error(f"{where}.at_step", f"expected a step <= train.steps "
-                                                         f"({steps[v]}) of {v!r}")
+        for v in targets:
+            steps = as_written[v].train.steps
+            if timing[0] == "at_step" and when > steps:
+                raise self.error(f"{where}.at_step", f"expected a step <= train.steps ({steps}) of {v!r}")
+            if timing[0] == "at_epoch" and when * _fewest_steps_per_epoch(as_written[v]) > steps:
+                raise self.error(f"{where}.at_epoch", f"expected an epoch that starts by train.steps "
+                                                      f"({steps}) of {v!r}, got {shown(when)}")
         raw_set = table.get("set", {})
         if not isinstance(raw_set, dict):
             raise self.error(f"{where}.set", 'expected an inline table, e.g. set = { "train.lr" = 0.1 }')
@@ -398,6 +418,15 @@ class _Parser:
             raise self.error(where, "expected 'set' and/or 'say' (an event must do something)")
         return Event(index=index, at_step=table.get("at_step"), at_epoch=table.get("at_epoch"),
                      variant=variant, set=changes, say=say)
+
+
+def _fewest_steps_per_epoch(cfg: RunConfig) -> int:
+    """Steps an epoch takes at least: exact for generated data, 1 when the data decides (a
+    file, cleaning), so only an epoch that surely starts past the end is refused."""
+    rows = training_rows_before_loading(cfg.data)
+    if rows is None or cfg.train.batch_size == 0:
+        return 1
+    return -(-max(rows, 1) // min(cfg.train.batch_size, max(rows, 1)))
 
 
 def expectation_keys(expectation: Expectation) -> str:
@@ -441,6 +470,8 @@ def reference_markdown() -> str:
         lines += [f"### `[{table}]`", "", "| key | default | meaning |", "|---|---|---|"]
         for key in (k for k in KEYS.values() if k.name.startswith(f"{table}.")):
             meaning = key.meaning + (f"; one of {', '.join(key.choices)}" if key.choices else "")
+            if key.most is not None:
+                meaning += f"; {'each ' if isinstance(key.default, tuple) else ''}at most {key.most:,}"
             lines.append(f"| `{key.name}` | `{toml_value(key.default)}` | {_cell(meaning)} |")
         lines.append("")
     lines += ["Keys an `[[event]]` may `set` (the others define a different run): "

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
+from itertools import accumulate
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -23,19 +26,49 @@ from .expectations import Result, figure_text
 STATS = ("median", "p5", "p95")
 QUANTILES = {"median": 0.5, "p5": 0.05, "p95": 0.95}
 FORMAT = 1
+MAX_SUMMARY_BYTES = 64 * 2**20    # every lesson over 1,000 seeds takes 36 kB
 ASKS_WIDTH = 72         # what an expectation asks, cut to fit 80 columns on the console
 PLACEHOLDER = re.compile(r"\{validation\.([^{}:]*)(?::([^{}]*))?\}")
 
 
+class Seeds(Sequence[int]):
+    """Seeds in increasing order, each once, held as ranges and never listed: ``0-999999999999``
+    is two numbers, and ``0-99999,0-99999`` merges into one range without a set of 100,000.
+    Iterating yields them one by one, so ``nnsim check`` can start the first run at once."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]):
+        """``ranges``: inclusive ``(low, high)`` pairs, in any order, overlapping or not."""
+        merged: list[tuple[int, int]] = []
+        for low, high in sorted(ranges):
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        self.ranges = tuple(merged)
+        self._ends = list(accumulate(high - low + 1 for low, high in merged))   # seeds up to each range
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __getitem__(self, index: int) -> int:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        which = bisect_right(self._ends, index)
+        before = self._ends[which - 1] if which else 0
+        return self.ranges[which][0] + index - before
+
+    def __iter__(self) -> Iterator[int]:
+        for low, high in self.ranges:
+            yield from range(low, high + 1)
+
+    def __str__(self) -> str:
+        return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ranges)
+
+
 def seed_ranges(seeds: Iterable[int]) -> str:
     """``0-9,12``: the seeds as ``nnsim check --seeds`` reads them."""
-    parts: list[list[int]] = []
-    for seed in sorted(set(seeds)):
-        if parts and seed == parts[-1][1] + 1:
-            parts[-1][1] = seed
-        else:
-            parts.append([seed, seed])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
+    return str(seeds if isinstance(seeds, Seeds) else Seeds((seed, seed) for seed in seeds))
 
 
 def distribution(values: Iterable[float]) -> dict:
@@ -138,15 +171,69 @@ class PlaceholderError(Exception):
         self.placeholder, self.why = placeholder, why
 
 
+class SummaryError(ValueError):
+    """A file that is not a validation summary: where in it, and what was expected there."""
+
+
 def read_summary(path: Path) -> dict:
-    """A validation summary written by ``nnsim check --summary``; "inf" strings back to floats."""
+    """A validation summary written by ``nnsim check --summary``; "inf" strings back to floats.
+    Its structure is checked whole, so a file that is JSON but not a summary is refused when
+    read (``SummaryError``), not found out by a KeyError after an hour of checks."""
     def numbers(value):
         if isinstance(value, dict):
             return {k: numbers(v) for k, v in value.items()}
         if value in ("inf", "-inf"):
             return float(value)
         return math.nan if value is None else value
-    return numbers(json.loads(path.read_text(encoding="utf-8")))
+    with path.open("rb") as file:
+        data = file.read(MAX_SUMMARY_BYTES + 1)     # bounded: whatever the path turns out to be
+    if len(data) > MAX_SUMMARY_BYTES:
+        raise SummaryError(f"the file: expected at most {MAX_SUMMARY_BYTES // 2**20} MiB")
+    try:
+        summary = numbers(json.loads(data.decode("utf-8")))
+    except RecursionError:
+        raise SummaryError("nested too deeply to be a summary") from None
+    check_summary(summary)
+    return summary
+
+
+def check_summary(summary) -> None:
+    """Raise ``SummaryError`` unless ``summary`` has the structure ``Tally.summary`` gives."""
+    def need(ok: bool, where: str, expected: str) -> None:
+        if not ok:
+            raise SummaryError(f"{where}: expected {expected}")
+
+    def table(value, where: str) -> dict:
+        need(isinstance(value, dict), where, "an object")
+        return value
+
+    def count(value, where: str) -> None:
+        need(isinstance(value, int) and not isinstance(value, bool) and value >= 0, where,
+             "a whole number >= 0")
+
+    def number(value, where: str) -> None:
+        need(isinstance(value, (int, float)) and not isinstance(value, bool), where, "a number")
+
+    need(table(summary, "the file").get("format") == FORMAT, "format", f"{FORMAT}")
+    for name, scenario in table(summary.get("scenarios"), "scenarios").items():
+        where = f"scenarios.{name}"
+        table(scenario, where)
+        need(isinstance(scenario.get("seeds"), str), f"{where}.seeds", "seeds such as \"0-9\"")
+        count(scenario.get("runs"), f"{where}.runs")
+        for id_, expectation in table(scenario.get("expectations"), f"{where}.expectations").items():
+            at = f"{where}.expectations.{id_}"
+            table(expectation, at)
+            need(isinstance(expectation.get("kind"), str), f"{at}.kind", "a string")
+            need(isinstance(expectation.get("asks", ""), str), f"{at}.asks", "a string")
+            for key in ("passed", "runs"):
+                count(expectation.get(key), f"{at}.{key}")
+            number(expectation.get("pass_rate"), f"{at}.pass_rate")
+            for figure, stats in table(expectation.get("figures"), f"{at}.figures").items():
+                table(stats, f"{at}.figures.{figure}")
+                for stat in STATS:
+                    number(stats.get(stat), f"{at}.figures.{figure}.{stat}")
+                for stat in ("measured", "infinite"):
+                    count(stats.get(stat), f"{at}.figures.{figure}.{stat}")
 
 
 def fill(text: str, scenario: str, summary_path: Path, load=read_summary) -> str:
@@ -165,7 +252,11 @@ def fill(text: str, scenario: str, summary_path: Path, load=read_summary) -> str
         first = PLACEHOLDER.search(text).group(0)
         raise PlaceholderError(first, f"no validation summary {summary_path} (write it with "
                                       f"`nnsim check ... --seeds A-B --summary {summary_path}`)")
-    summary = load(summary_path)
+    try:
+        summary = load(summary_path)
+    except (OSError, UnicodeDecodeError, ValueError) as err:    # SummaryError, bad JSON
+        raise PlaceholderError(PLACEHOLDER.search(text).group(0),
+                               f"cannot read {summary_path} as a validation summary ({err})") from None
 
     def figure(match: re.Match) -> str:
         placeholder, path, spec = match.group(0), match.group(1).split("."), match.group(2)

@@ -118,16 +118,17 @@ def wait_until(condition, timeout: float, what: str):
 
 
 class Server:
-    """``nnsim serve`` in a process of its own on a free localhost port."""
+    """``nnsim serve`` in a process of its own on a free localhost port (in the folder
+    ``cwd``, which its sessions share)."""
 
-    def __init__(self, *args: str, log: Path):
+    def __init__(self, *args: str, log: Path, cwd: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "nnsim", "serve", *args, "--port", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT)
+                stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         wait_until(lambda: "serving" in self.output() or self.process.poll() is not None,
                    30, "the server to start")
         if self.process.poll() is not None:

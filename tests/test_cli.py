@@ -111,12 +111,15 @@ def test_help(argv, capsys):
 
 
 @pytest.mark.parametrize("text, seeds", [("0-9", list(range(10))), ("3", [3]), ("0,2,5", [0, 2, 5]),
-                                         ("0-2,7", [0, 1, 2, 7]), ("4,4", [4])])
+                                         ("0-2,7", [0, 1, 2, 7]), ("4,4", [4]), ("5,0-2", [0, 1, 2, 5]),
+                                         ("3-6,0-4", list(range(7))), ("0-2,4-5,3", list(range(6)))])
 def test_parse_seeds(text, seeds):
-    assert parse_seeds(text) == seeds
+    parsed = parse_seeds(text)
+    assert list(parsed) == seeds and len(parsed) == len(seeds)
+    assert [parsed[i] for i in range(len(seeds))] == seeds and parsed[-1] == seeds[-1]
 
 
-@pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-2", "1,,2"])
+@pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-2", "1,,2", "²"])
 def test_parse_seeds_rejects(text):
     with pytest.raises(argparse.ArgumentTypeError, match="expected seeds like 0-9"):
         parse_seeds(text)
@@ -160,7 +163,8 @@ def test_tui_gets_the_scenario_and_options(monkeypatch):
     monkeypatch.setitem(sys.modules, "nnsim.tui.app", fake)
     assert main([str(COMPARE), "--seed", "4", "--replay", "--set", "train.lr=0.3"]) == 0
     assert calls == [(str(COMPARE), {"seed": 4, "overrides": (("train.lr", 0.3),),
-                                     "replay": True, "autoplay": False})]
+                                     "replay": True, "autoplay": False, "served": False,
+                                     "data_folder": None})]
     assert main(["tests/broken_scenarios/negative-lr.toml"]) == 2     # checked before the TUI starts
     assert main([str(COMPARE), "--set", "train.lr=-1"]) == 2           # and so is --set
     assert len(calls) == 1
@@ -518,7 +522,8 @@ def test_escape_sequences_in_an_error_never_reach_the_terminal(tmp_path, capsys)
 
 
 @pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "nnsim: interrupted"),
-                                                  (signal.SIGTERM, 143, "nnsim: terminated")])
+                                                  (signal.SIGTERM, 143, "nnsim: terminated"),
+                                                  (signal.SIGHUP, 129, "nnsim: hung up")])
 def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, status, line):
     out = tmp_path / "out"
     # Warm the kernel cache first: this test is about a signal mid-run.

@@ -98,6 +98,22 @@ async def test_the_palette_takes_a_burst(tmp_path, burst):
         assert app.screen is app.dashboard or isinstance(app.screen, CommandPalette)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_keys_typed_after_quitting_are_ignored(tmp_path, size):
+    """Found in tmux: `q` then `c` in one burst opened the controls in a closing app, which
+    crashed it on the way out (MountError; exit status 1 after a clean quit)."""
+    app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
+    async with app.run_test(size=size) as pilot:
+        while app.frame is None:
+            await pilot.pause(0.02)
+        post_keys(app, ["q", "c", "c", "c"])
+        for _ in range(600):            # until it has quit, however busy the machine
+            if app.return_code is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert app.return_code == 0
+
+
 async def test_the_controls_survive_resizes_while_they_open_and_close(tmp_path):
     """Found in tmux: `c` and resizes while the layer rows were being built raised NoMatches."""
     app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
@@ -109,5 +125,6 @@ async def test_the_controls_survive_resizes_while_they_open_and_close(tmp_path):
             await pilot.resize_terminal(*size)
             post_keys(app, ["c", "c"])
         layers = len(app.frame.configs[0].model.layers)
+        await pilot.pause()
         await wait_until(pilot, lambda: all(len(panel._width_labels) == layers
                                             for panel in app.screen.query(ControlsPanel)))

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -175,6 +175,11 @@ class NnsimApp(App[int]):
         deadline.daemon = True
         deadline.start()
         self._loop.call_soon_threadsafe(self.exit, None, status)
+
+    async def on_event(self, event: events.Event) -> None:
+        if self._exit and isinstance(event, events.InputEvent):
+            return      # quitting: a key typed after `q` must not open what is being taken down
+        await super().on_event(event)
 
     # ------------------------------------------------------------------ training
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import DataConfig
 from .cleaning import CleaningReport
-from .prepare import Scaling
-from .synthetic import derive_features
+from .prepare import Scaling, training_rows
+from .synthetic import MULTI_CLASS, REGRESSION, TWO_CLASS, derive_features
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,3 +50,24 @@ class Dataset:
     cleaning: CleaningReport | None = None
     plane: Plane | None = None
     notes: tuple[str, ...] = ()     # what the loader chose and why, for the user to read
+
+
+# What the configuration alone says of the data, for checks made when a scenario is loaded,
+# before any data is generated or read.
+
+def task_before_loading(cfg: DataConfig) -> str | None:
+    """The task the data will have; None when only the data can say (a CSV file, task = auto)."""
+    if cfg.kind in REGRESSION or cfg.kind == "houses":
+        return "regression"
+    if cfg.kind in MULTI_CLASS or cfg.kind == "digits":
+        return "multiclass"
+    if cfg.kind in TWO_CLASS:
+        return "binary"
+    return None if cfg.task == "auto" else cfg.task
+
+
+def training_rows_before_loading(cfg: DataConfig) -> int | None:
+    """The training split's records; None when the data decides (a file, records cleaned away)."""
+    if cfg.kind in (*TWO_CLASS, *MULTI_CLASS, *REGRESSION):
+        return training_rows(cfg.n_points, cfg.split)
+    return None

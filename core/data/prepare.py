@@ -14,11 +14,16 @@ import numpy as np
 from .records import DataError
 
 
+def training_rows(n: int, fractions: tuple[float, ...]) -> int:
+    """How many of ``n`` records the training split gets."""
+    return round(n * fractions[0])
+
+
 def split_rows(n: int, fractions: tuple[float, ...],
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Disjoint row indices (train, val, test) covering range(n), sized round(n * fraction)."""
     order = rng.permutation(n)
-    n_train = round(n * fractions[0])
+    n_train = training_rows(n, fractions)
     n_val = min(round(n * fractions[1]), n - n_train)
     if n_train < 1 or n_val < 1:
         raise DataError("data.split", f"{n} records are too few for a split of {list(fractions)}")

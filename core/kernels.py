@@ -43,7 +43,8 @@ def forward_rows(params, table, x, start, rows, ws):
     batch = ws.acts[:rows * n_in].reshape((rows, n_in))                             # (B, n_in)
     for i in range(rows):
         batch[i, :] = x[start + i]
-    forward(params, table, rows, ws, 0.0, False, np.zeros(2, dtype=np.uint64))
+    forward(params, table, rows, ws.acts, ws.units, ws.masks, 0.0, False,
+            np.zeros(2, dtype=np.uint64))
 
 
 @kernel
@@ -164,11 +165,12 @@ def train_step(params, grads, first, second, weight_mask, table, rows, ws, grad_
     l1_gradient = 0.0 if proximal else hyper[H_L1]
     l1_update = hyper[H_L1] if proximal else 0.0
     # 1. Forward pass: the inputs (B, n_in) through every layer to the logits (B, K).
-    forward(params, table, rows, ws, dropout, True, rng_state)
+    forward(params, table, rows, ws.acts, ws.units, ws.masks, dropout, True, rng_state)
     # 2. Loss: the batch's mean loss, and dL/dlogits (B, K).
     batch_loss = loss(codes[C_LOSS], table, rows, ws)
     # 3. Backpropagation: dL/dparams (P,), output layer first; then penalties and clipping.
-    backward(params, table, rows, ws, dropout, grads)
+    backward(params, table, rows, ws.acts, ws.units, ws.masks, ws.dlogits, ws.dz, ws.upstream,
+             ws.downstream, dropout, grads)
     for layer in range(table.shape[0]):
         grad_norms[layer] = math.sqrt(sum_of_squares(grads, table[layer, W_OFFSET],
                                                      table[layer, B_OFFSET]))

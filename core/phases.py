@@ -4,7 +4,10 @@ regularise, update.
 ``kernels.train_step`` calls them in that order to train; the gradient tests call the very same
 kernels, and ``core.trace`` shows what they computed, so what a learner sees is what trains.
 Every array a phase writes is the caller's ``Workspace``, laid out for the current batch of B
-rows: nothing is allocated per step and no Python object crosses into a kernel.
+rows: nothing is allocated per step and no Python object crosses into a kernel. ``forward`` and
+``backward``, the phases compiled as calls, take the workspace's arrays they use rather than the
+whole tuple: a compiled call counts a reference up and down for every array of a tuple it is
+given, which cost a tiny network about 6% of its step (benchmarks/bench_train.py).
 
 Shapes in comments: B = batch rows, n_in / n_out = a layer's widths, K = outputs, P = params.
 """
@@ -70,8 +73,9 @@ def logits_view(table, rows, units):
 
 
 @kernel
-def forward(params, table, rows, ws, dropout, draw_masks, rng_state):
-    """1. Forward pass: run the network on the batch already at the start of ``ws.acts``.
+def forward(params, table, rows, acts, units, masks, dropout, draw_masks, rng_state):
+    """1. Forward pass: run the network on the batch already at the start of ``acts``
+    (``acts``, ``units`` and ``masks`` are the ``Workspace``'s).
 
     Layer l reads its input right where layer l-1 wrote its output in ``acts``; ``units``
     keeps act(z) before dropout and the skip connection, which is all backpropagation needs.
@@ -86,23 +90,23 @@ def forward(params, table, rows, ws, dropout, draw_masks, rng_state):
         n_in, n_out = table[layer, N_IN], table[layer, N_OUT]
         w = params[w_off:w_off + n_in * n_out].reshape((n_in, n_out))               # (n_in, n_out)
         bias = params[b_off:b_off + n_out]                                          # (n_out,)
-        a_prev = ws.acts[a_off:a_off + rows * n_in].reshape((rows, n_in))           # (B, n_in)
+        a_prev = acts[a_off:a_off + rows * n_in].reshape((rows, n_in))              # (B, n_in)
         a_off += rows * n_in
-        a = ws.acts[a_off:a_off + rows * n_out].reshape((rows, n_out))              # (B, n_out)
-        u = ws.units[u_off:u_off + rows * n_out].reshape((rows, n_out))             # (B, n_out)
+        a = acts[a_off:a_off + rows * n_out].reshape((rows, n_out))                 # (B, n_out)
+        u = units[u_off:u_off + rows * n_out].reshape((rows, n_out))                # (B, n_out)
         matmul(a_prev, w, u)
         activate_rows(table[layer, ACTIVATION], u, bias)
         drop = dropout > 0.0 and layer < n_layers - 1
         if drop and draw_masks:
             keep = 1.0 - dropout
             for k in range(u_off, u_off + rows * n_out):
-                ws.masks[k] = 1.0 / keep if next_uniform(rng_state, R_DROPOUT) < keep else 0.0
+                masks[k] = 1.0 / keep if next_uniform(rng_state, R_DROPOUT) < keep else 0.0
         residual = table[layer, RESIDUAL]
         for i in range(rows):
             for j in range(n_out):
                 value = u[i, j]
                 if drop:
-                    value *= ws.masks[u_off + i * n_out + j]
+                    value *= masks[u_off + i * n_out + j]
                 if residual:
                     value += a_prev[i, j]
                 a[i, j] = value
@@ -121,8 +125,10 @@ def loss(loss_code, table, rows, ws):
 
 
 @kernel
-def backward(params, table, rows, ws, dropout, grads):
-    """3. Backpropagation: from dL/dlogits, output layer first, dL/dparams into ``grads`` (P,).
+def backward(params, table, rows, acts, units, masks, dlogits, dz_buf, upstream, downstream,
+             dropout, grads):
+    """3. Backpropagation: from dL/dlogits, output layer first, dL/dparams into ``grads`` (P,)
+    (the array arguments before ``dropout`` are the ``Workspace``'s).
 
     Each layer turns dL/d(its output) into dL/dz, its weights' and biases' gradients, and
     dL/d(its input) for the layer below; ``upstream`` and ``downstream`` take turns holding
@@ -135,7 +141,7 @@ def backward(params, table, rows, ws, dropout, grads):
     for layer in range(n_layers):
         a_end += rows * table[layer, N_IN]
         u_end += rows * table[layer, N_OUT]
-    above = ws.dlogits                 # dL/d(this layer's output)
+    above = dlogits                    # dL/d(this layer's output)
     into_upstream = True
     for layer in range(n_layers - 1, -1, -1):
         w_off, b_off = table[layer, W_OFFSET], table[layer, B_OFFSET]
@@ -145,10 +151,10 @@ def backward(params, table, rows, ws, dropout, grads):
         w = params[w_off:w_off + n_in * n_out].reshape((n_in, n_out))               # (n_in, n_out)
         grad_w = grads[w_off:w_off + n_in * n_out].reshape((n_in, n_out))           # (n_in, n_out)
         grad_b = grads[b_off:b_off + n_out]                                         # (n_out,)
-        a_prev = ws.acts[a_end:a_end + rows * n_in].reshape((rows, n_in))           # (B, n_in)
-        u = ws.units[u_end:u_end + rows * n_out].reshape((rows, n_out))             # (B, n_out)
+        a_prev = acts[a_end:a_end + rows * n_in].reshape((rows, n_in))              # (B, n_in)
+        u = units[u_end:u_end + rows * n_out].reshape((rows, n_out))                # (B, n_out)
         g = above[:rows * n_out].reshape((rows, n_out))                             # (B, n_out)
-        dz = ws.dz[:rows * n_out].reshape((rows, n_out))                            # (B, n_out)
+        dz = dz_buf[:rows * n_out].reshape((rows, n_out))                           # (B, n_out)
         hidden = layer < n_layers - 1
         code = table[layer, ACTIVATION]
         for j in range(n_out):
@@ -158,14 +164,14 @@ def backward(params, table, rows, ws, dropout, grads):
                 value = g[i, j]
                 if hidden:
                     if dropout > 0.0:
-                        value *= ws.masks[u_end + i * n_out + j]
+                        value *= masks[u_end + i * n_out + j]
                     value *= activation_slope(code, u[i, j])
                 dz[i, j] = value
                 grad_b[j] += value
         matmul_at_b(a_prev, dz, grad_w)
         if layer == 0:
             break
-        below = ws.upstream if into_upstream else ws.downstream
+        below = upstream if into_upstream else downstream
         g_prev = below[:rows * n_in].reshape((rows, n_in))                          # (B, n_in)
         matmul_a_bt(dz, w, g_prev)
         if table[layer, RESIDUAL]:

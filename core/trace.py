@@ -137,7 +137,7 @@ def trace_step(run: Run) -> StepTrace:
         loss_function=_LOSS_NAME[state.loss_code], loss=float(loss), dlogits=frozen(dlogits),
         optimizer=run.config.train.optimizer, learning_rate=float(learning_rate))
     # The same batch through the updated weights, with the masks that trained (not redrawn).
-    forward(params, table, rows, ws, dropout, False, state.streams)
+    forward(params, table, rows, ws.acts, ws.units, ws.masks, dropout, False, state.streams)
     loss_after = batch_loss(state.loss_code, table, rows, ws)
     return StepTrace(**trace, layers=tuple(LayerTrace(**layer) for layer in layers),
                      loss_after=float(loss_after))

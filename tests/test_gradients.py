@@ -97,9 +97,12 @@ class Problem:
         order, with the fixed masks."""
         table = self.layout.table
         grads = np.zeros(self.layout.n_params)
-        phases.forward(params, table, BATCH, self.ws, self.dropout, False, self.rng_state)
-        value = phases.loss(self.loss_code, table, BATCH, self.ws)
-        phases.backward(params, table, BATCH, self.ws, self.dropout, grads)
+        ws = self.ws
+        phases.forward(params, table, BATCH, ws.acts, ws.units, ws.masks, self.dropout, False,
+                       self.rng_state)
+        value = phases.loss(self.loss_code, table, BATCH, ws)
+        phases.backward(params, table, BATCH, ws.acts, ws.units, ws.masks, ws.dlogits, ws.dz,
+                        ws.upstream, ws.downstream, self.dropout, grads)
         return value + phases.regularise(params, table, grads, self.l1, self.l2, 0.0), grads
 
     def reference(self, params) -> tuple[float, np.ndarray]:

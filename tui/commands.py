@@ -15,8 +15,9 @@ from .controls import palette_commands
 class CommandPalette(TextualPalette):
     """Textual's palette, safe against keys that arrive in one burst (a paste, a slow link, a
     browser's queued keys): a second enter that comes before the palette has gone would close
-    the screen under it (the dashboard itself, or the controls its command just opened), and
-    PageUp or PageDown before the command list is laid out asks for a line not drawn yet."""
+    the screen under it (the dashboard itself, or the controls its command just opened), and a
+    key that moves in the command list before the list is made, or PageUp or PageDown before it
+    is laid out, asks for what is not there yet."""
 
     def dismiss(self, result=None) -> AwaitComplete:
         if not self.is_active:      # already closed (or the app closing): the key came too late
@@ -24,8 +25,11 @@ class CommandPalette(TextualPalette):
         return super().dismiss(result)
 
     def _action_command_list(self, action: str) -> None:
-        commands = self.query_one(CommandList)
-        if action.startswith("page_") and (commands.highlighted or 0) not in commands._index_to_line:
+        commands = self.query(CommandList)
+        if not commands:                    # the palette is not composed yet
+            return
+        if action.startswith("page_") and (commands.first().highlighted or 0) not in \
+                commands.first()._index_to_line:
             return
         super()._action_command_list(action)
 

@@ -127,6 +127,7 @@ class DashboardScreen(Screen):
     def _composed(self) -> None:
         """Every pane has its widgets: frames that came before can be drawn now."""
         self._ready = True
+        self._show_narrated_tab()
         self._cpu_mark = time.thread_time()
         self.draw(force=True)
 
@@ -154,7 +155,8 @@ class DashboardScreen(Screen):
             self.call_after_refresh(self.draw, True)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
-        self._tab_chosen |= event.tab.id != self._tab_by_narration      # a click, an arrow key
+        if self._ready:     # not the tabs' own first activation, which can come late
+            self._tab_chosen |= event.tab.id != self._tab_by_narration  # a click, an arrow key
         shown = event.tab.id.removeprefix("tab-")
         for pane in self.panes.values():
             pane.set_class(pane.id == shown, "-active")
@@ -215,9 +217,18 @@ class DashboardScreen(Screen):
         if variant is not None and self.frame is not None and variant in self.frame.names:
             self._set_view(variant=self.frame.names.index(variant))
         pane = pane_mentioned(text)
-        tabbed = self.has_class("-narrow") or self.has_class("-short")
-        if pane is not None and tabbed and self.is_current and not self._tab_chosen:
+        # A lesson at full speed can narrate before the first layout: the tab comes up then.
+        if pane is not None and not self._tab_chosen and (
+                not self._ready or (self._tabbed and self.is_current)):
             self._tab_by_narration = f"tab-{pane}"    # one pane at a time: the one it talks about
+            self._show_narrated_tab()
+
+    @property
+    def _tabbed(self) -> bool:
+        return self.has_class("-narrow") or self.has_class("-short")
+
+    def _show_narrated_tab(self) -> None:
+        if self._ready and self._tabbed:
             self.tabs.active = self._tab_by_narration
 
     @property

@@ -28,7 +28,7 @@ SIZES = ((80, 24), (160, 48), (60, 16), (150, 40), (20, 6))
 
 FEW = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.too_slow])
-MANY = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+MANY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 bursts = st.lists(st.one_of(st.lists(st.sampled_from(KEYS), min_size=1, max_size=6),

@@ -22,7 +22,7 @@ from conftest import ENDLESS, LESSON
 from nnsim.tui import app as app_module
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.status import StatusLine
-from nnsim.tui.screens import ScenarioPicker
+from nnsim.tui.screens import ScenarioPicker, WriteScreen
 from test_tui import TIMEOUT, scenario_file, settled, state, wait_until
 
 pytestmark = pytest.mark.asyncio
@@ -247,3 +247,33 @@ async def test_quitting_during_the_first_compile_is_prompt(tmp_path):
             proc.kill()
     assert RESTORED[0] in rest and proc.returncode == 0
     assert took < 2.0, f"quitting took {took:.1f} s"
+
+
+async def test_export_after_the_working_folder_is_deleted_says_so(tmp_path, monkeypatch):
+    lesson = scenario_file(tmp_path, ENDLESS)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    app = create_app(lesson, show_speed=False)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.frame is not None and app.frame.step > 0)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any("working folder is gone" in t for t in toasts(app)))
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WriteScreen))
+        assert app.return_code is None
+
+
+async def test_a_file_name_too_long_to_write_is_one_line_in_the_dialog(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.frame is not None and app.frame.step > 0)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WriteScreen))
+        app.screen.query_one("#write-path").value = str(tmp_path / ("x" * 300 + ".toml"))
+        await pilot.press("enter")
+        note = lambda: str(app.screen.query_one("#write-note").render())
+        await wait_until(pilot, lambda: "cannot write" in note())
+        assert "too long" in note().lower() and app.return_code is None

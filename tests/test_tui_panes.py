@@ -56,8 +56,8 @@ async def test_gradients_before_the_first_step_are_not_measured_not_an_alarm(tmp
 def test_nan_norms_of_a_diverged_run_are_said_to_be_so():
     names = layer_names(3)
     norms = np.array([np.nan, np.nan, np.nan])
-    assert "not measured yet" in str(alerts(norms, names, [False] * 3))
-    said = str(alerts(norms, names, [False] * 3, diverged=True))
+    assert "not measured yet" in str(alerts(norms, norms, names, [False] * 3))
+    said = str(alerts(norms, norms, names, [False] * 3, diverged=True))
     assert "diverged" in said and "not measured" not in said and "nan" not in said
 
 

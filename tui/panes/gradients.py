@@ -19,13 +19,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 
+from ...core.gradient_health import gradient_health
 from .. import colors
 from ..frame import Frame
 from .base import Caption, Pane, View
 from .plot import Picture, PictureView, Plot, step_ticks, thin, value_axis
 
-VANISHING = 1e-5
-EXPLODING = 1e1
 NOT_MEASURED = "not measured yet"
 
 
@@ -204,7 +203,8 @@ class GradientsPane(Pane):
         self._draw_history(snap.history.step, history, names)
         zero = [zero_weights(np.asarray(h), np.asarray(e))
                 for h, e in zip(snap.weight_hist, snap.weight_hist_edges)]
-        self.query_one("#grad-alerts", Caption).show_text(alerts(norms, names, zero, snap.diverged))
+        ratios = np.asarray(snap.update_ratios, dtype=float)
+        self.query_one("#grad-alerts", Caption).show_text(alerts(norms, ratios, names, zero, snap.diverged))
 
     def _draw_history(self, steps, grad_norms: np.ndarray, names: list[str]) -> None:
         plot = self.query_one("#grad-history", Plot)
@@ -229,30 +229,51 @@ class GradientsPane(Pane):
         plot.refresh()
 
 
-def alerts(norms: np.ndarray, names: list[str], zero_weight: list[bool], diverged: bool = False) -> Text:
-    """What a beginner should notice about the norms, and how the layers are numbered.
+def alerts(norms: np.ndarray, update_ratios: np.ndarray, names: list[str], zero_weight: list[bool],
+           diverged: bool = False) -> Text:
+    """What a beginner should notice about the gradients, with the measure behind each word,
+    and how the layers are numbered.
 
-    Nothing is measured before the first step (the norms are NaN): that is said, never shown as
-    ``nan`` or as an alarm; after a divergence a NaN is what it is, not a number. A gradient of
-    exactly zero in a layer whose weights are all zero is the symmetry of a zero initialisation
-    (every unit the same, nothing to tell them apart), not a gradient that faded on its way down.
+    Vanishing and exploding are judged relative to the network (``core.gradient_health``): a
+    converged net's tiny gradients and a raw regression's huge ones are neither. Nothing is
+    measured before the first step (the norms are NaN): that is said, never shown as ``nan`` or
+    as an alarm. A gradient of exactly zero in a layer whose weights are all zero is the
+    symmetry of a zero initialisation (every unit the same, nothing to tell them apart), not a
+    gradient that faded on its way down.
     """
     text = Text()
-    if diverged and np.isnan(norms).any():
-        text.append("not a number: the run diverged\n", style="bold red")
-    elif np.isnan(norms).all():
+    if np.isnan(norms).all() and not diverged:
         text.append(f"{NOT_MEASURED}: the first step measures each layer's gradient\n", style="dim italic")
     else:
+        health = gradient_health(norms, update_ratios, diverged)
         measured = [(name, float(v), all_zero) for name, v, all_zero in zip(names, norms, zero_weight)
                     if not math.isnan(v)]
         symmetric = [name for name, v, all_zero in measured if v == 0 and all_zero]
         zero = [name for name, v, all_zero in measured if v == 0 and not all_zero]
-        vanishing = [name for name, v, _ in measured if 0 < v < VANISHING]
-        exploding = [name for name, v, _ in measured if v > EXPLODING]
-        for words, layers, style in (("zero (symmetric)", symmetric, "bold cyan"), ("zero", zero, "bold yellow"),
-                                     (f"vanishing (< {VANISHING:.0e})", vanishing, "bold yellow"),
-                                     (f"exploding (> {EXPLODING:.0e})", exploding, "bold red")):
+        for words, layers, style in (("zero (symmetric)", symmetric, "bold cyan"),
+                                     ("zero", zero, "bold yellow")):
             if layers:
                 text.append(f"{words}: {' '.join(layers)}\n", style=style)
+        if health.vanishing:
+            first = names[health.vanishing[0]]
+            text.append(f"vanishing: {' '.join(names[i] for i in health.vanishing)} ({first}'s "
+                        f"gradient is {one_in(health.faded_to)} of out's)\n", style="bold yellow")
+        if diverged:
+            words = " (the norms are not numbers)" if np.isnan(norms).any() else ""
+            text.append(f"exploding: the run diverged{words}\n", style="bold red")
+        elif health.exploding:
+            worst = names[health.exploding[int(np.argmax(update_ratios[list(health.exploding)]))]]
+            text.append(f"exploding: {' '.join(names[i] for i in health.exploding)} (a step "
+                        f"moved {worst}'s weights by {health.largest_update:.0%} of their size)\n",
+                        style="bold red")
     text.append("expectations' layer 0 = h1 … layer -1 = out", style="dim")
     return text
+
+
+def one_in(fraction: float) -> str:
+    """A small fraction as a beginner reads it: 1.7e-05 as "1/59,000"."""
+    denominator = 1.0 / fraction if fraction > 0 else math.inf
+    if not math.isfinite(denominator):
+        return "none"
+    digits = max(0, int(math.floor(math.log10(denominator))) - 1)
+    return f"1/{round(denominator, -digits):,.0f}"

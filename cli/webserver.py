@@ -21,7 +21,7 @@ WEB_FONT = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>")
 DEFAULT_SIZE = (80, 24)         # textual-serve's, for a client that names no size
 REFUSED_HOST = "nnsim: this server answers only at its own address; ask your teacher for the link."
 REFUSED_ORIGIN = "nnsim: only this server's own page may open a session."
-FULL = "The class is full: {n} of {n} sessions are in use; try again when someone closes a tab."
+FULL = "The class is full: {taken}; try again when someone closes a tab."
 FULL_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>nnsim: the class is full'
              '</title></head><body style="background: #0c181f; color: #eee; font: 20px sans-serif;'
              ' margin: 3em"><p>{text}</p></body></html>')
@@ -81,10 +81,15 @@ class ClassroomServer(Server):
     def full(self) -> bool:
         return len(self.sessions) >= self.max_sessions
 
+    def full_text(self) -> str:
+        n = self.max_sessions
+        return FULL.format(taken="its one session is in use" if n == 1 else
+                           f"all {n} of its sessions are in use")
+
     async def handle_index(self, request):
         if self.full():
             return web.Response(status=503, content_type="text/html",
-                                text=FULL_PAGE.format(text=FULL.format(n=self.max_sessions)))
+                                text=FULL_PAGE.format(text=self.full_text()))
         self.public_url = self.fixed_public_url or f"{request.scheme}://{request.headers['Host']}"
         page = await super().handle_index(request)
         page.text = WEB_FONT.sub(page_head(self.public_url, self.fixed_public_url is not None),
@@ -97,7 +102,7 @@ class ClassroomServer(Server):
                            self.fixed_public_url):
             raise web.HTTPForbidden(text=REFUSED_ORIGIN)
         if self.full():
-            raise web.HTTPServiceUnavailable(text=FULL.format(n=self.max_sessions))
+            raise web.HTTPServiceUnavailable(text=self.full_text())
         width, height = terminal_size(request.query.get("width"),
                                       request.query.get("height")) or DEFAULT_SIZE
         bounded = request.clone(rel_url=request.rel_url.with_query(width=width, height=height))

@@ -50,9 +50,13 @@ def _shown(value) -> str:
 
 
 def describe_change(before: RunConfig, after: RunConfig) -> str:
-    """What differs between two settings, short, e.g. ``layers 8,8 → 16,16``."""
-    parts = [f"{name.rsplit('.', 1)[-1]} {_shown(get_value(before, name))} → "
-             f"{_shown(get_value(after, name))}"
+    """What differs between two settings, short, e.g. ``layers 8,8 → 16,16``; a data file by
+    its name (its folder is long, and on a served session the server's own)."""
+    def shown(cfg: RunConfig, name: str) -> str:
+        value = get_value(cfg, name)
+        return (Path(value).name or "none") if name == "data.path" else _shown(value)
+
+    parts = [f"{name.rsplit('.', 1)[-1]} {shown(before, name)} → {shown(after, name)}"
              for name in KEYS if get_value(before, name) != get_value(after, name)]
     return "; ".join(parts) or "the same settings"
 

@@ -443,7 +443,7 @@ async def test_a_full_class_says_so_politely_and_a_closed_tab_frees_its_seat(cla
         [session] = wait_until(classroom.sessions, 30, "the first session's process")
         async with http.get(classroom.url) as full:
             assert full.status == 503
-            assert "the class is full: 1 of 1 sessions are in use; try again when someone " \
+            assert "the class is full: its one session is in use; try again when someone " \
                    "closes a tab" in (await full.text()).lower()
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await Page.open(http, classroom)

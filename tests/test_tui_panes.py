@@ -214,3 +214,17 @@ def test_the_lesson_pane_reads_a_checks_line_in_words():
             == "the network has not reached validation accuracy 0.9 yet (needed within 2500 steps)")
     assert plain_words("adam final train_loss 0.1 vs sgd 0.2") == "adam final training loss 0.1 vs sgd 0.2"
     assert plain_words("val_loss_ratio stays") == "val_loss_ratio stays"      # whole names only
+
+
+def test_past_runs_are_cut_to_the_steps_the_live_run_has_reached():
+    """A run restarted after a change fills the loss plot: the faded run it replaced, which went
+    on for 1,000 steps (and to a loss of 5), neither widens nor heightens the axes."""
+    from nnsim.tui.panes.loss import follow_live
+
+    steps = np.arange(0.0, 1001.0, 10.0)
+    past = [(steps, np.linspace(5.0, 0.1, steps.size), "grey", False, False)]
+    live = [(np.arange(0.0, 51.0, 10.0), np.array([0.7, 0.6, 0.5, 0.45, 0.4, 0.38]), "blue", False, False)]
+    cut, kept = follow_live(live, past)
+    assert kept == live and float(cut[0][0][-1]) == 50.0 and len(cut[0][1]) == 6
+    assert follow_live([], past) == (past, [])        # nothing live yet: the past sets the axes
+    assert follow_live(live, [(steps[60:], steps[60:], "grey", False, False)]) == ([], live)

@@ -103,6 +103,18 @@ async def test_a_served_student_picks_class_data_by_name(tmp_path, class_folder)
         assert (Path(cfg.data.path), cfg.data.target_column) == (class_folder / "houses.csv", "label")
         await wait_until(pilot, lambda: "set " in str(controls.query_one("#controls-message").render()))
         assert str(class_folder) not in str(controls.query_one("#controls-message").render())
+        assert "path none → houses.csv" in app.frame.past[-1].change     # the legend's words
+        delivered = []
+        app.deliver_text = lambda file, save_filename, **_: delivered.append(file.read())
+        await pilot.press("escape", "w")
+        await wait_until(pilot, lambda: delivered)
+        assert 'path = "houses.csv"' in delivered[0] and str(class_folder) not in delivered[0]
+        (class_folder / "empty.csv").write_text("a,b,label\n")         # no rows: refused
+        controls._take_csv(lambda: class_folder / "empty.csv")
+        message = lambda: str(controls.query_one("#controls-message").render())
+        await wait_until(pilot, lambda: "empty.csv" in message() and "setting" not in message())
+        assert str(class_folder) not in message()
+        assert all(str(class_folder) not in toast.message for toast in app._notifications)
 
 
 async def test_without_a_class_folder_a_served_student_has_the_built_in_data_only(tmp_path):

@@ -140,6 +140,13 @@ class NnsimApp(App[int]):
         terminal, where the user types a path of their own."""
         return folder_files(self.data_folder) if self.served else None
 
+    def for_student(self, text: str) -> str:
+        """``text`` as a served student may read it: the data folder's place on the server taken
+        out, so files are named but not where they live (in a terminal, ``text`` itself)."""
+        if self.served and self.data_folder is not None:
+            return text.replace(f"{self.data_folder}{os.sep}", "")
+        return text
+
     @property
     def up_to_date(self) -> bool:
         return self.dashboard is not None and self.dashboard.up_to_date
@@ -213,9 +220,9 @@ class NnsimApp(App[int]):
                 return
             self.failure = f"{type(error).__name__}: {error}" if not str(error).startswith(
                 type(error).__name__) else str(error)
-            self.dashboard.status.failed(self.failure)
-            self.notify(self.failure, title="training stopped", severity="error", timeout=30,
-                        markup=False)
+            self.dashboard.status.failed(self.for_student(self.failure))
+            self.notify(self.for_student(self.failure), title="training stopped",
+                        severity="error", timeout=30, markup=False)
 
     def _mine(self, message) -> bool:
         return self.trainer is not None and getattr(message, "trainer", None) is self.trainer
@@ -238,10 +245,11 @@ class NnsimApp(App[int]):
 
     def on_notice(self, message: Notice) -> None:
         if self._mine(message):
-            self.notify(message.text, severity=message.severity, markup=False)
+            text = self.for_student(message.text)
+            self.notify(text, severity=message.severity, markup=False)
             if message.severity == "error":     # a change the trainer refused
                 for panel in self.screen.query(ControlsPanel):
-                    panel.refused(message.text)
+                    panel.refused(text)
 
     def _tick(self) -> None:
         if self.failure:
@@ -353,11 +361,15 @@ class NnsimApp(App[int]):
             self.notify("nothing to write yet", severity="warning")
             return
         text = scenario_toml(frame.experiment)
-        if self.served:
+        if self.served:     # a class data file by its name: the file runs beside a copy of it
             name = f"{EXPERIMENT_STEM}.toml"
-            self.deliver_text(io.StringIO(text), save_filename=name, mime_type="application/toml")
-            self.notify(f"{name}: your browser downloads it; `nnsim run {name}` replays it",
-                        title="written", markup=False)
+            self.deliver_text(io.StringIO(self.for_student(text)), save_filename=name,
+                              mime_type="application/toml")
+            data = frame.configs[0].data
+            beside = (f"; it needs {Path(data.path).name} (from your teacher) in the same folder"
+                      if data.kind == "csv" else "")
+            self.notify(f"{name}: your browser downloads it; nnsim run {name} replays it{beside}",
+                        title="downloaded", markup=False)
             return
         folder = working_folder()
         self.push_screen(WriteScreen(text, free_path(folder) if folder else Path.home()))

@@ -300,7 +300,7 @@ class ControlsPanel(VerticalScroll):
 
     def say(self, text: str, error: bool = False) -> None:
         self.query_one("#controls-message", Static).update(
-            Text(text, style="bold red" if error else "dim"))
+            Text(self.app.for_student(text), style="bold red" if error else "dim"))
 
     def change(self, *changes) -> bool:
         """Ask the app for ``changes``; show why they were refused, if they were."""

@@ -31,6 +31,21 @@ def _score(snap, color) -> Text:
     return text
 
 
+def follow_live(live: list, past: list) -> tuple[list, list]:
+    """The past runs' series cut to the steps the live runs have reached, and the live ones: the
+    axes follow the live runs, so a run just restarted fills the plot rather than a sliver at
+    the left of a past run's thousand steps (nothing live yet: the past runs set the axes)."""
+    if not live:
+        return past, live
+    reached = max(float(xs[-1]) for xs, *_ in live)
+    cut = []
+    for xs, ys, *rest in past:
+        keep = xs <= reached
+        if keep.any():
+            cut.append((xs[keep], ys[keep], *rest))
+    return cut, live
+
+
 def robust_high(values: np.ndarray, low: float) -> float:
     """The top of the value axis: the start of the descent always fits, but a few late spikes
     do not set the range (the 98th percentile of the rest) when they would squash the rest
@@ -124,16 +139,13 @@ class LossPane(Pane):
         plt.clear_figure()
         legend = Text()
         many = len(frame.snapshots) > MAX_SCORE_ROWS   # then only the selected run is named
-        series = self._past_series(frame, view, 2 * max(plot.size.width, 10))  # (xs, ys, color, diverged, dotted)
-        last_x = max((float(xs[-1]) for xs, *_ in series), default=0.0)
+        series = []     # the live runs' (xs, ys, color, diverged, dotted)
         for i, snap in enumerate(frame.snapshots):
             color = colors.variant_color(i)
             history = snap.history
             # A step taken by hand is measured at once (Run.peek): its point goes on the end.
             peeked = snap.measured_step if len(history) and snap.measured_step > history.step[-1] else None
             xs_all = x_values(history, peeked, frame.steps_per_epoch[i], view.x_axis)
-            if len(xs_all):
-                last_x = max(last_x, float(xs_all[-1]))
             for values, latest, series_color, dotted in (
                     (history.train_loss, snap.train_loss, colors.dim(color), True),
                     (history.val_loss, snap.val_loss, color, False)):
@@ -167,18 +179,21 @@ class LossPane(Pane):
             legend.append(f"before {frame.past[-1].change}", style="dim")
             if len(frame.past) > 1:
                 legend.append(f" (and {len(frame.past) - 1} earlier, fainter)", style="dim")
+        past, series = follow_live(series, self._past_series(frame, view, 2 * max(plot.size.width, 10)))
+        last_x = max((float(xs[-1]) for xs, *_ in series or past), default=0.0)
         clipped = False
-        if series:
+        if series or past:
             # A diverged run's blow-up or a late spike would flatten every other curve: fit the
             # axis to the healthy runs' descent and let the rest run off the top (clipped just
             # past the edge, as plotext draws a line point by point and a line to 1e30 would
             # never end).
-            low = min(float(ys.min()) for ys in (s[1] for s in series))
-            healthy = [ys for _, ys, _, diverged, _ in series if not diverged] or [s[1] for s in series]
+            fitted = series or past
+            low = min(float(ys.min()) for ys in (s[1] for s in fitted))
+            healthy = [ys for _, ys, _, diverged, _ in fitted if not diverged] or [s[1] for s in fitted]
             high = max(robust_high(ys, low) for ys in healthy)
             clipped = any(float(ys.max()) > high for ys in healthy)
             margin = max(high - low, 1e-12)
-            for xs, ys, series_color, _, dotted in series:
+            for xs, ys, series_color, _, dotted in past + series:
                 ys = np.clip(ys, low - margin, high + margin)
                 if dotted:
                     xs, ys = dashes(xs, ys, 2 * max(plot.size.width, 10))

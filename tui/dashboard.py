@@ -240,8 +240,11 @@ class DashboardScreen(Screen):
 
     @property
     def up_to_date(self) -> bool:
-        """Every visible pane shows the latest frame (tests and screenshots wait for it)."""
-        return self.frame is not None and not any(self.panes[pane].display for pane in self._stale)
+        """Every visible pane shows the latest frame, drawn at the size it has now (tests and
+        screenshots wait for it; a pane resized by a narration bar arriving is not yet)."""
+        return self.frame is not None and not any(
+            pane in self._stale or self._drawn.get(pane, (None, None))[1] != widget.size
+            for pane, widget in self.panes.items() if widget.display)
 
     # ------------------------------------------------------------------ drawing
 

@@ -403,3 +403,15 @@ async def test_the_lesson_pane_says_what_to_watch_for_and_ticks_it_when_seen(tmp
         assert app.frame.state == "finished" and app.frame.results[0].passed
         await wait_until(pilot, lambda: "✓ Adam keeps its steps small." in str(page.render()))
         assert "seen: adam" in str(page.render()) and "no_divergence" not in str(page.render())
+
+
+async def test_the_status_line_shows_the_rate_an_event_just_set(tmp_path):
+    """Paused at step 100, where the lesson's event slows SGD to lr 0.1 and says so: the status
+    line says 0.1 too (it said 0.3, the rate of the step before, beside the narration)."""
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=100, show_speed=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        await wait_until(pilot, lambda: app.dashboard.view.variant == 1)   # the narration's run
+        await pilot.pause()
+        assert app.frame.snapshots[1].lr == 0.1
+        assert "lr 0.1 " in str(app.query_one(StatusLine).render())

@@ -225,7 +225,10 @@ class Trainer:
 
     def _fire_due_events(self) -> None:
         for run in self.runs:
-            for fired in run.fire_due():
+            fired_here = run.fire_due()
+            if any(fired.event.set for fired in fired_here):
+                run.refresh()   # the screen shows the setting the next step uses, as narrated
+            for fired in fired_here:
                 if not fired.tell:
                     continue
                 hold = self.hold_on_narration and bool(fired.event.say)

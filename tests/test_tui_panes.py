@@ -1,6 +1,6 @@
 """The per-run panes (gradients, weights, decision boundary), driven as a user drives them:
 what they say before anything is measured, on deep and on all-zero networks, and the
-boundary's test points and discretized output."""
+boundary's validation points and discretized output."""
 
 from __future__ import annotations
 

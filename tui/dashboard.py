@@ -1,7 +1,7 @@
 """The dashboard screen: the panes of the registry, the status line, and how the user looks.
 
 The screen owns what is on it and the keys that change only the view (log scale, smoothing,
-which variant, which layer, which tab, the boundary's test points and discretizing); the app
+which variant, which layer, which tab, the boundary's validation points and discretizing); the app
 owns the trainer and sends it the keys that change the training. Frames arrive through ``show_frame``; panes redraw one at a time within a
 share of the UI thread's time, so a big screen never starves the training thread.
 """
@@ -77,8 +77,8 @@ class DashboardScreen(Screen):
                 show=False, tooltip="Previous layer in the weights pane"),
         Binding("right_square_bracket", "layer(1)", "Layer", id="layer-next", key_display="]",
                 show=False, tooltip="Next layer in the weights pane"),
-        Binding("t", "show_test", "Test data", id="show-test", show=False,
-                tooltip="Show the test (validation) points on the decision boundary"),
+        Binding("t", "show_test", "Validation points", id="show-test", show=False,
+                tooltip="Show the validation points on the decision boundary"),
         Binding("z", "discretize", "Discretize", id="discretize", show=False,
                 tooltip="Discretize the boundary: the class-1 probability above or below 0.5"),
         *(Binding(str(i), f"show_pane('{pane.ID}')", pane.tab_label(), id=f"pane-{pane.ID}", show=False,

@@ -4,10 +4,11 @@ Drawn with half blocks (``▀``: the top pixel in the foreground colour, the bot
 background colour), so each character shows two cells of the grid and the plane stays square.
 plotext has no good heat map, so this one renderable is drawn here.
 
-As in TensorFlow Playground, the user may show the test data (key `t`: the validation points,
-each a ring in its true class's colour over the model's colour there, so a point the model
-gets wrong sits on the other colour) and discretize the output (key `z`: the class-1
-probability thresholded at 0.5, so the boundary is one sharp line).
+As TensorFlow Playground shows its test data, the user may show held-out points (key `t`: the
+validation points, named as such since the validation loss is measured on them; each a ring in
+its true class's colour over the model's colour there, so a point the model gets wrong sits on
+the other colour) and discretize the output (key `z`: the class-1 probability thresholded at
+0.5, so the boundary is one sharp line).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class BoundaryPane(Pane):
     """The selected variant's decision boundary, or a note when the data is not a 2-D plane."""
 
     ID, TITLE, TAB = "boundary", "Decision boundary", "Boundary"
-    HELP = "the model's output over the 2-D input plane, training points on top (t: test points too)"
+    HELP = "the model's output over the 2-D input plane, training points on top (t: validation points too)"
 
     def compose(self) -> ComposeResult:
         yield BoundaryView(id="boundary-view")
@@ -196,7 +197,8 @@ class BoundaryPane(Pane):
             if task != "binary":
                 text.append("…")
         text.append(" · ▀ train", style="dim")
-        text.append(f" {TEST_MARK} test" if view.show_test else " · t: test", style="dim")
+        # "val", as the loss pane names the validation split (these are its points)
+        text.append(f" {TEST_MARK} val" if view.show_test else " · t: val", style="dim")
         if view.discretize:
             text.append(" · discretized" if task == "binary" else " · z: binary only", style="dim")
         return text

@@ -147,7 +147,7 @@ async def test_the_end_bins_are_labelled_as_overflow(tmp_path):
         assert "ends: all beyond" in str(app.query_one("#weights-legend").render())
 
 
-async def test_t_shows_the_test_points_and_z_discretizes_the_boundary(tmp_path):
+async def test_t_shows_the_validation_points_and_z_discretizes_the_boundary(tmp_path):
     app = create(tmp_path, LESSON, stop_at=50)
     async with app.run_test(size=SMALL) as pilot:
         await open_pane(app, pilot, "2", stop_at=50)
@@ -156,7 +156,7 @@ async def test_t_shows_the_test_points_and_z_discretizes_the_boundary(tmp_path):
         smooth = plane_colors(view)
         await pilot.press("t")
         assert shown_text(view).count(TEST_MARK) > 10
-        assert "test" in str(app.query_one("#boundary-note").render())
+        assert f"{TEST_MARK} val" in str(app.query_one("#boundary-note").render())
         await pilot.press("z")
         assert len(plane_colors(view)) <= 4 < len(smooth)      # two classes, in plane and points
         await pilot.press("t", "z")

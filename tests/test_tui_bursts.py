@@ -128,3 +128,16 @@ async def test_the_controls_survive_resizes_while_they_open_and_close(tmp_path):
         await pilot.pause()
         await wait_until(pilot, lambda: all(len(panel._width_labels) == layers
                                             for panel in app.screen.query(ControlsPanel)))
+
+
+async def test_enter_then_escape_in_one_burst_closes_the_write_dialog_once(tmp_path, monkeypatch):
+    """Found by the burst sweep: w, a key typed, enter (write and close) with ? and escape
+    right behind closed the dashboard under the dialog (ScreenStackError)."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
+    async with app.run_test(size=(60, 16)) as pilot:
+        while app.frame is None:
+            await pilot.pause(0.02)
+        post_keys(app, ["w", "plus", "enter", "?", "escape"])
+        await pilot.pause(0.5)
+        assert app.return_code is None

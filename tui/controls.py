@@ -17,12 +17,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ..core.config import DATA_KINDS, DERIVED_FEATURES, KEYS, ConfigError, RunConfig, get_value
 from ..core.data.folder import folder_file
 from ..core.scenario import parse_override
+from .modal import Modal
 
 LR_LADDER = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # as Playground's
 FILE_FREE_KINDS = tuple(kind for kind in DATA_KINDS if kind != "csv")
@@ -406,7 +406,7 @@ class ControlsPanel(VerticalScroll):
                 return
 
 
-class ControlsScreen(ModalScreen[None]):
+class ControlsScreen(Modal[None]):
     """The controls over the dashboard, for screens too narrow to keep them beside the panes.
     A modal screen hides the app's keys: those whose effect the status line below it shows
     (pause, a step, a reset) are its own, with `c` to close, help and quit, as beside the panes

@@ -9,11 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..core.report import write_atomically
+from .modal import Modal
 from .panes import PANES
 
 
@@ -24,7 +24,7 @@ def dashboard_bindings(app) -> list[Binding]:
     return [*app.BINDINGS, *DashboardScreen.BINDINGS]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Modal[None]):
     """Every key and what it does, and what each pane shows."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="close-help")]
@@ -53,7 +53,7 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-dialog").border_title = "nnsim help"
 
 
-class ScenarioPicker(ModalScreen[str | None]):
+class ScenarioPicker(Modal[str | None]):
     """The built-in lessons with their one-line summaries; Enter opens one."""
 
     BINDINGS = [Binding("escape", "choose(None)", "Cancel", id="close-picker")]
@@ -63,7 +63,6 @@ class ScenarioPicker(ModalScreen[str | None]):
         super().__init__()
         self.lessons = lessons
         self.current = current
-        self._chosen = False
 
     def compose(self) -> ComposeResult:
         options = []
@@ -91,14 +90,10 @@ class ScenarioPicker(ModalScreen[str | None]):
         self.action_choose(event.option.id)
 
     def action_choose(self, name: str | None) -> None:
-        """Close with ``name`` once: a second Enter (or Escape) that arrives before the screen
-        has gone would pop the dashboard itself."""
-        if not self._chosen:
-            self._chosen = True
-            self.dismiss(name)
+        self.dismiss(name)      # once: a second enter or escape is ignored (``Modal``)
 
 
-class WriteScreen(ModalScreen[None]):
+class WriteScreen(Modal[None]):
     """Where to write the experiment as a scenario file: a path to confirm with enter; a file
     that exists is overwritten only after a second enter on the same path."""
 

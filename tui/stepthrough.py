@@ -20,11 +20,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from . import diagram
 from .diagram import PHASES, Look
+from .modal import Modal
 
 if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the first frame
     from ..core.trace import StepTrace
@@ -32,7 +32,7 @@ if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the f
 HOME_LESSONS = ("learning-loop",)   # lessons whose --replay opens the step-through
 
 
-class StepThroughScreen(ModalScreen[None]):
+class StepThroughScreen(Modal[None]):
     """See the module docstring. ``send(kind, key, value)`` queues a command for the trainer;
     ``variant`` is the run to trace."""
 

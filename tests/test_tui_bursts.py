@@ -98,6 +98,13 @@ async def test_the_palette_takes_a_burst(tmp_path, burst):
         assert app.screen is app.dashboard or isinstance(app.screen, CommandPalette)
 
 
+def test_typing_that_reaches_a_closed_palette_is_ignored():
+    """Found by the slow sweep in CI: letters typed just before escape reached the palette after
+    it had closed and started a search whose list was gone (NoMatches in a worker)."""
+    asyncio.run(play([["ctrl+p"], ["ctrl+p", "escape", "ctrl+p"], (80, 24),
+                      ["plus", "space", "escape", "ctrl+p", "plus", "space"]]))
+
+
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)])
 async def test_keys_typed_after_quitting_are_ignored(tmp_path, size):
     """Found in tmux: `q` then `c` in one burst opened the controls in a closing app, which

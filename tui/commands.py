@@ -8,6 +8,8 @@ from functools import partial
 from textual.await_complete import AwaitComplete
 from textual.command import CommandList, DiscoveryHit, Hit, Hits, Provider
 from textual.command import CommandPalette as TextualPalette
+from textual.message import Message
+from textual.widgets import Input
 
 from .controls import palette_commands
 
@@ -17,12 +19,19 @@ class CommandPalette(TextualPalette):
     browser's queued keys): a second enter that comes before the palette has gone would close
     the screen under it (the dashboard itself, or the controls its command just opened), and a
     key that moves in the command list before the list is made, or PageUp or PageDown before it
-    is laid out, asks for what is not there yet."""
+    is laid out, asks for what is not there yet. Typing that reaches it after escape would start
+    a search in a palette whose list is already gone."""
 
     def dismiss(self, result=None) -> AwaitComplete:
         if not self.is_active:      # already closed (or the app closing): the key came too late
             return AwaitComplete()
+        self._cancel_gather_commands()
         return super().dismiss(result)
+
+    def check_message_enabled(self, message: Message) -> bool:
+        if isinstance(message, Input.Changed) and not self.is_active:
+            return False            # typed before escape, arriving after it
+        return super().check_message_enabled(message)
 
     def _action_command_list(self, action: str) -> None:
         commands = self.query(CommandList)

@@ -1,0 +1,96 @@
+"""The epoch's shuffle is uniform: over many shuffles every element lands in every position, and
+every order of a small set comes up, as often as chance says (a Fisher–Yates shuffle; Sattolo's
+variant, a swap range one off, or a biased random number would not).
+
+Chi-square statistics against a bound a uniform shuffle exceeds once in a million; the streams
+are seeded, so every test draws the same shuffles each time and never flakes. On these seeds a
+correct shuffle's statistics sit near their expected value (the degrees of freedom), well under
+the bound; Sattolo's, which never leaves an element where it was, are hundreds of times over.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from nnsim.core.streams import R_SHUFFLE, next_uniform, shuffle
+
+FALSE_ALARM = 1e-6          # the chance a uniform shuffle fails one test, were the seeds free
+SEEDS = (0, 1, 2)
+
+
+def streams(seed: int) -> np.ndarray:
+    """Random-stream state for the shuffle, as a run seeds its own."""
+    return np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+
+
+def bound(degrees_of_freedom: int) -> float:
+    return chi2.isf(FALSE_ALARM, degrees_of_freedom)
+
+
+def chi_square(counts: np.ndarray) -> float:
+    """Pearson's statistic of counts expected to be equal."""
+    expected = counts.sum() / counts.size
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def fresh_shuffles(n: int, draws: int, seed: int, shuffler=shuffle) -> np.ndarray:
+    """``draws`` shuffles of 0..n-1, each from the identity, one stream throughout: (draws, n)."""
+    state = streams(seed)
+    orders = np.empty((draws, n), dtype=np.int64)
+    for k in range(draws):
+        order = np.arange(n)
+        shuffler(order, state)
+        orders[k] = order
+    return orders
+
+
+def position_counts(orders: np.ndarray) -> np.ndarray:
+    """(n, n): how often element e was at position p."""
+    draws, n = orders.shape
+    counts = np.zeros((n, n), dtype=np.int64)
+    np.add.at(counts, (np.tile(np.arange(n), draws), orders.ravel()), 1)
+    return counts
+
+
+def permutation_counts(orders: np.ndarray) -> np.ndarray:
+    """How often each order of 0..n-1 came up, over every one of the n! orders."""
+    index = {p: i for i, p in enumerate(permutations(range(orders.shape[1])))}
+    counts = np.zeros(len(index), dtype=np.int64)
+    for order in orders:
+        counts[index[tuple(order)]] += 1
+    return counts
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_every_order_of_a_few_elements_is_equally_likely(n, seed):
+    orders = fresh_shuffles(n, 500 * len(permutation_counts(np.arange(n)[None])), seed)
+    counts = permutation_counts(orders)
+    assert counts.min() > 0                         # every order comes up (Sattolo: only cycles)
+    assert chi_square(counts) < bound(counts.size - 1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [2, 7, 16])
+def test_every_element_lands_in_every_position_equally_often(n, seed):
+    counts = position_counts(fresh_shuffles(n, 400 * n, seed))
+    assert counts.min() > 0                         # Sattolo never leaves one in place
+    assert chi_square(counts) < bound((n - 1) ** 2)
+
+
+def sattolo(order: np.ndarray, state: np.ndarray) -> None:
+    """Sattolo's variant, the negative control: j < i, so the result is always one cycle."""
+    for i in range(order.size - 1, 0, -1):
+        j = int(next_uniform(state, R_SHUFFLE) * i)
+        order[i], order[j] = order[j], order[i]
+
+
+def test_the_same_statistics_reject_sattolos_variant_by_far():
+    orders = fresh_shuffles(4, 500 * 24, SEEDS[0], sattolo)
+    assert chi_square(permutation_counts(orders)) > 100 * bound(23)
+    orders = fresh_shuffles(16, 400 * 16, SEEDS[0], sattolo)
+    assert chi_square(position_counts(orders)) > 10 * bound(15 ** 2)

@@ -47,49 +47,56 @@ class StatusLine(Caption):
         self.show_text(text)
 
     def show(self, frame: Frame, view: View, scenario: str) -> None:
-        variant = min(view.variant, len(frame.snapshots) - 1)
-        snap = frame.snapshots[variant]
-        cfg = frame.configs[variant]
-        state = frame.state
-        label = state if not frame.detail else f"{state}: {frame.detail}"
-        if state == "paused" and frame.detail == "narration":
-            label = "paused: space to go on"
-        text = Text()
-        text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
-        several = len(frame.snapshots) > 1
-        if several:     # first: the step and epoch that follow are this run's, whatever the width
-            run_label = frame.labels[variant]
-            short = len(run_label) <= SHORT_LABEL
-            # the legend's own words, cut if long (the whole label closes the line)
-            text.append(f"  {run_label if short else run_label[:SHORT_LABEL - 1] + '…'} ",
-                        style="bold")
-            text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
-        step = f"{snap.step:,}"
-        if several and frame.step > snap.step and (snap.diverged or snap.stopped_early or snap.finished):
-            step += f" (ended; others at {frame.step:,})"   # the narration speaks of theirs
-        fields = [("step", step), ("epoch", f"{snap.epoch:,}"),
-                  self._speed(frame, variant, state),
-                  ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
-        if cfg.model.dropout:
-            fields.append(("dropout", f"{cfg.model.dropout:g}"))
-        for name, value in fields:
-            text.append(f"  {name} " if name else "  ", style="dim")
-            text.append(value, style="bold")
-        where = scenario
-        if several:
-            where += " · v: next run" if short else f" · {run_label} (v: next)"
-        text.append(f"  {where}", style="dim italic")
-        self.show_text(text)
+        self.show_text(status_text(frame, view, scenario, show_speed=self.show_speed))
 
-    def _speed(self, frame: Frame, variant: int, state: str) -> tuple[str, str]:
-        """What the pace achieves while running (when speeds are shown and it has been measured),
-        else the pace asked for: steps per second, and epochs per second for those who count epochs."""
-        name = "pace" if frame.pace is not None else "full speed"
-        if self.show_speed and state == "running" and frame.steps_per_second > 0:   # measured yet
-            rate = frame.steps_per_second
-        elif frame.pace is not None:
-            rate = frame.pace
-        else:
-            return name, "–"
-        epochs = rate / frame.steps_per_epoch[variant]
-        return name, f"{rate:,.0f}/s ({epochs:,.0f} ep/s)" if epochs >= 10 else f"{rate:,.0f}/s ({epochs:.2g} ep/s)"
+
+def status_text(frame: Frame, view: View, scenario: str, *, show_speed: bool = True) -> Text:
+    """The status line for ``frame``: the state, then the shown run's step, epoch, speed, the
+    learning rate its next step takes (schedule and plateau included), optimizer and dropout."""
+    variant = min(view.variant, len(frame.snapshots) - 1)
+    snap = frame.snapshots[variant]
+    cfg = frame.configs[variant]
+    state = frame.state
+    label = state if not frame.detail else f"{state}: {frame.detail}"
+    if state == "paused" and frame.detail == "narration":
+        label = "paused: space to go on"
+    text = Text()
+    text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
+    several = len(frame.snapshots) > 1
+    if several:     # first: the step and epoch that follow are this run's, whatever the width
+        run_label = frame.labels[variant]
+        short = len(run_label) <= SHORT_LABEL
+        # the legend's own words, cut if long (the whole label closes the line)
+        text.append(f"  {run_label if short else run_label[:SHORT_LABEL - 1] + '…'} ",
+                    style="bold")
+        text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
+    step = f"{snap.step:,}"
+    if several and frame.step > snap.step and (snap.diverged or snap.stopped_early or snap.finished):
+        step += f" (ended; others at {frame.step:,})"   # the narration speaks of theirs
+    fields = [("step", step), ("epoch", f"{snap.epoch:,}"),
+              _speed(frame, variant, state, show_speed),
+              ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
+    if cfg.model.dropout:
+        fields.append(("dropout", f"{cfg.model.dropout:g}"))
+    for name, value in fields:
+        text.append(f"  {name} " if name else "  ", style="dim")
+        text.append(value, style="bold")
+    where = scenario
+    if several:
+        where += " · v: next run" if short else f" · {run_label} (v: next)"
+    text.append(f"  {where}", style="dim italic")
+    return text
+
+
+def _speed(frame: Frame, variant: int, state: str, show_speed: bool) -> tuple[str, str]:
+    """What the pace achieves while running (when speeds are shown and it has been measured),
+    else the pace asked for: steps per second, and epochs per second for those who count epochs."""
+    name = "pace" if frame.pace is not None else "full speed"
+    if show_speed and state == "running" and frame.steps_per_second > 0:   # measured yet
+        rate = frame.steps_per_second
+    elif frame.pace is not None:
+        rate = frame.pace
+    else:
+        return name, "–"
+    epochs = rate / frame.steps_per_epoch[variant]
+    return name, f"{rate:,.0f}/s ({epochs:,.0f} ep/s)" if epochs >= 10 else f"{rate:,.0f}/s ({epochs:.2g} ep/s)"

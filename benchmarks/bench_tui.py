@@ -213,13 +213,14 @@ def startup() -> None:
 PACED = """
 import asyncio, os, sys, time
 from nnsim.tui.app import create_app
+from nnsim.tui.requests import ScalePace
 pace, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 async def main():
     app = create_app("playground", seed=0, paced=True)
     async with app.run_test(size=(width, height)) as pilot:
         while app.frame is None or app.frame.step < 10:
             await asyncio.sleep(0.01)
-        app.trainer.send("pace", value=pace / app.frame.pace)
+        app.trainer.send(ScalePace(pace / app.frame.pace))
         await asyncio.sleep(2.0)                     # settle at the new pace
         cpu, wall, step = sum(os.times()[:2]), time.perf_counter(), app.frame.step
         await asyncio.sleep(10.0)

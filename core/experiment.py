@@ -1,11 +1,14 @@
-"""The experiment a dashboard session has made of a scenario, and that experiment as a file.
+"""The experiment a dashboard session has made of a lesson, how it differs, and it as a file.
 
 The dashboard's controls change a scenario as a person tries things: a change a run accepts
 (``LIVE_KEYS``) applies at the next step, any other change starts the runs again from step 0.
 ``Experiment`` is what it has come to: the scenario with each run's settings at step 0, and the
-live changes made since, each at the step it was made. ``scenario_toml`` writes that as a
-scenario file (only what differs from the defaults, the lesson's text and events, and the live
-changes as events), so ``nnsim run`` replays the very steps the dashboard took.
+live changes made since, each at the step it was made, beside the lesson as it loaded.
+``Experiment.changes`` says how the two differ; from the first change the lesson's words (its
+narration, its checks) were written for another setup and no longer speak for the runs.
+``scenario_toml`` writes the experiment as a scenario file (only what differs from the
+defaults, the script's changes and the live changes as events), so ``nnsim run`` replays the
+very steps the dashboard took; a changed lesson is written as the learner's, not the lesson's.
 """
 
 from __future__ import annotations
@@ -19,22 +22,112 @@ from .config import KEYS, LIVE_KEYS, TABLES, RunConfig, get_value
 from .scenario import BASE_RUN, DEFAULT_SECONDS, Scenario, toml_value
 
 EXPERIMENT_STEM = "nnsim-experiment"
+# A lesson's claims were validated on many seeds (scenarios/README.md): on another seed it is
+# still the lesson, and its checks still speak.
+NEUTRAL_KEYS = frozenset({"train.seed"})
+# A setting as a person names it; any other is its key's last part.
+NAMES = {"data.kind": "data set", "data.n_points": "points", "data.path": "data file",
+         "data.bad_fraction": "bad records", "model.layers": "hidden layers",
+         "model.init": "initial weights", "model.residual": "skip connections",
+         "model.output_bias": "output bias", "train.lr": "learning rate",
+         "train.batch_size": "batch size", "train.weight_decay": "weight decay",
+         "train.clip_norm": "gradient clipping", "train.steps": "steps",
+         "train.l1": "L1", "train.l2": "L2"}
 
 
 @dataclass(frozen=True)
 class Edit:
-    """A live change made during a run: from ``step`` on, ``variant``'s ``key`` is ``value``."""
+    """A live change made during a run: from ``step`` on, ``variant``'s ``key`` is ``value``
+    (it was ``before``, the lesson's value or its script's at that step)."""
 
     step: int
     variant: str
     key: str
     value: Any
+    before: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One way an experiment differs from its lesson: ``key`` was ``before`` in the lesson and
+    is ``after`` now, in ``variant``'s run (None: in every run), from ``step`` on (0: the runs
+    started with it). ``after`` equal to ``before`` is a change made and taken back mid-run:
+    the run still took steps the lesson never took."""
+
+    key: str
+    variant: str | None
+    before: Any
+    after: Any
+    step: int
+
+    def __str__(self) -> str:
+        who = f"{self.variant}: " if self.variant else ""
+        what = (f"{setting_name(self.key)} {_value(self.key, self.before)} → "
+                f"{_value(self.key, self.after)}")
+        if self.step:
+            what += f" at step {self.step}"
+        if self.before == self.after:
+            what += " (changed, then set back)"
+        return who + what
 
 
 @dataclass(frozen=True)
 class Experiment:
     scenario: Scenario          # its variants' configs are the runs' settings at step 0
-    edits: tuple[Edit, ...] = ()
+    edits: tuple[Edit, ...]
+    lesson: Scenario            # as it loaded: what the experiment is compared with
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """How the runs differ from the lesson's: each setting once, from the first step it
+        differed, what it was then (the lesson's value, or its script's at that step) against
+        what it is now; the same change in every run said once."""
+        lesson = {variant.name: variant.config for variant in self.lesson.variants}
+        found: dict[tuple[str, str], Change] = {}
+        for variant in self.scenario.variants:
+            reference = lesson.get(variant.name, self.lesson.variants[0].config)
+            for key in KEYS:
+                before, after = get_value(reference, key), get_value(variant.config, key)
+                if before != after:
+                    found[key, variant.name] = Change(key, variant.name, before, after, 0)
+        for edit in self.edits:
+            first = found.get((edit.key, edit.variant))
+            found[edit.key, edit.variant] = (
+                Change(edit.key, edit.variant, edit.before, edit.value, edit.step) if first is None
+                else dataclasses.replace(first, after=edit.value))
+        return _said_once(tuple(found.values()), [v.name for v in self.scenario.variants])
+
+    @property
+    def is_lesson(self) -> bool:
+        """The runs are the lesson's (on any seed): its narration and checks speak for them."""
+        return all(change.key in NEUTRAL_KEYS for change in self.changes)
+
+    def describe(self) -> str:
+        """The changes in one line, e.g. ``data set spiral → circle; learning rate 0.02 → 0.04
+        at step 120``."""
+        return "; ".join(str(change) for change in self.changes)
+
+
+def setting_name(key: str) -> str:
+    return NAMES.get(key, key.rsplit(".", 1)[-1].replace("_", " "))
+
+
+def _value(key: str, value) -> str:
+    """A data file by its name (its folder is long, and on a served session the server's own)."""
+    return (Path(value).name or "none") if key == "data.path" else _shown(value)
+
+
+def _said_once(changes: tuple[Change, ...], variants: list[str]) -> tuple[Change, ...]:
+    """A change every run made alike, as one change of every run."""
+    out: list[Change] = []
+    for change in changes:
+        alike = [c for c in changes if (c.key, c.before, c.after, c.step)
+                 == (change.key, change.before, change.after, change.step)]
+        if len(variants) > 1 and len(alike) < len(variants):
+            out.append(change)
+        elif change is alike[0]:
+            out.append(dataclasses.replace(change, variant=None))
+    return tuple(out)
 
 
 def split_changes(changes) -> tuple[tuple, tuple]:
@@ -50,13 +143,9 @@ def _shown(value) -> str:
 
 
 def describe_change(before: RunConfig, after: RunConfig) -> str:
-    """What differs between two settings, short, e.g. ``layers 8,8 → 16,16``; a data file by
-    its name (its folder is long, and on a served session the server's own)."""
-    def shown(cfg: RunConfig, name: str) -> str:
-        value = get_value(cfg, name)
-        return (Path(value).name or "none") if name == "data.path" else _shown(value)
-
-    parts = [f"{name.rsplit('.', 1)[-1]} {shown(before, name)} → {shown(after, name)}"
+    """What differs between two settings, short, e.g. ``hidden layers 8,8 → 16,16``."""
+    parts = [f"{setting_name(name)} {_value(name, get_value(before, name))} → "
+             f"{_value(name, get_value(after, name))}"
              for name in KEYS if get_value(before, name) != get_value(after, name)]
     return "; ".join(parts) or "the same settings"
 
@@ -111,15 +200,29 @@ def _event(at_step: int | None, at_epoch: int | None, variant: str | None, chang
 
 def scenario_toml(experiment: Experiment) -> str:
     """The experiment as a scenario file that ``nnsim run`` trains step for step as the dashboard
-    did. The lesson's expectations are left out: they judged the lesson's own settings."""
+    did. The lesson's expectations are left out: they judged the lesson's own settings. A lesson
+    the learner changed is written as theirs: titled so, its changes as the summary, the lesson
+    named in a comment, and none of its words (text, narration) that described another setup."""
     scenario = experiment.scenario
     single = len(scenario.variants) == 1 and scenario.variants[0].name == BASE_RUN
     base = scenario.variants[0].config if single else scenario.base
     steps = max([base.train.steps] + [edit.step for edit in experiment.edits])
-    lines = [f"title = {toml_value(scenario.title)}"]
-    if scenario.summary:
-        lines.append(f"summary = {toml_value(scenario.summary)}")
-    lines.append(f"lesson = {_text(f'Made in the dashboard from {scenario.name}. ' + scenario.lesson)}")
+    lesson = experiment.lesson
+    if experiment.is_lesson:
+        lines = [f"title = {toml_value(scenario.title)}"]
+        if scenario.summary:
+            lines.append(f"summary = {toml_value(scenario.summary)}")
+        lines.append(f"lesson = {_text(f'Made in the dashboard from {scenario.name}. ' + scenario.lesson)}")
+    else:
+        changes = experiment.describe()
+        title = " ".join(lesson.title.split())     # a comment is one line
+        lines = [f"# Made in the nnsim dashboard from the lesson \"{title}\" "
+                 f"({lesson.name}), then changed.",
+                 "# The lesson's text, narration and checks were written for its own setup: "
+                 "they are left out.",
+                 f"title = {toml_value(f'My experiment, from {lesson.title}')}",
+                 f"summary = {toml_value(changes)}",
+                 f"lesson = {_text(f'Changed from the lesson {lesson.title}: {changes}.')}"]
     if scenario.seconds != DEFAULT_SECONDS:
         lines += ["", "[view]", f"seconds = {toml_value(scenario.seconds)}"]
     written = _differences(base, RunConfig())
@@ -140,7 +243,9 @@ def scenario_toml(experiment: Experiment) -> str:
                 lines.append(f"{table} = {{ " + ", ".join(f"{k} = {toml_value(v)}"
                                                           for k, v in values.items()) + " }")
     for event in scenario.events:
-        lines += _event(event.at_step, event.at_epoch, event.variant, event.set, event.say)
+        say = event.say if experiment.is_lesson else ""
+        if event.set or say:
+            lines += _event(event.at_step, event.at_epoch, event.variant, event.set, say)
     for edit in experiment.edits:
         lines += _event(edit.step, None, None if single else edit.variant, ((edit.key, edit.value),), "")
     return "\n".join(lines) + "\n"

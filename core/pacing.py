@@ -66,3 +66,71 @@ class Pace:
             return 0.0
         at = self._origin + (self._taken + steps) / self.steps_per_second
         return max(0.0, at - now)
+
+
+SLOWEST_PACE = 1.0          # steps per second
+FASTEST_PACE = 1e6          # beyond this the pace is "as fast as the kernels go"
+
+
+class Playback:
+    """Whether steps are taken now, and at what pace: the dashboard's play, pause, one step,
+    slower, faster and full speed, with the stops it makes by itself (at ``stop_at``, once; after
+    a line of narration when ``hold_on_narration``, as ``--replay`` does).
+
+    Every method takes the time it is called at, so the rules are tested without a clock.
+    """
+
+    def __init__(self, steps_per_second: float | None = None, *, paused: bool = False,
+                 stop_at: int | None = None, hold_on_narration: bool = False) -> None:
+        self.pace = Pace(steps_per_second)
+        self.paused = paused
+        self.reason = ""                # why it paused by itself ("narration"), if it did
+        self.stop_at = stop_at
+        self.hold_on_narration = hold_on_narration
+        self._full_speed_from: float | None = None     # the pace full speed returns to
+
+    def toggle(self, now: float) -> None:
+        self._set_paused(not self.paused, now)
+
+    def resume(self, now: float) -> None:
+        self._set_paused(False, now)
+
+    def pause(self, now: float) -> None:
+        self._set_paused(True, now)
+
+    def _set_paused(self, paused: bool, now: float) -> None:
+        self.paused = paused
+        self.reason = ""
+        self.pace.restart(now)      # a pause owes no steps
+
+    def narrated(self) -> bool:
+        """A line of narration was said: whether it holds the play there."""
+        if self.hold_on_narration:
+            self.paused, self.reason = True, "narration"
+        return self.hold_on_narration
+
+    def reached(self, steps: list[int]) -> None:
+        """The active runs are at ``steps``: pause once every one reaches ``stop_at`` (the play
+        goes on from there when resumed)."""
+        if self.stop_at is not None and steps and all(step >= self.stop_at for step in steps):
+            self.stop_at = None
+            self.paused, self.reason = True, ""
+
+    def scale(self, factor: float, now: float, measured: float = 0.0) -> None:
+        """The pace times ``factor``, between ``SLOWEST_PACE`` and full speed; from full speed,
+        from the ``measured`` steps per second."""
+        current = self.pace.steps_per_second
+        if current is None:
+            current = max(SLOWEST_PACE, measured or FASTEST_PACE)
+        wanted = current * factor
+        self.pace.set(None if wanted > FASTEST_PACE else max(SLOWEST_PACE, wanted), now)
+        self._full_speed_from = None
+
+    def toggle_full_speed(self, now: float) -> None:
+        """Full speed, and back to the pace it left."""
+        if self.pace.steps_per_second is None and self._full_speed_from is not None:
+            self.pace.set(self._full_speed_from, now)
+            self._full_speed_from = None
+        elif self.pace.steps_per_second is not None:
+            self._full_speed_from = self.pace.steps_per_second
+            self.pace.set(None, now)

@@ -157,17 +157,19 @@ async def test_a_traced_step_is_not_taken_once_the_run_moved_on(tmp_path):
     """The trainer takes a traced step only from where it was traced (a reset, another step
     or a new run in between would make the shown update a lie)."""
     from nnsim.core.scenario import load_scenario
+    from nnsim.tui.requests import TakeTraced, Trace
     from nnsim.tui.worker import Trainer
 
     path = tmp_path / "small.toml"
     path.write_text(SMALL.format(optimizer="sgd", dropout=0.0))
     trainer = Trainer(load_scenario(str(path), seed=3))
-    trainer._build_runs()
+    trainer.open()
     run = trainer.runs[0].run
-    trainer._trace(0)
+    trainer.handle(Trace(0))
     run.advance(1)
     before = run.params.copy()
-    assert not trainer._take_traced()
+    trainer.handle(TakeTraced())
     assert run.step == 1 and run.params.tobytes() == before.tobytes()
-    trainer._trace(0)
-    assert trainer._take_traced() and run.step == 2
+    trainer.handle(Trace(0))
+    trainer.handle(TakeTraced())
+    assert run.step == 2

@@ -81,9 +81,9 @@ async def test_a_run_defining_change_starts_a_new_run_and_keeps_the_old_one_fade
         assert app.frame.configs[0].model.layers == (8, 8, 8)
         assert app.frame.step == 0
         past = app.frame.past[-1]
-        assert past.change == "layers 8,8 → 8,8,8"
+        assert past.change == "hidden layers 8,8 → 8,8,8"
         assert past.histories[0].step[-1] == 30
-        assert "before layers 8,8 → 8,8,8" in str(app.query_one("#loss-legend").render())
+        assert "before hidden layers 8,8 → 8,8,8" in str(app.query_one("#loss-legend").render())
         # another change: the older run stays too, fainter
         await press_on(pilot, controls.query_one("#seed-next"), "enter")
         await wait_until(pilot, lambda: len(app.frame.past) == 2)
@@ -191,7 +191,7 @@ async def test_the_written_experiment_replays_headless_to_the_same_metrics(tmp_p
         await wait_until(pilot, settled(app))
         assert app.configure((("model.layers", (6, 6)),)) == ""        # a new run, paused at 0
         await wait_until(pilot, lambda: app.frame.past and app.frame.step == 0)
-        app.trainer.stop_at = 70
+        app.trainer.playback.stop_at = 70
         await pilot.press("space")
         await wait_until(pilot, lambda: app.frame.step == 70 and app.frame.state == "paused")
         await pilot.press("plus", "d")          # live changes at step 70: events in the file
@@ -218,7 +218,13 @@ async def test_the_written_experiment_replays_headless_to_the_same_metrics(tmp_p
         await wait_until(pilot, lambda: "exists" in str(app.screen.query_one("#write-note").render()))
         assert written.read_text() == "mine"
         await pilot.press("escape")
-    assert load_scenario(kept).lesson.startswith("Made in the dashboard from lesson.")
+    written_back = load_scenario(kept)
+    lesson = load_scenario(scenario_file(tmp_path, text))
+    assert written_back.title == f"My experiment, from {lesson.title}"
+    assert written_back.summary.startswith("hidden layers 8,8 → 6,6; ")
+    assert "learning rate" in written_back.summary and "at step 70" in written_back.summary
+    assert lesson.lesson not in written_back.lesson and not written_back.expectations
+    assert not any(event.say for event in written_back.events)     # the lesson's lines, left out
     assert main(["check", str(kept)]) == 0
     assert main(["run", str(kept), "--quiet", "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "metrics.csv").read_text() == dashboard_csv
@@ -247,7 +253,7 @@ async def test_your_csv_takes_a_path_and_trains_on_it(tmp_path):
         await type_into(pilot, path, str(tmp_path / "mine.csv"))
         await wait_until(pilot, lambda: app.frame.configs[0].data.kind == "csv" and app.frame.past)
         cfg = app.frame.configs[0]
-        assert (cfg.data.target_column, app.frame.past[-1].change.startswith("kind spiral → csv")) == ("label", True)
+        assert (cfg.data.target_column, app.frame.past[-1].change.startswith("data set spiral → csv")) == ("label", True)
 
 
 async def test_a_feature_box_changes_the_inputs(tmp_path):

@@ -103,7 +103,7 @@ async def test_a_served_student_picks_class_data_by_name(tmp_path, class_folder)
         assert (Path(cfg.data.path), cfg.data.target_column) == (class_folder / "houses.csv", "label")
         await wait_until(pilot, lambda: "set " in str(controls.query_one("#controls-message").render()))
         assert str(class_folder) not in str(controls.query_one("#controls-message").render())
-        assert "path none → houses.csv" in app.frame.past[-1].change     # the legend's words
+        assert "data file none → houses.csv" in app.frame.past[-1].change     # the legend's words
         delivered = []
         app.deliver_text = lambda file, save_filename, **_: delivered.append(file.read())
         await pilot.press("escape", "w")

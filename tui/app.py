@@ -35,6 +35,7 @@ from .dashboard import DashboardScreen
 from .frame import Frame
 from .messages import FrameReady, Narration, Notice, TraceReady
 from .screens import HelpScreen, ScenarioPicker, WriteScreen
+from . import requests as ask
 from .stepthrough import HOME_LESSONS, StepThroughScreen
 from .worker import Trainer
 
@@ -70,9 +71,13 @@ class NnsimApp(App[int]):
         Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume training"),
         Binding("n", "step", "Step", id="step", tooltip="One training step (pauses first)"),
         Binding("r", "reset", "Reset", id="reset",
-                tooltip="Reset every run to its initial weights, step 0 (settings kept)"),
-        Binding("R", "reset_settings", "Reset all", id="reset-settings", show=False,
-                tooltip="Reset the runs and their settings to the scenario's"),
+                tooltip="Every run again from step 0 and its first weights, with your settings"),
+        Binding("R", "reset_settings", "Reset rate…", id="reset-settings", show=False,
+                tooltip="As r, and undo your live changes (rate, optimizer, dropout…); "
+                        "data and network kept"),
+        Binding("b", "back_to_lesson", "Lesson as loaded", id="back-to-lesson", show=False,
+                tooltip="Back to the lesson exactly as it loaded (data, network, training, "
+                        "seed), from step 0"),
         Binding("plus,equals_sign", "scale_lr(2.0)", "LR×2", id="lr-up", key_display="+",
                 tooltip="Double the learning rate", group=LEARNING_RATE),
         Binding("minus", "scale_lr(0.5)", "LR÷2", id="lr-down", key_display="-",
@@ -106,8 +111,10 @@ class NnsimApp(App[int]):
     def __init__(self, scenario: Scenario, *, open_ended: bool = False, seed: int | None = None,
                  replay: bool = False, autoplay: bool = False, stop_at: int | None = None,
                  show_speed: bool = True, chunk_steps: int | None = None, paced: bool = True,
-                 served: bool = False, data_folder: Path | None = None) -> None:
+                 served: bool = False, data_folder: Path | None = None,
+                 lesson: Scenario | None = None) -> None:
         super().__init__()
+        self.lesson = lesson or scenario    # as it loaded, without --set: what `b` goes back to
         self.served = served
         self.data_folder = data_folder
         self.paced = paced
@@ -193,7 +200,7 @@ class NnsimApp(App[int]):
     def start_training(self) -> None:
         """A fresh trainer for ``self.scenario``; any previous one is cancelled."""
         self.trainer = Trainer(
-            self.scenario, pace=lesson_pace(self.scenario) if self.paced else None,
+            self.scenario, lesson=self.lesson, pace=lesson_pace(self.scenario) if self.paced else None,
             open_ended=self.open_ended, stop_at=self.stop_at,
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.failure = ""
@@ -263,46 +270,50 @@ class NnsimApp(App[int]):
             self.dashboard.draw()
             if self.dashboard.watched != self._watched:    # the network pane came or went
                 self._watched = self.dashboard.watched
-                self._command("watch", value=self._watched)
+                self.ask(ask.Watch(self._watched))
 
     # ------------------------------------------------------------------ actions
 
-    def _command(self, kind: str, key: str = "", value=None) -> None:
+    def ask(self, request: ask.Request) -> None:
+        """Put ``request`` on the training thread's queue (nothing to do before it exists)."""
         if self.trainer is not None:
-            self.trainer.send(kind, key, value)
+            self.trainer.send(request)
 
     def action_toggle_pause(self) -> None:
-        self._command("toggle")
+        self.ask(ask.TogglePause())
 
     def action_resume(self) -> None:
-        self._command("resume")
+        self.ask(ask.Resume())
 
     def action_step(self) -> None:
-        self._command("step", value=1)
+        self.ask(ask.Step())
 
     def action_reset(self) -> None:
-        self._command("reset")
+        self.ask(ask.Reset())
 
     def action_reset_settings(self) -> None:
-        self._command("restore")
+        self.ask(ask.RestoreSettings())
+
+    def action_back_to_lesson(self) -> None:
+        self.ask(ask.BackToLesson())
 
     def action_quit(self) -> None:
         self.exit(return_code=1 if self.failure else 0)    # after a crash, not a success
 
     def action_scale_lr(self, factor: float) -> None:
-        self._command("scale", "train.lr", factor)
+        self.ask(ask.ScaleSetting("train.lr", factor))
 
     def action_pace(self, factor: float) -> None:
-        self._command("pace", value=factor)
+        self.ask(ask.ScalePace(factor))
 
     def action_full_speed(self) -> None:
-        self._command("full_speed")
+        self.ask(ask.ToggleFullSpeed())
 
     def action_dropout(self) -> None:
-        self._command("dropout")
+        self.ask(ask.ToggleDropout())
 
     def action_optimizer(self) -> None:
-        self._command("optimizer")
+        self.ask(ask.NextOptimizer())
 
     def configure(self, changes: tuple) -> str:
         """Send the controls' ``changes`` (``(dotted key, value)`` pairs) to the trainer, or say
@@ -315,7 +326,7 @@ class NnsimApp(App[int]):
                 with_values(cfg, changes)
         except ConfigError as err:
             return str(err)
-        self._command("configure", value=tuple(changes))
+        self.ask(ask.Configure(tuple(changes)))
         return ""
 
     def apply_control(self, what: tuple | str) -> None:
@@ -379,7 +390,7 @@ class NnsimApp(App[int]):
             self.push_screen(CommandPalette(id="--command-palette"))
 
     def action_step_through(self) -> None:
-        self.push_screen(StepThroughScreen(self._command, self.dashboard.view.variant))
+        self.push_screen(StepThroughScreen(self.ask, self.dashboard.view.variant))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -395,14 +406,18 @@ class NnsimApp(App[int]):
         self.push_screen(ScenarioPicker(lessons, self.scenario.name), self.switch_scenario)
 
     def switch_scenario(self, name: str | None) -> None:
-        if not name or name == self.scenario.name:
+        """Start lesson ``name``; the lesson on screen again goes back to it as it loaded."""
+        if not name:
+            return
+        if name == self.lesson.name:
+            self.action_back_to_lesson()
             return
         try:
             scenario = load_scenario(name, seed=self.seed)
         except ScenarioError as err:
             self.notify(str(err), severity="error", markup=False)
             return
-        self.scenario = scenario
+        self.scenario = self.lesson = scenario
         self.open_ended = name == PLAYGROUND
         self.start_training()
 
@@ -461,7 +476,8 @@ def create_app(scenario: str | Path | None = None, *, seed: int | None = 0, over
     """
     name = PLAYGROUND if scenario is None else scenario
     loaded = load_scenario(name, seed=seed, overrides=tuple(overrides))
-    return NnsimApp(loaded, open_ended=loaded.name == PLAYGROUND,
+    lesson = load_scenario(name, seed=seed) if overrides else loaded
+    return NnsimApp(loaded, lesson=lesson, open_ended=loaded.name == PLAYGROUND,
                     seed=seed, replay=replay or autoplay, autoplay=autoplay, stop_at=stop_at,
                     show_speed=show_speed, chunk_steps=chunk_steps, paced=paced, served=served,
                     data_folder=data_folder)

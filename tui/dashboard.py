@@ -187,6 +187,8 @@ class DashboardScreen(Screen):
         if self.frame is None:
             # Without a 2-D plane the wide grid gives the boundary's place to the loss.
             self.grid.set_class(all(points is None for points in frame.points), "-no-plane")
+        if frame.experiment is not None and not frame.experiment.is_lesson:
+            self.narration.display = False      # the lesson's words; the runs are not its runs
         previous, self.frame = self.frame, frame
         self._stale = set(self.panes)
         if self._ready and (previous is None or _settings(previous) != _settings(frame)):

@@ -3,6 +3,8 @@
 Everything in a frame is a copy the training thread will never touch again (snapshots,
 settings, expectation results, the data points of the plane), so the UI thread reads it
 without locks and a pane never sees a run, a live dataset or the expectation checker.
+``FrameBuilder`` makes them from a session, keeping what spans frames (the weights' timeline,
+each ended run's verdict, the network pane's unit maps).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import numpy as np
 from ..core.config import RunConfig
 from ..core.data.cleaning import CleaningReport
 from ..core.experiment import Experiment
-from ..core.expectations import Result
-from ..core.snapshot import History, Snapshot, UnitMaps, frozen
+from ..core.expectations import Outcome, Result
+from ..core.session import PastRun, Session
+from ..core.snapshot import Snapshot, UnitMaps, frozen
 
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
@@ -62,15 +65,6 @@ class PlanePoints:
                    frozen(plane.points_val), frozen(plane.labels_val))
 
 
-@dataclass(frozen=True, eq=False)
-class PastRun:
-    """The runs a change replaced, kept to compare with (the loss pane draws them faded)."""
-
-    change: str                         # what the change was, e.g. "layers 8,8 → 16,16"
-    histories: tuple[History, ...]      # one per variant
-    steps_per_epoch: tuple[int, ...]
-
-
 @dataclass(frozen=True)
 class Frame:
     """Everything the panes draw, for one moment."""
@@ -79,7 +73,8 @@ class Frame:
     labels: tuple[str, ...]
     snapshots: tuple[Snapshot, ...]
     configs: tuple[RunConfig, ...]      # current settings (after keys and events)
-    results: tuple[Result, ...]         # the scenario's expectations, judged on this frame
+    results: tuple[Result, ...]         # the lesson's expectations, judged on this frame (none
+                                        # once the runs are not the lesson's)
     weight_timelines: tuple[WeightTimeline, ...]
     points: tuple[PlanePoints | None, ...]
     state: str                          # starting | running | paused | finished | diverged ...
@@ -100,3 +95,81 @@ class Frame:
     @property
     def epoch(self) -> int:
         return max(s.epoch for s in self.snapshots)
+
+
+class FrameBuilder:
+    """Frames of one session's runs. Every method runs on the training thread."""
+
+    def __init__(self) -> None:
+        self.watched: int | None = 0    # the run whose units the network pane shows (None: hidden)
+        self._timelines: list[WeightTimeline] = []
+        self._points: tuple[PlanePoints | None, ...] = ()
+        self._final_outcomes: dict[int, Outcome] = {}
+        self._units: dict[int, tuple[Snapshot, UnitMaps]] = {}  # run index: (snapshot, its maps)
+
+    def start(self, session: Session) -> None:
+        """The session's runs are new (other data, perhaps): forget the old ones."""
+        self._points = tuple(PlanePoints.of(run.run.dataset) for run in session.runs)
+        self._units.clear()
+        self.restart(session)
+
+    def restart(self, session: Session) -> None:
+        """The runs are back at step 0."""
+        self._timelines = [WeightTimeline().add(0, run.snapshot.weight_hist, 0) for run in session.runs]
+        self._final_outcomes.clear()
+
+    def record(self, session: Session, index: int) -> None:
+        """Run ``index`` took steps: its weights' timeline may keep a moment."""
+        run, timeline = session.runs[index], self._timelines[index]
+        spacing = max(run.run.config.train.eval_every, timeline.spacing)
+        self._timelines[index] = timeline.add(run.step, run.snapshot.weight_hist, spacing)
+
+    def build(self, session: Session, *, state: str, detail: str, steps_per_second: float,
+              pace: float | None) -> Frame:
+        runs = session.runs
+        experiment = session.experiment
+        results: tuple[Result, ...] = ()
+        if experiment.is_lesson:        # the checks were written for the lesson's runs only
+            outcomes = {run.name: self._outcome(session, i) for i, run in enumerate(runs)}
+            results = tuple(e.check(outcomes) for e in session.scenario.expectations)
+        return Frame(
+            names=tuple(run.name for run in runs),
+            labels=tuple(v.label for v in session.scenario.variants),
+            snapshots=tuple(run.snapshot for run in runs),
+            configs=tuple(run.run.config for run in runs),
+            results=results,
+            weight_timelines=tuple(self._timelines),
+            points=self._points,
+            state=state, detail=detail,
+            steps_per_second=steps_per_second,
+            pace=pace,
+            steps_per_epoch=tuple(run.run.steps_per_epoch for run in runs),
+            cleaning=tuple(run.run.dataset.cleaning for run in runs),
+            units=tuple(self._unit_maps(session, i) for i in range(len(runs))),
+            past=tuple(session.past),
+            experiment=experiment,
+        )
+
+    def _outcome(self, session: Session, index: int) -> Outcome:
+        """A running run is observed through its snapshot; an ended one once, with test metrics.
+
+        The playground trains on past ``train.steps``, but its expectations keep the verdict
+        of that step, as ``nnsim run`` gives it."""
+        run = session.runs[index]
+        if not run.snapshot.finished or not session.scenario.expectations:
+            return Outcome(snapshot=run.snapshot, config=run.run.config)
+        if index not in self._final_outcomes:
+            self._final_outcomes[index] = Outcome.from_run(run.run, run.snapshot)
+        return self._final_outcomes[index]
+
+    def _unit_maps(self, session: Session, index: int) -> UnitMaps | None:
+        """Run ``index``'s ``UnitMaps`` if the network pane shows that run, else None; computed
+        once per snapshot. One call is well under a ms, but a lesson of 30 variants would pay
+        it 30 times a round (benchmarks/bench_tui.py)."""
+        if index != self.watched:
+            return None
+        run = session.runs[index]
+        kept = self._units.get(index)
+        if kept is None or kept[0] is not run.snapshot:
+            kept = self._units[index] = (run.snapshot, run.run.unit_maps())
+        return kept[1]

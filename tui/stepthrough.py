@@ -14,7 +14,7 @@ nothing changes the run between a trace and the step it shows.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,6 +23,7 @@ from textual.containers import Container, VerticalScroll
 from textual.widgets import Footer, Static
 
 from . import diagram
+from . import requests as ask
 from .diagram import PHASES, Look
 from .modal import Modal
 
@@ -57,7 +58,7 @@ class StepThroughScreen(Modal[None]):
     # From 150 columns the story stands beside the diagram instead of under it.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
 
-    def __init__(self, send: Callable[[str, str, Any], None], variant: int = 0) -> None:
+    def __init__(self, send: Callable[[ask.Request], None], variant: int = 0) -> None:
         super().__init__()
         self.send = send
         self.variant = variant
@@ -77,7 +78,7 @@ class StepThroughScreen(Modal[None]):
 
     def on_mount(self) -> None:
         self.query_one("#st-diagram").border_title = "the network"
-        self.send("trace", "", self.variant)
+        self.send(ask.Trace(self.variant))
         self.draw()
 
     # ------------------------------------------------------------------ what the app tells it
@@ -100,10 +101,10 @@ class StepThroughScreen(Modal[None]):
             self._set(phase=self.look.phase + 1)
             if self.look.phase == len(PHASES) - 1 and not self.taken:
                 self.taken = True
-                self.send("take_traced", "", None)
+                self.send(ask.TakeTraced())
             return
         self.trace, self.reason = None, "tracing the next step…"
-        self.send("trace", "", self.variant)
+        self.send(ask.Trace(self.variant))
         self.draw()
 
     def action_back(self) -> None:

@@ -1,4 +1,9 @@
-"""Lesson: the scenario's title and text, the narration of its events, its expectations live."""
+"""Lesson: the scenario's title and text, the narration of its events, its expectations live.
+
+Once the learner changes what runs, the runs are their experiment, not the lesson: the page
+says so first (what changed, and the key back), and the lesson's checks stay on the page as
+what the lesson claims for its own setup, judged no more.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ from ..frame import Frame
 from .base import Pane, View
 
 ICONS = {True: ("✓", "bold green"), False: ("✗", "bold red"), None: ("○", "yellow")}
+CLAIM = ("·", "dim")        # a check of the lesson, shown while the runs are not the lesson's
+NOT_JUDGED = ("Not judged on your runs: the lesson measured these on its own setup, "
+              "and you changed it.")
 SEEN = {True: "seen: ", False: "missed: ", None: ""}     # a message still open ends "so far"
 MAX_NARRATION = 50      # lines kept; older ones scroll away
 
@@ -32,6 +40,8 @@ class LessonPane(Pane):
         self.scenario: Scenario | None = None
         self.narration: list[tuple[int, str]] = []
         # Made here so the app can write to them before the pane is mounted.
+        self.experiment_text = Static(id="lesson-experiment")
+        self.experiment_text.display = False
         self.title_text = Static(id="lesson-title")
         self.expectations = Static(id="lesson-expectations")
         self.cleaning = Static(id="lesson-cleaning")
@@ -42,6 +52,7 @@ class LessonPane(Pane):
     def compose(self) -> ComposeResult:
         # What changes while training first, so it shows without scrolling; the text below.
         with VerticalScroll(id="lesson-page"):
+            yield self.experiment_text
             yield self.title_text
             yield self.expectations
             yield self.cleaning
@@ -70,9 +81,7 @@ class LessonPane(Pane):
         self.title_text.update(title)
         self.lesson_text.update(Markdown(scenario.lesson))
         self._write_narration()
-        # before the first check: what to watch for, without a line of figures not yet measured
-        self._write_expectations([(None, "" if e.because else _describe(e), e.because)
-                                  for e in scenario.expectations])
+        self._write_expectations(self._unmeasured())
 
     def _write_narration(self) -> None:
         out = Text.assemble(("What happened", "bold underline")) if self.narration else Text()
@@ -87,13 +96,55 @@ class LessonPane(Pane):
         self._write_narration()
 
     def fingerprint(self, frame: Frame, view: View):
-        return frame.results, frame.cleaning
+        experiment = frame.experiment
+        changes = experiment.changes if experiment is not None else ()
+        return frame.results, frame.cleaning, changes
 
     def show(self, frame: Frame, view: View) -> None:
-        if frame.results:
+        experiment = frame.experiment
+        yours = experiment is not None and not experiment.is_lesson
+        self._write_experiment(experiment if yours else None)
+        if yours:
+            self._write_claims()
+        elif frame.results:
             self._write_expectations([(r.passed, plain_words(r.message), r.because)
                                       for r in frame.results])
+        else:           # back to the lesson, before its first check
+            self._write_expectations(self._unmeasured())
         self._write_cleaning(frame)
+
+    def _write_experiment(self, experiment) -> None:
+        """At the top of the page: what the learner changed, and the way back."""
+        self.experiment_text.display = experiment is not None
+        if experiment is None:
+            return
+        out = Text.assemble(("Your experiment", "bold reverse"), " changed from this lesson:\n")
+        out.append(experiment.describe())
+        out.append("\nb", style="bold")
+        out.append(": back to the lesson as it loaded   ")
+        out.append("w", style="bold")
+        out.append(": write your experiment to a file")
+        self.experiment_text.update(out)
+
+    def _write_claims(self) -> None:
+        """The lesson's checks as what it claims for its own setup, none ticked or crossed."""
+        expectations = self.scenario.expectations if self.scenario else ()
+        if not expectations:
+            self.expectations.update(Text())
+            return
+        out = Text.assemble(("What the lesson claims, for its own setup", "bold underline"))
+        for expectation in expectations:
+            icon, style = CLAIM
+            out.append(f"\n{icon} ", style=style)
+            out.append(expectation.because or _describe(expectation).removesuffix(" (not measured yet)"),
+                       style="dim")
+        out.append("\n" + NOT_JUDGED, style="italic")
+        self.expectations.update(out)
+
+    def _unmeasured(self) -> list[tuple[None, str, str]]:
+        """Before the first check: what to watch for, without a line of figures not yet measured."""
+        return [(None, "" if e.because else _describe(e), e.because)
+                for e in self.scenario.expectations]
 
     def _write_cleaning(self, frame: Frame) -> None:
         """Each run's cleaning report: what the data's rules found, and what was dropped or repaired."""

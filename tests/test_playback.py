@@ -1,0 +1,64 @@
+"""The dashboard's play, pause, pace and stops as the plain state machine they are (``Playback``),
+with times given, not measured."""
+
+from __future__ import annotations
+
+from nnsim.core.pacing import FASTEST_PACE, SLOWEST_PACE, Playback
+
+
+def test_pause_and_resume_owe_no_steps_for_the_time_paused():
+    playback = Playback(10.0)
+    playback.pace.restart(0.0)
+    playback.toggle(now=1.0)
+    assert playback.paused
+    playback.toggle(now=100.0)
+    assert not playback.paused and playback.pace.due(100.5) == 5
+
+
+def test_it_stops_once_where_asked_and_goes_on_when_resumed():
+    playback = Playback(None, stop_at=50)
+    playback.reached([40, 50])
+    assert not playback.paused              # one run is not there yet
+    playback.reached([50, 52])
+    assert playback.paused and playback.stop_at is None
+    playback.resume(now=0.0)
+    playback.reached([60, 60])
+    assert not playback.paused
+
+
+def test_narration_holds_the_play_only_in_replay():
+    assert not Playback(10.0).narrated()
+    replay = Playback(10.0, hold_on_narration=True)
+    assert replay.narrated() and replay.paused and replay.reason == "narration"
+    replay.resume(now=0.0)
+    assert not replay.paused and replay.reason == ""
+
+
+def test_slower_and_faster_scale_the_pace_within_its_bounds():
+    playback = Playback(8.0)
+    playback.scale(0.5, now=0.0)
+    assert playback.pace.steps_per_second == 4.0
+    for _ in range(5):
+        playback.scale(0.5, now=0.0)
+    assert playback.pace.steps_per_second == SLOWEST_PACE
+    playback = Playback(FASTEST_PACE / 2)
+    playback.scale(4.0, now=0.0)
+    assert playback.pace.steps_per_second is None       # past the fastest pace: full speed
+
+
+def test_from_full_speed_slower_starts_from_the_measured_speed():
+    playback = Playback(None)
+    playback.scale(0.5, now=0.0, measured=3000.0)
+    assert playback.pace.steps_per_second == 1500.0
+
+
+def test_full_speed_returns_to_the_pace_it_left():
+    playback = Playback(25.0)
+    playback.toggle_full_speed(now=0.0)
+    assert playback.pace.steps_per_second is None
+    playback.toggle_full_speed(now=1.0)
+    assert playback.pace.steps_per_second == 25.0
+    playback.toggle_full_speed(now=2.0)
+    playback.scale(0.5, now=3.0, measured=1000.0)       # a new pace forgets the one left
+    playback.toggle_full_speed(now=4.0)
+    assert playback.pace.steps_per_second is None

@@ -1,0 +1,239 @@
+"""The session in plain Python: every kind of change, the record of how the experiment differs
+from the lesson, the three ways back, the file ``w`` writes, and what the lesson may still say
+(narration, checks) once the runs are not its own. No Textual here: a session is driven directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import LESSON
+from nnsim.core.config import get_value
+from nnsim.core.driver import ScriptedRun, play
+from nnsim.core.experiment import scenario_toml
+from nnsim.core.report import metrics_csv
+from nnsim.core.scenario import load_scenario
+from nnsim.core.session import Session
+from nnsim.tui.frame import FrameBuilder
+from nnsim.tui.messages import Narration
+from nnsim.tui.requests import Configure, ScaleSetting
+from nnsim.tui.worker import Trainer
+
+SINGLE = """
+title = "One run"
+lesson = "A small network on the spiral."
+
+[data]
+n_points = 120
+
+[model]
+layers = [6]
+
+[train]
+steps = 60
+eval_every = 10
+
+[[event]]
+at_step = 20
+set = { "train.lr" = 0.05 }
+say = "The rate goes up at step 20."
+
+[[expect]]
+kind = "no_divergence"
+"""
+
+
+def lesson_at(tmp_path: Path, text: str = SINGLE, **kwargs):
+    path = tmp_path / "lesson.toml"
+    path.write_text(text)
+    return load_scenario(str(path), **kwargs)
+
+
+def advance(session: Session, steps: int) -> None:
+    """Every run ``steps`` on, its script fired on the way, as the driver plays it."""
+    target = session.runs[0].step + steps
+    session.fire_due()
+    while session.runs[0].step < target:
+        for run in session.runs:
+            run.advance(target - run.step)
+        session.fire_due()
+
+
+def test_a_fresh_session_is_the_lesson(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    assert session.is_lesson and session.experiment.changes == ()
+
+
+def test_a_live_change_is_recorded_at_its_step_against_the_lesson(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    advance(session, 10)
+    session.scale("train.lr", 2.0)
+    (change,) = session.experiment.changes
+    assert (change.key, change.variant, change.before, change.after, change.step) == \
+        ("train.lr", None, 0.01, 0.02, 10)
+    assert not session.is_lesson
+    assert session.experiment.describe() == "learning rate 0.01 → 0.02 at step 10"
+
+
+def test_a_change_taken_back_is_still_a_change(tmp_path):
+    """The run took steps the lesson never took: its checks were not written for them."""
+    session = Session(lesson_at(tmp_path))
+    advance(session, 10)
+    session.scale("train.lr", 2.0)
+    advance(session, 5)
+    session.scale("train.lr", 0.5)
+    (change,) = session.experiment.changes
+    assert change.before == change.after == 0.01 and not session.is_lesson
+    assert str(change) == "learning rate 0.01 → 0.01 at step 10 (changed, then set back)"
+
+
+@pytest.mark.parametrize("request_, neutral", [
+    ((("train.seed", 7),), True),                  # the lesson holds on any seed
+    ((("data.kind", "circle"),), False),
+    ((("model.layers", (4, 4)),), False),
+    ((("model.activation", "relu"),), False),
+    ((("train.batch_size", 16),), False),
+])
+def test_a_change_that_defines_new_runs_restarts_them_and_keeps_the_old(tmp_path, request_, neutral):
+    session = Session(lesson_at(tmp_path))
+    advance(session, 30)
+    old = session.runs
+    assert session.configure(request_) == []
+    assert session.runs is not old and session.runs[0].step == 0
+    assert len(session.past) == 1 and session.past[0].histories[0] is old[0].snapshot.history
+    key, value = request_[0]
+    assert get_value(session.runs[0].run.config, key) == value
+    assert session.is_lesson is neutral
+    assert [c.key for c in session.experiment.changes] == [key]
+
+
+def test_a_restart_keeps_the_learners_live_changes_and_not_the_scripts(tmp_path):
+    """The event set the rate to 0.05 at step 20; the learner chose momentum at 30. New runs
+    start with momentum and the lesson's rate (the script will raise it again at step 20)."""
+    session = Session(lesson_at(tmp_path))
+    advance(session, 30)
+    session.set_everywhere("train.optimizer", lambda cfg: "momentum")
+    session.configure((("model.layers", (5,)),))
+    cfg = session.runs[0].run.config
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.model.layers) == ("momentum", 0.01, (5,))
+    assert {c.key: c.step for c in session.experiment.changes} == \
+        {"model.layers": 0, "train.optimizer": 0}
+
+
+def test_reset_keeps_the_learners_settings_and_plays_the_script_again(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    advance(session, 30)                    # the event has set the rate to 0.05
+    session.set_everywhere("train.optimizer", lambda cfg: "sgd")
+    session.reset()
+    run = session.runs[0]
+    assert run.step == 0 and run.run.config.train.optimizer == "sgd"
+    assert run.run.config.train.lr == 0.01  # the script's change undone, to be made again
+    assert [(c.key, c.step) for c in session.experiment.changes] == [("train.optimizer", 0)]
+
+
+def test_restore_undoes_the_live_changes_and_keeps_data_and_network(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    session.configure((("data.kind", "circle"),))
+    advance(session, 10)
+    session.scale("train.lr", 4.0)
+    session.restore()
+    cfg = session.runs[0].run.config
+    assert (cfg.data.kind, cfg.train.lr, session.runs[0].step) == ("circle", 0.01, 0)
+    assert [c.key for c in session.experiment.changes] == ["data.kind"]
+
+
+def test_back_to_the_lesson_is_the_lesson_exactly_as_it_loaded(tmp_path, assert_identical):
+    lesson = lesson_at(tmp_path, seed=3)
+    session = Session(lesson)
+    advance(session, 30)
+    session.configure((("data.kind", "xor"), ("train.seed", 9)))
+    advance(session, 10)
+    session.scale("train.lr", 2.0)
+    session.back_to_lesson()
+    assert session.is_lesson and session.experiment.changes == ()
+    assert session.runs[0].run.config == lesson.variants[0].config
+    assert session.past[-1].change == "back to the lesson"
+    fresh = Session(lesson)
+    advance(session, 40)
+    advance(fresh, 40)
+    assert_identical(session.runs[0].snapshot.history, fresh.runs[0].snapshot.history)
+
+
+def test_set_at_start_is_already_an_experiment_and_b_undoes_it(tmp_path):
+    lesson = lesson_at(tmp_path)
+    with_set = lesson_at(tmp_path, overrides=(("train.lr", 0.1),))
+    session = Session(lesson, with_set)
+    assert not session.is_lesson
+    assert session.experiment.describe() == "learning rate 0.01 → 0.1"
+    session.back_to_lesson()
+    assert session.is_lesson and session.runs[0].run.config.train.lr == 0.01
+
+
+def test_a_refused_change_changes_nothing(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    runs = session.runs
+    (note,) = session.configure((("data.kind", "csv"),))        # a csv needs its file
+    assert note.severity == "error" and "data" in note.text
+    assert session.runs is runs and session.is_lesson and not session.past
+
+
+def test_changes_of_several_runs_are_said_once_when_alike(tmp_path):
+    session = Session(lesson_at(tmp_path, LESSON))
+    advance(session, 10)
+    session.toggle_dropout()                 # both runs: 0 → 0.5
+    session.scale("train.lr", 2.0)           # adam 0.01 → 0.02, sgd 0.3 → 0.6
+    said = [str(change) for change in session.experiment.changes]
+    assert said == ["dropout 0 → 0.5 at step 10", "adam: learning rate 0.01 → 0.02 at step 10",
+                    "sgd: learning rate 0.3 → 0.6 at step 10"]
+
+
+def test_the_lesson_speaks_only_for_its_own_runs(tmp_path):
+    """Narration is told and checks are judged while the runs are the lesson's; after a
+    change, the script's settings are still told (they happen), its words and verdicts not."""
+    told = []
+    trainer = Trainer(lesson_at(tmp_path))
+    trainer._post_message = told.append
+    trainer.open()
+    frames = FrameBuilder()
+    frames.start(trainer.session)
+    build = lambda: frames.build(trainer.session, state="paused", detail="", steps_per_second=0.0,
+                                 pace=None)
+    assert len(build().results) == 1
+    trainer.handle(ScaleSetting("train.lr", 2.0))       # at step 0: the runs' own setting
+    trainer.handle(Configure((("model.layers", (7,)),)))
+    assert build().results == ()
+    trainer._round(25)
+    (narration,) = [m for m in told if isinstance(m, Narration)]
+    assert (narration.step, narration.text, narration.changes) == (20, "", "train.lr = 0.05")
+
+
+def test_a_changed_lesson_is_written_as_the_learners_experiment_and_replays(tmp_path):
+    lesson = lesson_at(tmp_path)
+    session = Session(lesson)
+    session.configure((("data.kind", "circle"),))
+    advance(session, 30)
+    session.scale("train.lr", 0.5)
+    advance(session, 30)
+    text = scenario_toml(session.experiment)
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    mine = load_scenario(str(path))
+    assert mine.title == "My experiment, from One run"
+    # the script had raised the rate to 0.05 at step 20: the learner halved that
+    assert mine.summary == "data set spiral → circle; learning rate 0.05 → 0.025 at step 30"
+    assert lesson.lesson not in mine.lesson and '"One run"' in text.splitlines()[0]
+    assert not mine.expectations and [e.say for e in mine.events] == ["", ""]
+    (replayed,) = ScriptedRun.build(mine)
+    play(replayed)
+    assert metrics_csv([("base", replayed.run.history)]) == \
+        metrics_csv([("base", session.runs[0].run.history)])
+
+
+def test_an_unchanged_lesson_is_written_as_the_lesson(tmp_path):
+    lesson = lesson_at(tmp_path)
+    mine = tmp_path / "mine.toml"
+    mine.write_text(scenario_toml(Session(lesson).experiment))
+    written = load_scenario(str(mine))
+    assert written.title == lesson.title and lesson.lesson in written.lesson
+    assert [e.say for e in written.events] == [e.say for e in lesson.events]

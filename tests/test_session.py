@@ -16,8 +16,8 @@ from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
 from nnsim.core.session import Session
 from nnsim.tui.frame import FrameBuilder
-from nnsim.tui.messages import Narration
-from nnsim.tui.requests import Configure, ScaleSetting
+from nnsim.tui.messages import Narration, Notice
+from nnsim.tui.requests import BackToLesson, Configure, ScaleSetting
 from nnsim.tui.worker import Trainer
 
 SINGLE = """
@@ -200,12 +200,18 @@ def test_the_lesson_speaks_only_for_its_own_runs(tmp_path):
     build = lambda: frames.build(trainer.session, state="paused", detail="", steps_per_second=0.0,
                                  pace=None)
     assert len(build().results) == 1
-    trainer.handle(ScaleSetting("train.lr", 2.0))       # at step 0: the runs' own setting
-    trainer.handle(Configure((("model.layers", (7,)),)))
+    trainer._answer(ScaleSetting("train.lr", 2.0))      # at step 0: the runs' own setting
+    trainer._answer(Configure((("model.layers", (7,)),)))
     assert build().results == ()
+    notices = [m.text for m in told if isinstance(m, Notice)]
+    assert sum("your experiment" in text for text in notices) == 1      # said once
     trainer._round(25)
     (narration,) = [m for m in told if isinstance(m, Narration)]
     assert (narration.step, narration.text, narration.changes) == (20, "", "train.lr = 0.05")
+    trainer._answer(BackToLesson())
+    assert len(build().results) == 1 and "lesson again" in told[-1].text
+    trainer._round(25)
+    assert [m for m in told if isinstance(m, Narration)][-1].text == "The rate goes up at step 20."
 
 
 def test_a_changed_lesson_is_written_as_the_learners_experiment_and_replays(tmp_path):

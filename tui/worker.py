@@ -35,6 +35,9 @@ IDLE_POLL_SECONDS = 0.1     # how often an idle worker wakes to check it was can
 FRAMES_PER_SECOND = 10      # at a pace, steps are taken in batches of one frame's worth
                             # (the panes redraw at most this often)
 SPEED_WINDOW_SECONDS = 1.0  # the steps/s shown is measured over this much wall time
+YOURS = ("Now this is your experiment: the lesson's narration and checks were written for its "
+         "own setup and stop here (the Lesson pane lists your changes; b goes back)")
+LESSONS_AGAIN = "The lesson again, as it loaded: its narration and checks speak for these runs"
 
 
 @dataclass
@@ -149,8 +152,11 @@ class Trainer:
             self._answer(request)
 
     def _answer(self, request: ask.Request) -> None:
+        was_lesson = self.session.is_lesson
         if self.handle(request):
             self._publish()
+        if was_lesson != self.session.is_lesson:    # said once, wherever the learner is looking
+            self._post(Notice(YOURS if was_lesson else LESSONS_AGAIN))
 
     def _post(self, message: TrainerMessage) -> None:
         message.trainer = self

@@ -169,8 +169,8 @@ def train_step(params, grads, first, second, weight_mask, table, rows, ws, grad_
     # 2. Loss: the batch's mean loss, and dL/dlogits (B, K).
     batch_loss = loss(codes[C_LOSS], table, rows, ws)
     # 3. Backpropagation: dL/dparams (P,), output layer first; then penalties and clipping.
-    backward(params, table, rows, ws.acts, ws.units, ws.masks, ws.dlogits, ws.dz, ws.upstream,
-             ws.downstream, dropout, grads)
+    backward(params, table, rows, ws.acts, ws.units, ws.masks, ws.dlogits, ws.dz,
+             ws.grad_outputs, dropout, grads)
     for layer in range(table.shape[0]):
         grad_norms[layer] = math.sqrt(sum_of_squares(grads, table[layer, W_OFFSET],
                                                      table[layer, B_OFFSET]))

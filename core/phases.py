@@ -32,8 +32,12 @@ class Workspace(NamedTuple):
     After a step it still holds each phase's result for that batch (a trace reads them):
     ``acts`` the batch's inputs then each layer's output, layer after layer; ``units`` each
     layer's act(z) before dropout and the skip connection (the output layer's: the logits);
-    ``masks`` the dropout masks, laid out as ``units``; ``targets`` and ``dlogits`` (B, K).
-    ``dz``, ``upstream`` and ``downstream`` are backpropagation's scratch.
+    ``masks`` the dropout masks, laid out as ``units``; ``targets`` and ``dlogits`` (B, K);
+    ``dz`` each layer's dL/dz, laid out as ``units``; ``grad_outputs`` each hidden layer's
+    dL/d(its outputs), laid out as the hidden layers' part of ``units`` (the output layer's
+    is ``dlogits``). Backpropagation writes every layer's to a place of its own rather than
+    reusing one layer's scratch for the next, so the chain rule's factors a trace shows are
+    the ones the step used, at no cost to the step.
     """
 
     acts: np.ndarray
@@ -42,14 +46,14 @@ class Workspace(NamedTuple):
     targets: np.ndarray
     dlogits: np.ndarray
     dz: np.ndarray
-    upstream: np.ndarray
-    downstream: np.ndarray
+    grad_outputs: np.ndarray
 
 
 def workspace_floats(widths: tuple[int, ...], capacity: int) -> int:
     """How many float64s ``new_workspace`` allocates (the memory guard counts before it)."""
     units = capacity * sum(widths[1:])
-    return capacity * sum(widths) + 2 * units + 2 * capacity * widths[-1] + 3 * capacity * max(widths)
+    return (capacity * sum(widths) + 3 * units + 2 * capacity * widths[-1]
+            + capacity * sum(widths[1:-1]))
 
 
 def new_workspace(widths: tuple[int, ...], capacity: int) -> Workspace:
@@ -58,8 +62,7 @@ def new_workspace(widths: tuple[int, ...], capacity: int) -> Workspace:
     return Workspace(
         acts=np.zeros(capacity * sum(widths)), units=units, masks=np.ones_like(units),
         targets=np.zeros(capacity * widths[-1]), dlogits=np.zeros(capacity * widths[-1]),
-        dz=np.zeros(capacity * max(widths)), upstream=np.zeros(capacity * max(widths)),
-        downstream=np.zeros(capacity * max(widths)))
+        dz=np.zeros_like(units), grad_outputs=np.zeros(capacity * sum(widths[1:-1])))
 
 
 @inline_kernel
@@ -125,14 +128,14 @@ def loss(loss_code, table, rows, ws):
 
 
 @kernel
-def backward(params, table, rows, acts, units, masks, dlogits, dz_buf, upstream, downstream,
-             dropout, grads):
+def backward(params, table, rows, acts, units, masks, dlogits, dz_all, grad_outputs, dropout,
+             grads):
     """3. Backpropagation: from dL/dlogits, output layer first, dL/dparams into ``grads`` (P,)
     (the array arguments before ``dropout`` are the ``Workspace``'s).
 
-    Each layer turns dL/d(its output) into dL/dz, its weights' and biases' gradients, and
-    dL/d(its input) for the layer below; ``upstream`` and ``downstream`` take turns holding
-    the latter, so ``dlogits`` is only read. A residual layer sends its upstream gradient
+    Each layer turns dL/d(its output) into dL/dz (into ``dz_all``), its weights' and biases'
+    gradients, and dL/d(its input), which is the layer below's dL/d(its output) (into
+    ``grad_outputs``); ``dlogits`` is only read. A residual layer sends its upstream gradient
     straight down as well, which is why skip connections keep early layers' gradients alive.
     """
     n_layers = table.shape[0]
@@ -142,7 +145,6 @@ def backward(params, table, rows, acts, units, masks, dlogits, dz_buf, upstream,
         a_end += rows * table[layer, N_IN]
         u_end += rows * table[layer, N_OUT]
     above = dlogits                    # dL/d(this layer's output)
-    into_upstream = True
     for layer in range(n_layers - 1, -1, -1):
         w_off, b_off = table[layer, W_OFFSET], table[layer, B_OFFSET]
         n_in, n_out = table[layer, N_IN], table[layer, N_OUT]
@@ -154,7 +156,7 @@ def backward(params, table, rows, acts, units, masks, dlogits, dz_buf, upstream,
         a_prev = acts[a_end:a_end + rows * n_in].reshape((rows, n_in))              # (B, n_in)
         u = units[u_end:u_end + rows * n_out].reshape((rows, n_out))                # (B, n_out)
         g = above[:rows * n_out].reshape((rows, n_out))                             # (B, n_out)
-        dz = dz_buf[:rows * n_out].reshape((rows, n_out))                           # (B, n_out)
+        dz = dz_all[u_end:u_end + rows * n_out].reshape((rows, n_out))              # (B, n_out)
         hidden = layer < n_layers - 1
         code = table[layer, ACTIVATION]
         for j in range(n_out):
@@ -171,15 +173,15 @@ def backward(params, table, rows, acts, units, masks, dlogits, dz_buf, upstream,
         matmul_at_b(a_prev, dz, grad_w)
         if layer == 0:
             break
-        below = upstream if into_upstream else downstream
-        g_prev = below[:rows * n_in].reshape((rows, n_in))                          # (B, n_in)
+        # The layer below's outputs sit where its units do: rows * n_in values before ours.
+        below = grad_outputs[u_end - rows * n_in:u_end]
+        g_prev = below.reshape((rows, n_in))                                        # (B, n_in)
         matmul_a_bt(dz, w, g_prev)
         if table[layer, RESIDUAL]:
             for i in range(rows):
                 for j in range(n_in):
                     g_prev[i, j] += g[i, j]
         above = below
-        into_upstream = not into_upstream
 
 
 @inline_kernel

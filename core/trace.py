@@ -3,29 +3,36 @@ the step-through screen walks.
 
 ``trace_step`` takes a run's next step on copies of the run's state (``Run.train_state``) with
 the very kernels that train (``kernels.next_batch``, then ``kernels.train_step``) and reads each
-phase's result out of the workspace the step leaves behind. The run itself is left as it was,
+phase's result out of the workspace the step leaves behind: the activations, the dropout masks,
+dL/dlogits, and backpropagation's dL/d(outputs) and dL/dz of every layer, which the backward
+kernel writes to a place per layer (``phases.Workspace``). The run itself is left as it was,
 so ``advance(1)`` then takes the same step and lands on the same weights, bit for bit; the
 tests hold the trace to it.
 
-Two things training never keeps are recomputed for the reader, from what it does keep: each
-layer's pre-activation z (the forward pass applies the activation in place), and the chain
-rule's factors per unit (backpropagation's scratch is overwritten layer after layer). The loss
-on the same batch after the update is one more forward pass, with the masks that trained.
+What training computes but does not keep is recomputed for the reader by the kernels that
+computed it: each layer's pre-activation z (the forward pass applies the activation in place),
+act'(z) (``activation_slope``, from the act(z) the workspace keeps), each example's own loss
+(``output_loss`` on its row), the gradient before the penalties and clipping (``backward``
+again, into a gradient of its own) and the penalties' part (``regularise`` of a zero
+gradient). The loss on the same batch after the update is one more forward pass, with the
+masks that trained.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import kernels
-from .activations import ACTIVATION_CODE, ACTIVATION_NAME, activation_slopes
+from .activations import ACTIVATION_NAME, activation_slopes
+from .config import TrainConfig
 from .linalg import matmul
-from .losses import LOSS_CODE
+from .losses import LOSS_CODE, output_loss
 from .model import ACTIVATION, N_IN, N_OUT, RESIDUAL
 from .driver import ScriptedRun
-from .phases import forward, logits_view, new_workspace
+from .phases import backward, forward, logits_view, new_workspace, regularise
 from .phases import loss as batch_loss
 from .run import Run
 from .scenario import Scenario
@@ -57,12 +64,19 @@ class LayerTrace:
     outputs: np.ndarray               # (B, n_out) what the layer passed on
     weights_before: np.ndarray        # (n_in, n_out) W, so that z = inputs @ W + b
     biases_before: np.ndarray         # (n_out,)
+    data_grad_weights: np.ndarray     # (n_in, n_out) dL/dW of the batch loss: backpropagation's
+    data_grad_biases: np.ndarray      # (n_out,)
+    penalty_grad_weights: np.ndarray | None  # (n_in, n_out) the L1 and L2 terms added, or None
     grad_weights: np.ndarray          # (n_in, n_out) the gradient the update used
     grad_biases: np.ndarray           # (n_out,)
     grad_norm: float                  # ‖dL/dW‖ of the batch loss, before penalties and clipping
     grad_outputs: np.ndarray          # (B, n_out) dL/d(outputs), from the layer above
     slopes: np.ndarray                # (B, n_out) act'(z): the chain rule's factor at each unit
     deltas: np.ndarray                # (B, n_out) dL/dz = dL/d(outputs) × mask × act'(z)
+    first_before: np.ndarray          # (n_in, n_out) the optimizer's first moment of W (velocity,
+    first_after: np.ndarray           #   Adam's m) before and after the step
+    second_before: np.ndarray         # (n_in, n_out) its second moment (RMSprop's, Adam's v)
+    second_after: np.ndarray
     weights_after: np.ndarray         # (n_in, n_out)
     biases_after: np.ndarray          # (n_out,)
 
@@ -75,23 +89,56 @@ class StepTrace:
     step: int
     epoch: int
     batch_rows: np.ndarray            # (B,) the examples' rows in the training split
+    batch_start: int                  # where the batch starts in this epoch's order
+    train_rows: int                   # rows of the training split: an epoch's examples
+    batch_size: int                   # rows a batch has when the epoch has that many left
     inputs: np.ndarray                # (B, n_in)
     targets: np.ndarray               # (B, K)
     logits: np.ndarray                # (B, K) the output layer's outputs
     loss_function: str                # mse, bce, softmax, or mse_sigmoid (MSE on a binary task)
+    example_losses: np.ndarray        # (B,) each example's own loss (its outputs' mean for MSE)
     loss: float                       # the batch's mean loss, penalties excluded
     dlogits: np.ndarray               # (B, K) dL/dlogits
+    penalty: float                    # l1·Σ|w| + l2/2·Σw² (L1 when a gradient), not in ``loss``
+    grad_norm_total: float            # ‖gradient‖ of every parameter, penalties in, before clipping
+    clip_scale: float                 # clip_norm / grad_norm_total when that shortened it, else 1
     optimizer: str
     learning_rate: float              # schedule and reduce-on-plateau included
+    optimizer_t: int                  # this step's count of the optimizer's steps (Adam's t)
+    train: TrainConfig                # the settings the step used (penalties, clip, moments)
     layers: tuple[LayerTrace, ...]
     loss_after: float                 # the same batch's loss (same masks) with the weights after
+
+    @property
+    def loss_divisor(self) -> int:
+        """What the batch's loss divides the sum of its terms by: B, or B × K for MSE (a mean
+        over every output), so dL/dlogits is each example's own gradient ÷ this."""
+        rows, outputs = self.logits.shape
+        return rows * outputs if self.loss_function in ("mse", "mse_sigmoid") else rows
+
+    @property
+    def example_dlogits(self) -> np.ndarray:
+        """(B, K) each example's own dℓ/dlogits: dL/dlogits × ``loss_divisor``."""
+        return self.dlogits * self.loss_divisor
+
+    @property
+    def l1_proximal(self) -> bool:
+        """L1 acts in the update (a shrink towards zero), not as a gradient term."""
+        return self.train.l1 > 0.0 and self.train.l1_mode == "proximal"
+
+    @property
+    def penalised(self) -> bool:
+        """A penalty term is part of the gradient."""
+        return self.train.l2 > 0.0 or (self.train.l1 > 0.0 and not self.l1_proximal)
 
 
 def trace_step(run: Run) -> StepTrace:
     """The run's next training step, phase by phase; the run is not changed."""
     layout, table = run.layout, run.layout.table
+    train = run.config.train
     state = run.train_state()
     params, order, counters = state.params, state.order, state.counters
+    first_before, second_before = state.first.copy(), state.second.copy()
     grads = np.zeros_like(params)
     ws = new_workspace(layout.widths, state.capacity)
     start = int(counters[kernels.K_CURSOR])
@@ -102,63 +149,79 @@ def trace_step(run: Run) -> StepTrace:
     loss = kernels.train_step(params, grads, state.first, state.second, state.weight_mask, table,
                               rows, ws, grad_norms, counters, state.streams, state.hyper,
                               state.codes)
+    dropout = state.hyper[kernels.H_DROPOUT]
+    # The gradient before penalties and clipping, and the penalties' part: the same kernels
+    # once more, on the batch the workspace still holds (with scratch of their own, so the
+    # chain rule's factors read below are the ones the step itself wrote).
+    data_grads = np.zeros_like(params)
+    backward(run.params, table, rows, ws.acts, ws.units, ws.masks, ws.dlogits,
+             np.zeros_like(ws.dz), np.zeros_like(ws.grad_outputs), dropout, data_grads)
+    l1_gradient = 0.0 if train.l1_mode == "proximal" else train.l1
+    penalty_grads = np.zeros_like(params)
+    penalty = regularise(run.params, table, penalty_grads, l1_gradient, train.l2, 0.0)
+    penalised = data_grads + penalty_grads
+    grad_norm_total = math.sqrt(float(np.dot(penalised, penalised)))
+    clip_scale = (train.clip_norm / grad_norm_total
+                  if 0.0 < train.clip_norm < grad_norm_total else 1.0)
     n_inputs, n_outputs = layout.widths[0], layout.widths[-1]
     dlogits = ws.dlogits[:rows * n_outputs].reshape(rows, n_outputs)
+    logits = logits_view(table, rows, ws.units)
+    targets = ws.targets[:rows * n_outputs].reshape(rows, n_outputs)
     layers = []
     a_off = u_off = 0
-    dropout = state.hyper[kernels.H_DROPOUT]
-    for i, ((W, b), (W_grad, b_grad), (W_after, b_after)) in enumerate(zip(
-            layout.unflatten(run.params), layout.unflatten(grads), layout.unflatten(params))):
+    per_layer = zip(*(layout.unflatten(flat) for flat in (
+        run.params, data_grads, penalty_grads, grads, first_before, state.first, second_before,
+        state.second, params)))
+    for i, ((W, b), (W_data, b_data), (W_penalty, _), (W_grad, b_grad), (m_before, _),
+            (m_after, _), (v_before, _), (v_after, _), (W_after, b_after)) in enumerate(per_layer):
         n_in, n_out = table[i, N_IN], table[i, N_OUT]
         inputs = ws.acts[a_off:a_off + rows * n_in].reshape(rows, n_in)
         a_off += rows * n_in
-        units = ws.units[u_off:u_off + rows * n_out].reshape(rows, n_out)
-        mask = ws.masks[u_off:u_off + rows * n_out].reshape(rows, n_out)
+        here = slice(u_off, u_off + rows * n_out)
         u_off += rows * n_out
+        units = ws.units[here].reshape(rows, n_out)
         products = np.zeros((rows, n_out))
         matmul(inputs, W, products)
         hidden = i < layout.n_layers - 1
-        layers.append(dict(
+        slopes = np.ones((rows, n_out))
+        if hidden:          # the output layer's slope is folded into the loss
+            activation_slopes(table[i, ACTIVATION], units, slopes)
+        layers.append(LayerTrace(
             activation=ACTIVATION_NAME[table[i, ACTIVATION]], residual=bool(table[i, RESIDUAL]),
             inputs=frozen(inputs), pre_activations=frozen(products + b), activations=frozen(units),
-            dropout_mask=frozen(mask) if hidden and dropout > 0.0 else None,
+            dropout_mask=frozen(ws.masks[here].reshape(rows, n_out)) if hidden and dropout > 0.0
+            else None,
             outputs=frozen(ws.acts[a_off:a_off + rows * n_out].reshape(rows, n_out)),
             weights_before=frozen(W), biases_before=frozen(b),
+            data_grad_weights=frozen(W_data), data_grad_biases=frozen(b_data),
+            penalty_grad_weights=frozen(W_penalty) if train.l2 > 0.0 or l1_gradient > 0.0
+            else None,
             grad_weights=frozen(W_grad), grad_biases=frozen(b_grad),
             grad_norm=float(grad_norms[i]),
+            grad_outputs=frozen(ws.grad_outputs[here].reshape(rows, n_out) if hidden else dlogits),
+            slopes=frozen(slopes), deltas=frozen(ws.dz[here].reshape(rows, n_out)),
+            first_before=frozen(m_before), first_after=frozen(m_after),
+            second_before=frozen(v_before), second_after=frozen(v_after),
             weights_after=frozen(W_after), biases_after=frozen(b_after)))
-    _add_chain_rule(layers, layout.unflatten(run.params), dlogits)
+    example_losses = np.zeros(rows)
+    scratch = np.zeros((1, n_outputs))
+    for r in range(rows):
+        example_losses[r] = output_loss(state.loss_code, logits[r:r + 1], targets[r:r + 1], scratch)
     trace = dict(
         run_name=run.name, step=run.step, epoch=run.epoch,
-        batch_rows=frozen(order[start:start + rows], dtype=np.int64),
+        batch_rows=frozen(order[start:start + rows], dtype=np.int64), batch_start=start,
+        train_rows=len(order), batch_size=state.batch_rows,
         inputs=frozen(ws.acts[:rows * n_inputs].reshape(rows, n_inputs)),
-        targets=frozen(ws.targets[:rows * n_outputs].reshape(rows, n_outputs)),
-        logits=frozen(logits_view(table, rows, ws.units)),
-        loss_function=_LOSS_NAME[state.loss_code], loss=float(loss), dlogits=frozen(dlogits),
-        optimizer=run.config.train.optimizer, learning_rate=float(learning_rate))
+        targets=frozen(targets), logits=frozen(logits),
+        loss_function=_LOSS_NAME[state.loss_code], example_losses=frozen(example_losses),
+        loss=float(loss), dlogits=frozen(dlogits), penalty=float(penalty),
+        grad_norm_total=grad_norm_total, clip_scale=clip_scale,
+        optimizer=train.optimizer, learning_rate=float(learning_rate),
+        optimizer_t=int(counters[kernels.K_ADAM_T]), train=train)
     # The same batch through the updated weights, with the masks that trained (not redrawn).
     forward(params, table, rows, ws.acts, ws.units, ws.masks, dropout, False, state.streams)
     loss_after = batch_loss(state.loss_code, table, rows, ws)
-    return StepTrace(**trace, layers=tuple(LayerTrace(**layer) for layer in layers),
-                     loss_after=float(loss_after))
-
-
-def _add_chain_rule(layers: list[dict], weights, dlogits: np.ndarray) -> None:
-    """Each layer's dL/d(outputs), act'(z) and dL/dz, output layer first, as backpropagation
-    carries them: dL/dz = dL/d(outputs) × mask × act'(z), and the layer below receives
-    dL/dz @ Wᵀ (plus dL/d(outputs) itself through a skip connection)."""
-    grad_outputs = dlogits
-    for i in range(len(layers) - 1, -1, -1):
-        layer = layers[i]
-        slopes = np.ones_like(grad_outputs)
-        if i < len(layers) - 1:         # the output layer's slope is folded into the loss
-            activation_slopes(ACTIVATION_CODE[layer["activation"]], layer["activations"], slopes)
-        mask = layer["dropout_mask"]
-        deltas = grad_outputs * slopes * (1.0 if mask is None else mask)
-        layer.update(grad_outputs=frozen(grad_outputs), slopes=frozen(slopes),
-                     deltas=frozen(deltas))
-        below = deltas @ weights[i][0].T
-        grad_outputs = below + grad_outputs if layer["residual"] else below
+    return StepTrace(**trace, layers=tuple(layers), loss_after=float(loss_after))
 
 
 def run_to_step(scenario: Scenario, variant: str, step: int) -> Run:

@@ -112,24 +112,34 @@ def data_loss(loss: str, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.n
     return -np.sum(y * log_p) / rows, (np.exp(log_p) - y) / rows
 
 
-def backward(layers: list[Layer], cache, dlogits: np.ndarray, masks=None):
-    """Per-layer ``(dW, db)`` from dL/dlogits, by the chain rule through ``forward``."""
-    grads = [None] * len(layers)
+def chain_rule(layers: list[Layer], cache, dlogits: np.ndarray, masks=None):
+    """Per layer, output layer last, ``(dL/da, act'(z), dL/dz)``: the gradient arriving at
+    the layer's outputs, the activation's slope (1 on the output layer) and their product
+    through the dropout mask, as backpropagation through ``forward`` carries them."""
+    factors = [None] * len(layers)
     upstream = dlogits                                       # dL/da of the current layer
     for i in range(len(layers) - 1, -1, -1):
         layer = layers[i]
-        a_prev, z = cache[i]
+        _, z = cache[i]
+        factor = np.ones_like(z)
         dz = upstream
         if i < len(layers) - 1:
             if masks is not None:
                 dz = dz * masks[i]
-            dz = dz * slope(layer.activation, z)
-        grads[i] = (a_prev.T @ dz, dz.sum(axis=0))
+            factor = slope(layer.activation, z)
+            dz = dz * factor
+        factors[i] = (upstream, factor, dz)
         below = dz @ layer.W.T
         if layer.residual:
             below = below + upstream
         upstream = below
-    return grads
+    return factors
+
+
+def backward(layers: list[Layer], cache, dlogits: np.ndarray, masks=None):
+    """Per-layer ``(dW, db)`` from dL/dlogits, by the chain rule through ``forward``."""
+    return [(a_prev.T @ dz, dz.sum(axis=0))
+            for (a_prev, _), (_, _, dz) in zip(cache, chain_rule(layers, cache, dlogits, masks))]
 
 
 def penalty(layers: list[Layer], l1: float, l2: float):

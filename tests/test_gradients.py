@@ -102,7 +102,7 @@ class Problem:
                        self.rng_state)
         value = phases.loss(self.loss_code, table, BATCH, ws)
         phases.backward(params, table, BATCH, ws.acts, ws.units, ws.masks, ws.dlogits, ws.dz,
-                        ws.upstream, ws.downstream, self.dropout, grads)
+                        ws.grad_outputs, self.dropout, grads)
         return value + phases.regularise(params, table, grads, self.l1, self.l2, 0.0), grads
 
     def reference(self, params) -> tuple[float, np.ndarray]:

@@ -3,6 +3,7 @@ numbers agree with the independent NumPy reference on every activation and loss.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from nnsim.__main__ import main
 from nnsim.core import Run, linalg
 from nnsim.core.config import ACTIVATIONS
 from nnsim.core.scenario import load_scenario
+from nnsim.core.snapshot import frozen
 from nnsim.core.trace import run_to_step, trace_step
 
 SMALL = {"data": {"kind": "circle", "n_points": 80},
@@ -182,21 +184,126 @@ def test_bad_numbers_are_usage_errors(argv, capsys):
     assert "usage:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3], ids=["no-dropout", "dropout"])
-def test_the_chain_rule_factors_carry_the_gradients_the_step_used(dropout):
-    """dL/dW = inputsᵀ @ dL/dz in every layer, dL/dz = dL/d(outputs) × mask × act'(z), and
-    the output layer's dL/d(outputs) is dL/dlogits."""
-    config = {**SMALL, "model": {**SMALL["model"], "dropout": dropout}}
-    trace = trace_step(Run(config))
+# --- the chain rule's factors: backpropagation's own, against the reference ----------------
+
+FACTOR_CASES = {   # the networks whose factors a slip in backpropagation would get wrong
+    "plain": {},
+    "residual": {"model": {"layers": [4, 4, 4], "residual": True}},
+    "dropout": {"model": {"activation": "relu", "dropout": 0.3}},
+    "penalised-clipped": {"train": {"l1": 0.02, "l1_mode": "subgradient", "l2": 0.03,
+                                    "clip_norm": 0.05}},
+    "everything": {"model": {"layers": [4, 4, 4], "residual": True, "dropout": 0.2},
+                   "train": {"optimizer": "adam", "l2": 0.01, "clip_norm": 0.05}},
+}
+
+
+def factor_run(case: str, seed: int) -> Run:
+    tables = FACTOR_CASES[case]
+    return Run({"data": SMALL["data"],
+                "model": {**SMALL["model"], **tables.get("model", {})},
+                "train": {**SMALL["train"], "seed": seed, **tables.get("train", {})}})
+
+
+def check_against_reference(trace) -> None:
+    """Every number backpropagation showed, from dL/dlogits to the gradient the update used,
+    against the NumPy reference on the same weights, batch and masks."""
+    layers = [reference.Layer(layer.weights_before, layer.biases_before, layer.activation,
+                              layer.residual) for layer in trace.layers]
+    masks = ([layer.dropout_mask for layer in trace.layers[:-1]]
+             if trace.layers[0].dropout_mask is not None else None)
+    logits, cache = reference.forward(layers, trace.inputs, masks)
+    value, dlogits = reference.data_loss(trace.loss_function, logits, trace.targets)
+    l1 = 0.0 if trace.l1_proximal else trace.train.l1
+    _, penalty_grads = reference.penalty(layers, l1, trace.train.l2)
+
+    def close(actual, expected):
+        np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-12)
+
+    close(trace.loss, value)
+    close(trace.example_losses.mean(), value)
+    close(trace.dlogits, dlogits)
+    used = []
+    for traced, (a_prev, _), (upstream, factor, dz), (penalty_W, _) in zip(
+            trace.layers, cache, reference.chain_rule(layers, cache, dlogits, masks),
+            penalty_grads, strict=True):
+        close(traced.grad_outputs, upstream)
+        close(traced.slopes, factor)
+        close(traced.deltas, dz)
+        close(traced.data_grad_weights, a_prev.T @ dz)
+        close(traced.data_grad_biases, dz.sum(axis=0))
+        if traced.penalty_grad_weights is not None:
+            close(traced.penalty_grad_weights, penalty_W)
+        used.append((a_prev.T @ dz + penalty_W, dz.sum(axis=0)))
+    flat = np.concatenate([part.ravel() for pair in used for part in pair])
+    norm = np.linalg.norm(flat)
+    close(trace.grad_norm_total, norm)
+    clip = trace.train.clip_norm
+    scale = clip / norm if 0 < clip < norm else 1.0
+    for traced, (dW, db) in zip(trace.layers, used):
+        close(traced.grad_weights, scale * dW)
+        close(traced.grad_biases, scale * db)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("case", FACTOR_CASES)
+def test_the_chain_rule_factors_are_backpropagations_and_the_reference_agrees(case, seed):
+    """dL/d(outputs), act'(z) and dL/dz as the backward kernel wrote them for the step, and
+    dL/dz the product of the other two through the mask in the kernel's own order, bit for
+    bit, so the act'(z) shown is the factor it multiplied by."""
+    run = factor_run(case, seed)
+    run.advance(TRACED_STEP)
+    trace = trace_step(run)
+    check_against_reference(trace)
     assert trace.layers[-1].grad_outputs.tobytes() == trace.dlogits.tobytes()
     for layer in trace.layers:
-        np.testing.assert_allclose(layer.inputs.T @ layer.deltas, layer.grad_weights,
-                                   rtol=1e-9, atol=1e-15)
-        mask = 1.0 if layer.dropout_mask is None else layer.dropout_mask
-        np.testing.assert_array_equal(layer.deltas, layer.grad_outputs * layer.slopes * mask)
-    hidden = trace.layers[0]
-    np.testing.assert_allclose(hidden.slopes, 1.0 - np.tanh(hidden.pre_activations) ** 2,
-                               rtol=1e-9)
+        product = layer.grad_outputs if layer.dropout_mask is None else (
+            layer.grad_outputs * layer.dropout_mask)
+        assert (product * layer.slopes).tobytes() == layer.deltas.tobytes()
+    if case == "penalised-clipped":
+        assert trace.clip_scale < 1.0 and trace.penalty > 0.0
+    if FACTOR_CASES[case].get("model", {}).get("residual"):
+        assert [layer.residual for layer in trace.layers] == [False, True, True, False]
+
+
+def _without_skip_term(trace, i):
+    """The reviewer's slip: layer i's dL/d(outputs) without what the skip connection of the
+    layer above sends straight down."""
+    layers = list(trace.layers)
+    layers[i] = dataclasses.replace(layers[i], grad_outputs=frozen(
+        layers[i].grad_outputs - layers[i + 1].grad_outputs))
+    return dataclasses.replace(trace, layers=tuple(layers))
+
+
+def _one_wrong(trace, field):
+    layers = list(trace.layers)
+    wrong = np.array(getattr(layers[0], field))
+    wrong[0, 0] = wrong[0, 0] * 1.01 + 1e-3
+    layers[0] = dataclasses.replace(layers[0], **{field: frozen(wrong)})
+    return dataclasses.replace(trace, layers=tuple(layers))
+
+
+@pytest.mark.parametrize("plant", ["skip-term", "grad_outputs", "slopes", "deltas",
+                                   "penalty_grad_weights", "grad_weights"])
+def test_a_wrong_factor_fails_the_check(plant):
+    """The negative control: one wrong factor, anywhere backpropagation's story goes, is caught."""
+    run = factor_run("everything", 0)
+    run.advance(TRACED_STEP)
+    trace = trace_step(run)
+    wrong = _without_skip_term(trace, 1) if plant == "skip-term" else _one_wrong(trace, plant)
+    with pytest.raises(AssertionError):
+        check_against_reference(wrong)
+
+
+def test_a_partial_batch_is_the_rest_of_its_epoch():
+    """80 points leave 56 to train on: batches of 12 end each epoch with a batch of 8."""
+    run = Run({**SMALL, "train": {**SMALL["train"], "batch_size": 12}})
+    trace = trace_step(run)
+    assert (trace.train_rows, trace.batch_size) == (56, 12)
+    run.advance(4)
+    last = trace_step(run)
+    assert (last.batch_start, len(last.batch_rows), last.epoch) == (48, 8, 0)
+    run.advance(1)
+    assert trace_step(run).batch_start == 0 and run.epoch == 1
 
 
 @pytest.mark.parametrize("lr, lower", [(0.05, True), (1e4, False)], ids=["small-lr", "huge-lr"])

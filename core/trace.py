@@ -45,6 +45,20 @@ LOSS_IN_WORDS = {      # each loss function, as a learner reads it
     "bce": "the mean over examples of -ln p of the true class, p = sigmoid(logit)",
     "softmax": "the mean over examples of -ln p of the true class, p = softmax(logits)",
 }
+EXAMPLE_GRADIENT_IN_WORDS = {   # one example's own d(its loss)/d(logit), before the mean's ÷
+    "mse": "2 (logit - target)",
+    "mse_sigmoid": "2 (p - y) p (1 - p)",
+    "bce": "p - y",
+    "softmax": "p - y",
+}
+OPTIMIZER_IN_WORDS = {  # what "step" is in w <- w - lr x step
+    "sgd": "the step is the gradient itself",
+    "momentum": "the step is the velocity: momentum x the last velocity + the gradient",
+    "nesterov": "the step looks ahead along the velocity (momentum x velocity + gradient)",
+    "rmsprop": "the step is the gradient / sqrt(running mean of gradient^2)",
+    "adam": "the step is m / (sqrt(v) + eps): running means of the gradient and its square",
+    "adamw": "Adam's step, and every weight shrinks by lr x weight_decay",
+}
 
 
 class TraceError(ValueError):
@@ -115,6 +129,28 @@ class StepTrace:
         over every output), so dL/dlogits is each example's own gradient ÷ this."""
         rows, outputs = self.logits.shape
         return rows * outputs if self.loss_function in ("mse", "mse_sigmoid") else rows
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """(B, K) what the network predicts from its logits, as the loss reads them: the
+        probabilities p for a classifier, the logits themselves for regression."""
+        if self.loss_function in ("bce", "mse_sigmoid"):
+            return 1.0 / (1.0 + np.exp(-self.logits))
+        if self.loss_function == "softmax":
+            shifted = np.exp(self.logits - self.logits.max(axis=1, keepdims=True))
+            return shifted / shifted.sum(axis=1, keepdims=True)
+        return self.logits
+
+    @property
+    def batch_in_words(self) -> str:
+        """The batch and its place in the epoch: a short last batch says why it is short."""
+        rows = len(self.batch_rows)
+        if rows == self.train_rows:
+            return f"a batch of {rows}: every training example"
+        if rows < self.batch_size:
+            return (f"a batch of {rows}: the last of epoch {self.epoch}, "
+                    f"{rows} of {self.train_rows} left")
+        return f"a batch of {rows} of the {self.train_rows} training examples"
 
     @property
     def example_dlogits(self) -> np.ndarray:

@@ -158,6 +158,57 @@ def test_text_shows_the_four_phases_for_the_first_examples(capsys):
     assert "example 3" in inputs_table and "example 4" not in inputs_table
 
 
+def table_in(text: str, title: str, after: str = "") -> np.ndarray:
+    """The numbers of the first table titled ``title`` (after the line starting ``after``) in
+    ``nnsim trace``'s text, as printed."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(after)) if after else 0
+    first = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(title)
+                 and lines[i].startswith("  ") and not lines[i].startswith("   "))
+    rows = []
+    for line in lines[first + 2:]:
+        if not line.startswith("    "):
+            break
+        words = line.split()
+        rows.append([float(v) for v in (words[2:] if words[0].isalpha() else words)])
+    return np.array(rows)
+
+
+def printed_close(printed, computed, factors: int = 1):
+    """A printed number (4 significant figures) against one ``computed`` from ``factors``
+    other printed numbers: each carries a rounding of up to 5 in its 5th figure."""
+    np.testing.assert_allclose(printed, computed, rtol=5e-4 * (factors + 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["residual", "penalised-clipped", "everything"])
+def test_text_shows_every_factor_and_they_multiply_out(case, tmp_path, capsys):
+    """Item 3 of issue 26: the text has the loss after the step and each hidden layer's
+    dL/d(outputs), act'(z) and dL/dz; a reader multiplying them out gets the next number."""
+    tables = {"data": SMALL["data"], "model": {**SMALL["model"], **FACTOR_CASES[case].get("model", {})},
+              "train": {**SMALL["train"], **FACTOR_CASES[case].get("train", {})}}
+    path = scenario_file(tmp_path, tables)
+    assert main(["trace", path, "--step", str(TRACED_STEP), "--batch", "8"]) == 0
+    text = capsys.readouterr().out
+    assert "Loss after the step, on the same batch" in text
+    n_layers = len(tables["model"]["layers"]) + 1
+    p = table_in(text, "p")
+    y = table_in(text, "targets")
+    printed_close(table_in(text, "p - y"), p - y, factors=2)
+    printed_close(table_in(text, "dL/dlogits = that / 8"), table_in(text, "p - y") / 8)
+    assert table_in(text, "each example's loss").shape == (1, 8)
+    for i in range(n_layers - 1, 0, -1):
+        section = f"Layer {i} (hidden layer {i}, "
+        grad_outputs = table_in(text, "dL/d(outputs)", section)
+        slopes = table_in(text, "act'(z)", section)
+        deltas = table_in(text, "dL/dz", section)
+        mask = table_in(text, "dropout mask", section) if case == "everything" else 1.0
+        printed_close(deltas, grad_outputs * mask * slopes, factors=3)
+        assert section + "tanh): dL/d(outputs) = dL/dz of layer" in text
+    assert ("its skip connection" in text) == bool(FACTOR_CASES[case].get("model", {}).get("residual"))
+    if case != "residual":
+        assert "Clipping: |gradient| over every parameter" in text
+
+
 @pytest.mark.parametrize("argv, message", [
     (["learning-rate", "--variant", "fastest"],
      "nnsim: --variant: expected one of too-high, good, too-low for learning-rate, got 'fastest'"),

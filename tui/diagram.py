@@ -25,14 +25,6 @@ MAX_UNITS = 8           # units of a layer the diagram shows
 MAX_LAYERS = 4          # layers (besides the inputs) the diagram shows
 POSITIVE, NEGATIVE = "#58a6ff", "#ff9f43"
 FACTOR = "#a0a0a8"      # the chain-rule factor: neutral, it is not a signed quantity to compare
-OPTIMIZER_IN_WORDS = {
-    "sgd": "the step is the gradient itself",
-    "momentum": "the step is the velocity: momentum x the last velocity + the gradient",
-    "nesterov": "the step looks ahead along the velocity (momentum x velocity + gradient)",
-    "rmsprop": "the step is the gradient / sqrt(running mean of gradient^2)",
-    "adam": "the step is m / (sqrt(v) + eps): running means of the gradient and its square",
-    "adamw": "Adam's step, and every weight shrinks by lr x weight_decay",
-}
 
 
 @dataclass(frozen=True)
@@ -150,7 +142,7 @@ def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
             cell.append(" ✕", style="bold red")
         return cell
     if look.phase == 1:
-        prediction, target = _prediction(trace)[e, j], trace.targets[e, j]
+        prediction, target = trace.predictions[e, j], trace.targets[e, j]
         cell = Text(f"p {plain(prediction, exact)}", style="bold")
         cell.append(f" y {plain(target, exact)}", style="dim")
         return cell
@@ -168,17 +160,6 @@ def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
     cell.append("→", style="dim")
     cell.append_text(styled(after, scale, exact))
     return cell
-
-
-def _prediction(trace: StepTrace) -> np.ndarray:
-    """What the network predicts from its logits (B, K), as the loss reads them."""
-    logits = trace.logits
-    if trace.loss_function in ("bce", "mse_sigmoid"):
-        return 1.0 / (1.0 + np.exp(-logits))
-    if trace.loss_function == "softmax":
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-    return logits
 
 
 def story(trace: StepTrace, look: Look) -> Group:
@@ -215,7 +196,7 @@ def _loss_story(trace: StepTrace, look: Look) -> list:
     lines = [Text.assemble("Loss (", (trace.loss_function, "bold"), f"): {words}."),
              Text.assemble("On this batch of ", str(len(trace.batch_rows)), ": loss = ",
                            (plain(trace.loss, exact), "bold"))]
-    predictions = _prediction(trace)
+    predictions = trace.predictions
     table = Table(box=None, padding=(0, 1), show_edge=False)
     for title in ("example", "prediction", "target"):
         table.add_column(title, style="dim" if title == "example" else "", no_wrap=True)
@@ -246,6 +227,8 @@ def _backprop_story(trace: StepTrace, look: Look) -> list:
 
 
 def _update_story(trace: StepTrace, look: Look) -> list:
+    from ..core.trace import OPTIMIZER_IN_WORDS    # a trace exists: the kernels are loaded
+
     exact = look.exact
     i = look.layer
     layer = trace.layers[i]
@@ -256,7 +239,7 @@ def _update_story(trace: StepTrace, look: Look) -> list:
                   style="italic"),
              Text.assemble("Update (", (trace.optimizer, "bold"), "): w ← w − lr × step, lr = ",
                            plain(trace.learning_rate, exact), "; ",
-                           OPTIMIZER_IN_WORDS.get(trace.optimizer, ""), "."),
+                           OPTIMIZER_IN_WORDS[trace.optimizer], "."),
              Text.assemble("Same batch again: loss ", plain(trace.loss, exact), " → ",
                            (plain(trace.loss_after, exact), "bold"), f"  {verdict}")]
     if exact:

@@ -10,7 +10,8 @@ no longer speak for what runs. Three ways back, each named in the dashboard's he
 
 - ``reset``: the runs from step 0, the learner's settings kept (the script's changes undone: its
   events fire again);
-- ``restore``: the same, and the live changes undone too (the data and network kept);
+- ``restore``: the same, with every live setting back to the lesson's (the data and network
+  kept);
 - ``back_to_lesson``: the lesson exactly as it loaded, from step 0.
 
 Plain Python: the dashboard's worker carries a session on its thread, and tests drive one
@@ -223,10 +224,17 @@ class Session:
         self._start_over(self.settings())
 
     def restore(self) -> None:
-        """As ``reset``, with the live changes undone too: after ``+`` has driven the rate to
-        1e308, a reset alone would diverge again at once."""
+        """As ``reset``, with every live setting (rate, optimizer, dropout…) back to the
+        lesson's, the data and network kept: after ``+`` has driven the rate to 1e308, a reset
+        alone would diverge again at once."""
+        lesson = {variant.name: variant.config for variant in self.lesson.variants}
+        settings = []
+        for run, cfg in zip(self.runs, self.settings()):
+            reference = lesson.get(run.name, self.lesson.variants[0].config)
+            settings.append(with_values(cfg, [(key, get_value(reference, key))
+                                              for key in sorted(LIVE_KEYS)]))
         self._saved_dropout.clear()
-        self._start_over(self._start)
+        self._start_over(tuple(settings))
 
     def _start_over(self, settings: tuple[RunConfig, ...]) -> None:
         for run, cfg in zip(self.runs, settings):

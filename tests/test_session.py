@@ -134,9 +134,12 @@ def test_reset_keeps_the_learners_settings_and_plays_the_script_again(tmp_path):
 
 def test_restore_undoes_the_live_changes_and_keeps_data_and_network(tmp_path):
     session = Session(lesson_at(tmp_path))
+    session.scale("train.lr", 2.0)          # at step 0: the runs' own setting
     session.configure((("data.kind", "circle"),))
     advance(session, 10)
     session.scale("train.lr", 4.0)
+    session.reset()                         # keeps them
+    assert session.runs[0].run.config.train.lr == 0.08
     session.restore()
     cfg = session.runs[0].run.config
     assert (cfg.data.kind, cfg.train.lr, session.runs[0].step) == ("circle", 0.01, 0)

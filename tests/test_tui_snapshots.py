@@ -106,6 +106,8 @@ async def controls_after_a_change(pilot) -> None:
         assert time.monotonic() < deadline, "the change never started a new run"
         await pilot.pause(0.02)
     await paused_at_stop(pilot)
+    app.clear_notifications()   # "now this is your experiment": shown for seconds, however loaded
+    await paused_at_stop(pilot)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["modal-80x24", "beside-160x48"])

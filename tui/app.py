@@ -73,7 +73,7 @@ class NnsimApp(App[int]):
         Binding("r", "reset", "Reset", id="reset",
                 tooltip="Every run again from step 0 and its first weights, with your settings"),
         Binding("R", "reset_settings", "Reset rate…", id="reset-settings", show=False,
-                tooltip="As r, and undo your live changes (rate, optimizer, dropout…); "
+                tooltip="As r, with the rate, optimizer, dropout… back to the lesson's; "
                         "data and network kept"),
         Binding("b", "back_to_lesson", "Lesson as loaded", id="back-to-lesson", show=False,
                 tooltip="Back to the lesson exactly as it loaded (data, network, training, "

@@ -8,6 +8,7 @@ from dataclasses import fields
 from .core.config import TABLES, RunConfig, config_to_dict
 from .core.data.synthetic import MULTI_CLASS
 from .core.expectations import Expectation
+from .core.layers import layer_names
 from .core.scenario import expectation_keys
 from .core.scenario import Scenario, builtin_names, load_scenario, toml_value
 
@@ -73,8 +74,12 @@ def show(scenario: Scenario) -> str:
     lines += ["", "Events:"]
     lines += [f"  {e.describe()}" for e in scenario.events] or ["  (none)"]
     lines += ["", "Expectations:"]
+    configs = {variant.name: variant.config for variant in scenario.variants}
     for e in scenario.expectations:
         lines.append(f"  {describe_expectation(e)}")
+        if e.kind == "grad_ratio":          # a file counts layers; a person reads their names
+            names = layer_names(len(configs[e.variant].model.layers) + 1)
+            lines.append(f"      layers: {names[e.layers[0]]} / {names[e.layers[1]]}")
         if e.because:
             lines.append(f"      because: {e.because}")
     if not scenario.expectations:

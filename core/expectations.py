@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import ConfigError, RunConfig, coerce, did_you_mean, shown, unknown_key_error
 from .data.dataset import task_before_loading
+from .layers import layer_names
 from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
@@ -483,7 +484,8 @@ class GradRatio(Expectation):
         ratio = _ratio(top, bottom)
         over = f"mean of the last {len(norms)} checks" if self.last > 1 else "at the last check"
         bound = f"< {_num(self.below)}" if self.below is not None else f"> {_num(self.above)}"
-        message = (f"{self.variant} gradient norm layer {first} / layer {second} = {_num(top)} / "
+        names = layer_names(norms.shape[1])
+        message = (f"{self.variant} gradient norm {names[first]} / {names[second]} = {_num(top)} / "
                    f"{_num(bottom)} = {_times(ratio)} ({over}; needed {bound})")
         passed = ratio < self.below if self.below is not None else ratio > self.above
         return self._pending(outcomes, message) or self.result(passed, message,

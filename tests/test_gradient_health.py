@@ -11,7 +11,8 @@ import pytest
 from nnsim.core.gradient_health import EXPLODING_UPDATE, VANISHING_RATIO, gradient_health
 from nnsim.core.run import Run
 from nnsim.core.scenario import load_scenario
-from nnsim.tui.panes.gradients import alerts, layer_names, one_in
+from nnsim.core.layers import layer_names
+from nnsim.tui.panes.gradients import alerts, one_in
 
 NAN = math.nan
 

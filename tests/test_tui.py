@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import csv
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import ENDLESS, LESSON
 from nnsim.core.scenario import builtin_names, load_scenario
-from nnsim.tui.app import NnsimApp, create_app
+from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import BoundaryView
 from nnsim.tui.panes.lesson import LessonPane
 from nnsim.tui.panes.status import StatusLine
 from nnsim.tui.screens import HelpScreen, ScenarioPicker
+from pilot import scenario_file, settled, state, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,30 +38,6 @@ eval_every = 10
 
 
 WIDE = (200, 50)
-TIMEOUT = 60.0
-
-
-def scenario_file(tmp_path: Path, text: str, name: str = "lesson") -> str:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text)
-    return str(path)
-
-
-async def wait_until(pilot, condition, timeout: float = TIMEOUT) -> None:
-    """Let the app run until ``condition()`` holds (polling, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the dashboard did not get there in time"
-        await pilot.pause(0.02)
-
-
-def settled(app: NnsimApp):
-    return lambda: (app.frame is not None and app.frame.state not in ("starting", "running")
-                    and app.up_to_date)
-
-
-def state(app: NnsimApp) -> str:
-    return app.frame.state
 
 
 async def test_a_snapshot_reaches_every_pane(tmp_path):
@@ -74,9 +49,9 @@ async def test_a_snapshot_reaches_every_pane(tmp_path):
         status = str(app.query_one(StatusLine).render())
         assert "step 50" in status and "paused" in status and "steps/s" not in status
         assert "adam" in str(app.query_one("#loss-legend").render())
-        assert "h1" in str(app.query_one("#grad-alerts").render())
+        assert app.query_one("#grad-bars").picture.names == ["h1", "h2", "out"]
         assert app.query_one(BoundaryView).picture is not None
-        assert app.query_one("#weights").border_subtitle.startswith("adam · h1 = layer 0")
+        assert app.query_one("#weights").border_subtitle.startswith("adam · h1 (1 of")
         assert "Two optimizers" in str(app.query_one("#lesson-title").render())
         expectations = str(app.query_one("#lesson-expectations").render())
         assert "What to watch for" in expectations and "adam has not diverged" in expectations
@@ -135,9 +110,9 @@ async def test_view_keys_log_scale_smoothing_variant_and_layer(tmp_path):
         assert app.dashboard.view.variant == 1
         assert app.query_one("#gradients").border_subtitle == "sgd"
         await pilot.press("right_square_bracket")
-        assert "h2 = layer 1" in app.query_one("#weights").border_subtitle
+        assert "h2 (2 of 3 layers)" in app.query_one("#weights").border_subtitle
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert "out = layer -1" in app.query_one("#weights").border_subtitle
+        assert "out (" in app.query_one("#weights").border_subtitle
 
 
 async def test_reset_goes_back_to_step_zero_and_replays_the_script(tmp_path):
@@ -241,7 +216,8 @@ async def test_a_learning_rate_key_says_the_new_rates(tmp_path):
         rates = [cfg.train.lr for cfg in app.frame.configs]
         await pilot.press("plus")
         await wait_until(pilot, lambda: [c.train.lr for c in app.frame.configs] == [2 * r for r in rates])
-    assert said == [f"learning rate ×2 for every run: {2 * rates[0]:.3g}, {2 * rates[1]:.3g}"]
+    assert said[0] == f"learning rate ×2 for every run: {2 * rates[0]:.3g}, {2 * rates[1]:.3g}"
+    assert said[1].startswith("Now this is your experiment")
 
 
 async def test_help_and_quit(tmp_path):

@@ -12,23 +12,15 @@ from conftest import LESSON
 from nnsim.tui import colors
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import TEST_MARK, BoundaryView
-from nnsim.tui.panes.gradients import GradientBars, alerts, fitted_range, layer_names
+from nnsim.core.layers import layer_names
+from nnsim.tui.panes.gradients import GradientBars, alerts, fitted_range
 from nnsim.tui.panes.plot import Plot, tick_labels
-from test_tui import scenario_file, settled, wait_until
+from pilot import scenario_file, settled, shown_text, wait_until
 
 SMALL = (80, 24)
 
 DEEP = LESSON.replace("layers = [8, 8]", "layers = [" + ", ".join(["8"] * 20) + "]")
 ZEROS = LESSON.replace("layers = [8, 8]", 'layers = [8, 8]\ninit = "zeros"')
-
-
-def shown_text(widget) -> str:
-    """The characters a widget's picture puts on screen, at the widget's size."""
-    console = Console(width=widget.content_region.width, height=widget.content_region.height,
-                      color_system=None, legacy_windows=False)
-    with console.capture() as capture:
-        console.print(widget.picture, height=widget.content_region.height)
-    return capture.get()
 
 
 async def open_pane(app, pilot, key: str, stop_at: int) -> None:
@@ -100,14 +92,14 @@ def test_the_bar_axis_fits_the_decades_present_so_a_factor_two_shows():
     assert long - short >= 0.25 * 40        # a 12-decade axis gave the factor 2 one column
 
 
-async def test_gradient_and_weight_panes_name_layers_as_the_expectations_do(tmp_path):
+async def test_gradient_and_weight_panes_name_layers_as_every_view_does(tmp_path):
     app = create(tmp_path, LESSON, stop_at=20)
     async with app.run_test(size=SMALL) as pilot:
         await open_pane(app, pilot, "3", stop_at=20)
         bars = shown_text(app.query_one("#grad-bars"))
-        assert " h1  0 " in bars and "out -1 " in bars
+        assert "\n h1 █" in bars and "\nout █" in bars and " 0 " not in bars and " -1 " not in bars
         await pilot.press("4", "left_square_bracket")
-        assert "out = layer -1" in app.query_one("#weights").border_subtitle
+        assert "out (" in app.query_one("#weights").border_subtitle
 
 
 async def test_all_zero_weights_read_as_symmetric_not_vanishing(tmp_path):
@@ -192,7 +184,7 @@ async def test_one_run_is_not_named(tmp_path):
         for key, pane in (("2", "#boundary"), ("3", "#gradients"), ("4", "#weights")):
             await pilot.press(key)
             await wait_until(pilot, lambda: app.up_to_date)
-            assert app.query_one(pane).border_subtitle in ("", "h1 = layer 0 (of 3) · [ ]"), pane
+            assert app.query_one(pane).border_subtitle in ("", "h1 (1 of 3 layers) · [ ]"), pane
 
 
 def create(tmp_path, text: str, stop_at: int):

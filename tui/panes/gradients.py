@@ -4,7 +4,7 @@ A log axis keeps a vanishing 1e-6 and a healthy 1e-1 readable side by side; both
 fitted to the decades the run actually has, so a 2x difference between layers shows. The bars
 are drawn here rather than by plotext, so that every layer gets a row (two to a row, in half
 blocks, when a deep net does not fit) and none is dropped depending on the window's size.
-Layers are named as the expectations count them too: ``h1`` is layer 0, ``out`` layer -1.
+Layers are named as every view names them (``core.model.layer_names``): h1, h2, …, out.
 """
 
 from __future__ import annotations
@@ -20,22 +20,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 
 from ...core.gradient_health import gradient_health
+from ...core.layers import layer_names
 from .. import colors
 from ..frame import Frame
 from .base import Caption, Pane, View
 from .plot import Picture, PictureView, Plot, step_ticks, thin, value_axis
 
 NOT_MEASURED = "not measured yet"
-
-
-def layer_names(n_layers: int) -> list[str]:
-    """``h1 … hN`` for the hidden layers, ``out`` for the output layer."""
-    return [f"h{i + 1}" for i in range(n_layers - 1)] + ["out"]
-
-
-def layer_index(layer: int, n_layers: int) -> int:
-    """A layer's index as the expectations write it: 0 for h1, -1 for the output layer."""
-    return -1 if layer == n_layers - 1 else layer
 
 
 def fitted_range(norms: np.ndarray) -> tuple[float, float]:
@@ -85,7 +76,7 @@ class GradientBars(Picture):
         rows = max(1, height - 2)                   # a title row above, the axis below
         paired = n > rows
         labels = (self._pair_labels(rows) if paired else
-                  [f"{name:>3} {layer_index(i, n):>2}" for i, name in enumerate(self.names)])
+                  [f"{name:>3}" for name in self.names])
         # (none but the "not shown" note when the pane is a row or two high, as while resizing)
         label_width = max((len(label) for label in labels if not label.startswith("…")), default=0)
         # Numbers beside the bars when there is room for both; the bars come first.
@@ -266,7 +257,6 @@ def alerts(norms: np.ndarray, update_ratios: np.ndarray, names: list[str], zero_
             text.append(f"exploding: {' '.join(names[i] for i in health.exploding)} (a step "
                         f"moved {worst}'s weights by {health.largest_update:.0%} of their size)\n",
                         style="bold red")
-    text.append("expectations' layer 0 = h1 … layer -1 = out", style="dim")
     return text
 
 

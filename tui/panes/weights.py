@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from .. import colors
 from ..frame import Frame
 from .base import Caption, Pane, View
-from .gradients import layer_index, layer_names
+from ...core.layers import layer_names
 from .halfblock import half_blocks
 from .plot import Picture, PictureView, Plot
 
@@ -89,7 +89,7 @@ class WeightsPane(Pane):
         strip.refresh()
         self.query_one("#weights-legend", Caption).show_text(self._legend(color, initial is not None))
         who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
-        self.set_subtitle(f"{who}{names[layer]} = layer {layer_index(layer, len(names))} (of {len(names)}) · [ ]")
+        self.set_subtitle(f"{who}{names[layer]} ({layer + 1} of {len(names)} layers) · [ ]")
 
     def _draw_histogram(self, counts: np.ndarray, edges: np.ndarray, initial: np.ndarray | None,
                         color: colors.RGB) -> None:

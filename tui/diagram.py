@@ -69,9 +69,11 @@ def _scale(*arrays) -> float:
 
 def header(trace: StepTrace, look: Look) -> Text:
     """The title line: which run, which step, which example of which batch."""
+    rows = len(trace.batch_rows)
+    short = f" (the last of epoch {trace.epoch}: {rows} left)" if rows < trace.batch_size else ""
     return Text.assemble(("Step-through ", "bold"), f"{trace.run_name} · step {trace.step} "
-                         f"(epoch {trace.epoch}) · a batch of {len(trace.batch_rows)}, example "
-                         f"{look.example + 1} (row {int(trace.batch_rows[look.example])}) drawn")
+                         f"(epoch {trace.epoch}) · a batch of {rows}{short} · example "
+                         f"{look.example + 1} (row {int(trace.batch_rows[look.example])})")
 
 
 def phase_bar(look: Look) -> Text:
@@ -152,6 +154,9 @@ def _unit(trace: StepTrace, i: int, j: int, look: Look) -> Text:
         cell = Text.assemble(styled(layer.deltas[e, j], scale, exact))
         if i < len(trace.layers) - 1:
             cell.append(f" ×{plain(layer.slopes[e, j], exact)}", style=FACTOR)
+        else:           # where dL/dlogits first appears: the example's own gradient ÷ B
+            cell.append(f" ={plain(trace.example_dlogits[e, j], exact)}÷{trace.loss_divisor}",
+                        style=FACTOR)
         return cell
     before, after = layer.biases_before[j], layer.biases_after[j]
     scale = _scale(layer.biases_before, layer.biases_after)
@@ -176,11 +181,17 @@ def _forward_story(trace: StepTrace, look: Look) -> list:
     more = " + …" if layer.inputs.shape[1] > MAX_UNITS else ""
     lines = [Text("Each unit adds up its inputs times their weights, plus its bias: the weighted "
                   "sum z; then its activation turns z into what it passes on (z→a).")]
-    sum_line = Text(f"layer {look.layer + 1}, unit 1: z = {' + '.join(terms)}{more} + "
-                    f"({number(layer.biases_before[0], exact)}) = "
+    sum_line = Text(f"Example {e + 1}, layer {look.layer + 1}, unit 1: z = {' + '.join(terms)}"
+                    f"{more} + ({number(layer.biases_before[0], exact)}) = "
                     f"{number(layer.pre_activations[e, 0], exact)}")
     if layer.activation != "linear":
         sum_line.append(f";  {layer.activation}(z) = {number(layer.activations[e, 0], exact)}")
+    if layer.dropout_mask is not None:
+        sum_line.append(f"; × dropout mask {plain(layer.dropout_mask[e, 0], exact)}")
+    if layer.residual:
+        sum_line.append(f"; + its input {number(layer.inputs[e, 0], exact)}")
+    if layer.dropout_mask is not None or layer.residual:
+        sum_line.append(f" = {number(layer.outputs[e, 0], exact)} passed on")
     lines.append(sum_line)
     if any(layer.dropout_mask is not None for layer in trace.layers):
         lines.append(Text("✕: dropped by this step's dropout mask (the others are scaled up).",
@@ -188,42 +199,90 @@ def _forward_story(trace: StepTrace, look: Look) -> list:
     return lines
 
 
-def _loss_story(trace: StepTrace, look: Look) -> list:
-    from ..core.trace import LOSS_IN_WORDS    # a trace exists: the kernels are loaded
+def _example_gradient(loss_function: str) -> str:
+    """One example's own dℓ/dlogit in words, bracketed when it is a sum (it is divided next)."""
+    from ..core.trace import EXAMPLE_GRADIENT_IN_WORDS   # a trace exists: the kernels are loaded
 
-    exact = look.exact
-    words = LOSS_IN_WORDS[trace.loss_function]
-    lines = [Text.assemble("Loss (", (trace.loss_function, "bold"), f"): {words}."),
-             Text.assemble("On this batch of ", str(len(trace.batch_rows)), ": loss = ",
+    words = EXAMPLE_GRADIENT_IN_WORDS[loss_function]
+    return f"({words})" if " - " in words else words
+
+
+def _loss_story(trace: StepTrace, look: Look) -> list:
+    from ..core.trace import LOSS_IN_WORDS
+
+    e, exact = look.example, look.exact
+    rows = len(trace.batch_rows)
+    own = _example_gradient(trace.loss_function)
+    lines = [Text.assemble("Loss (", (trace.loss_function, "bold"), "): ",
+                           LOSS_IN_WORDS[trace.loss_function], "."),
+             Text(f"Example {e + 1}: logit {plain(trace.logits[e, 0], exact)}, prediction "
+                  f"{plain(trace.predictions[e, 0], exact)}, target "
+                  f"{plain(trace.targets[e, 0], exact)}: its loss "
+                  f"{plain(trace.example_losses[e], exact)}."),
+             Text.assemble(f"{trace.batch_in_words.capitalize()}. Its loss = the {rows} losses' sum "
+                           f"{plain(trace.example_losses.sum(), exact)} ÷ {rows} = ",
                            (plain(trace.loss, exact), "bold"))]
-    predictions = trace.predictions
     table = Table(box=None, padding=(0, 1), show_edge=False)
-    for title in ("example", "prediction", "target"):
+    for title in ("example", "prediction", "target", "loss"):
         table.add_column(title, style="dim" if title == "example" else "", no_wrap=True)
-    for row in range(min(4, len(predictions))):
-        style = "bold" if row == look.example else ""
+    for row in sorted({*range(min(4, rows)), e}):
+        style = "bold" if row == e else ""
         table.add_row(Text(str(row + 1), style=style),
-                      Text(" ".join(plain(v, exact) for v in predictions[row, :MAX_UNITS]), style=style),
-                      Text(" ".join(plain(v, exact) for v in trace.targets[row, :MAX_UNITS]), style=style))
+                      Text(" ".join(plain(v, exact) for v in trace.predictions[row, :MAX_UNITS]), style=style),
+                      Text(" ".join(plain(v, exact) for v in trace.targets[row, :MAX_UNITS]), style=style),
+                      Text(plain(trace.example_losses[row], exact), style=style))
     lines.append(table)
+    lines.append(Text(f"Backpropagation starts from example {e + 1}'s own gradient, {own} = "
+                      f"{plain(trace.example_dlogits[e, 0], exact)}, ÷ {trace.loss_divisor} "
+                      f"because the loss is the batch's mean: dL/dlogit = "
+                      f"{plain(trace.dlogits[e, 0], exact)}."))
     return lines
 
 
 def _backprop_story(trace: StepTrace, look: Look) -> list:
-    exact = look.exact
-    lines = [Text("From the output back, the chain rule: each unit's dL/dz = dL/da × act'(z) "
-                  "(drawn: dL/dz, then the ×act'(z) factor that carried it); each weight's "
-                  "gradient is its input × dL/dz, summed over the batch.")]
+    e, exact = look.example, look.exact
+    lines = [Text("From the output back, the chain rule: each unit's dL/dz = dL/da × mask × "
+                  "act'(z) (drawn: dL/dz, then the ×act'(z) factor that carried it); a unit's "
+                  "dL/da is the sum over the units above of their dL/dz × the weight between.")]
+    lines.append(Text(f"Example {e + 1}, output: dL/dz = "
+                      f"{_example_gradient(trace.loss_function)} ÷ {trace.loss_divisor} = "
+                      f"{plain(trace.example_dlogits[e, 0], exact)} ÷ {trace.loss_divisor} = "
+                      f"{plain(trace.layers[-1].deltas[e, 0], exact)}"))
+    for i in range(len(trace.layers) - 2, -1, -1):
+        if i in _columns(trace, look):
+            lines.append(_chain_line(trace, i, e, exact))
     norms = Text("‖dL/dW‖ from the output back: ")
     for i in range(len(trace.layers) - 1, -1, -1):
-        norms.append_text(styled(trace.layers[i].grad_norm, _scale(
-            np.array([layer.grad_norm for layer in trace.layers])), exact))
+        norms.append(plain(trace.layers[i].grad_norm, exact), style="bold")
         norms.append(f" (layer {i + 1})" + (" ← " if i else ""), style="dim")
     lines.append(norms)
     i = look.layer
+    layer = trace.layers[i]
+    lines.append(Text(f"Layer {i + 1}, weight in1→u1: dL/dW = Σ over the batch of input × dL/dz; "
+                      f"example {e + 1}'s: {plain(layer.inputs[e, 0], exact)} × "
+                      f"{plain(layer.deltas[e, 0], exact)} = "
+                      f"{plain(layer.inputs[e, 0] * layer.deltas[e, 0], exact)}; the batch's: "
+                      f"{plain(layer.data_grad_weights[0, 0], exact)}"))
     lines.append(Text(f"dL/dW of layer {i + 1} (its inputs × its units):", style="bold"))
-    lines.append(_matrix(trace.layers[i].grad_weights, exact))
+    lines.append(_matrix(layer.data_grad_weights, exact))
     return lines
+
+
+def _chain_line(trace: StepTrace, i: int, e: int, exact: bool) -> Text:
+    """Hidden layer ``i``'s unit 1 for example ``e``: dL/da from the layer above, then the mask
+    and act'(z) that make it dL/dz."""
+    layer, above = trace.layers[i], trace.layers[i + 1]
+    terms = [f"({plain(dz, exact)}×{plain(w, exact)})"
+             for dz, w in zip(above.deltas[e, :MAX_UNITS], above.weights_before[0, :MAX_UNITS])]
+    more = " + …" if len(above.deltas[e]) > MAX_UNITS else ""
+    skip = (f" + skip {plain(above.grad_outputs[e, 0], exact)}" if above.residual else "")
+    line = Text(f"Layer {i + 1}, unit 1: dL/da = {' + '.join(terms)}{more}{skip} = "
+                f"{plain(layer.grad_outputs[e, 0], exact)}")
+    if layer.dropout_mask is not None:
+        line.append(f"; × mask {plain(layer.dropout_mask[e, 0], exact)}")
+    line.append(f"; × {layer.activation}'(z) {plain(layer.slopes[e, 0], exact)}", style="")
+    line.append(f" → dL/dz = {plain(layer.deltas[e, 0], exact)}")
+    return line
 
 
 def _update_story(trace: StepTrace, look: Look) -> list:
@@ -240,6 +299,7 @@ def _update_story(trace: StepTrace, look: Look) -> list:
              Text.assemble("Update (", (trace.optimizer, "bold"), "): w ← w − lr × step, lr = ",
                            plain(trace.learning_rate, exact), "; ",
                            OPTIMIZER_IN_WORDS[trace.optimizer], "."),
+             *_followed_weight(trace, i, exact),
              Text.assemble("Same batch again: loss ", plain(trace.loss, exact), " → ",
                            (plain(trace.loss_after, exact), "bold"), f"  {verdict}")]
     if exact:
@@ -255,6 +315,54 @@ def _update_story(trace: StepTrace, look: Look) -> list:
     for title, values in grids:
         lines.append(Text(title, style="bold"))
         lines.append(_matrix(values, exact))
+    return lines
+
+
+def _followed_weight(trace: StepTrace, i: int, exact: bool) -> list[Text]:
+    """Layer ``i``'s weight in1→u1 through the update: its gradient, the penalties and the
+    clipping when they are set, the optimizer's arithmetic, before → after."""
+    def f(value):
+        return plain(value, exact)
+
+    layer, train, lr = trace.layers[i], trace.train, trace.learning_rate
+    w, g = layer.weights_before[0, 0], layer.data_grad_weights[0, 0]
+    lines = [Text(f"Layer {i + 1}, weight in1→u1 = {f(w)}: its gradient {f(g)}", style="bold")]
+    if layer.penalty_grad_weights is not None:
+        terms = [f"L2 {f(train.l2)}×{f(w)}"] if train.l2 > 0 else []
+        if train.l1 > 0 and not trace.l1_proximal:
+            terms.append(f"L1 {f(train.l1)}×sign(w)")
+        lines.append(Text(f"  + {' + '.join(terms)} = {f(layer.penalty_grad_weights[0, 0])} → "
+                          f"{f(g + layer.penalty_grad_weights[0, 0])} (the penalty "
+                          f"{f(trace.penalty)} is not in the loss)"))
+    if train.clip_norm > 0:
+        clipped = trace.clip_scale < 1.0
+        lines.append(Text(f"  ‖gradient‖ of every parameter {f(trace.grad_norm_total)} "
+                          + (f"> clip {f(train.clip_norm)}: × {f(trace.clip_scale)} → "
+                             f"{f(layer.grad_weights[0, 0])}" if clipped
+                             else f"≤ clip {f(train.clip_norm)}: unchanged")))
+    g = layer.grad_weights[0, 0]
+    m0, m1 = layer.first_before[0, 0], layer.first_after[0, 0]
+    v0, v1 = layer.second_before[0, 0], layer.second_after[0, 0]
+    t = trace.optimizer_t
+    step = {
+        "sgd": f"step = g = {f(g)}",
+        "momentum": f"velocity = {f(train.momentum)}×{f(m0)} + {f(g)} = {f(m1)} = step",
+        "nesterov": f"velocity = {f(train.momentum)}×{f(m0)} + {f(g)} = {f(m1)}; step = "
+                    f"{f(g)} + {f(train.momentum)}×{f(m1)}",
+        "rmsprop": f"s = {f(train.beta2)}×{f(v0)} + {f(1 - train.beta2)}×{f(g)}² = {f(v1)}; "
+                   f"step = {f(g)} ÷ (√{f(v1)} + {f(train.eps)})",
+    }.get(trace.optimizer, f"m = {f(train.beta1)}×{f(m0)} + {f(1 - train.beta1)}×{f(g)} = "
+                           f"{f(m1)}; v = {f(train.beta2)}×{f(v0)} + {f(1 - train.beta2)}×"
+                           f"{f(g)}² = {f(v1)}; step = ({f(m1)} ÷ {f(1 - train.beta1 ** t)}) ÷ "
+                           f"(√({f(v1)} ÷ {f(1 - train.beta2 ** t)}) + {f(train.eps)})")
+    lines.append(Text(f"  {step}"))
+    change = layer.weights_after[0, 0] - w
+    after = (f"  Δw = {f(change)}: w {f(w)} → {f(layer.weights_after[0, 0])}")
+    if trace.optimizer == "adamw" and train.weight_decay > 0:
+        after += f" (with the decay −lr×{f(train.weight_decay)}×w)"
+    if trace.l1_proximal:
+        after += f" (with L1 moving it {f(lr * train.l1)} towards zero)"
+    lines.append(Text(after))
     return lines
 
 

@@ -16,16 +16,18 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import Footer, Static
 
 from . import diagram
 from . import requests as ask
 from .diagram import PHASES, Look
 from .modal import Modal
+from .panes.boundary import BoundaryPicture, BoundaryView
 
 if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the first frame
     from ..core.trace import StepTrace
@@ -66,20 +68,32 @@ class StepThroughScreen(Modal[None]):
         self.look = Look()
         self.taken = False          # this trace's step was sent to be taken
         self.reason = "tracing the next step…"
+        self.boundary_step: int | None = None   # the step of the boundary drawn
 
     def compose(self) -> ComposeResult:
         yield Static(id="st-header")
         yield Static(id="st-phases")
         with Container(id="st-body"):
-            yield Static(id="st-diagram")
+            with Vertical(id="st-left"):
+                yield Static(id="st-diagram")
+                yield BoundaryView(id="st-boundary")
             with VerticalScroll(id="st-story-scroll"):
                 yield Static(id="st-story")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#st-diagram").border_title = "the network"
+        if self._frame() is None:
+            self.reason = ("The runs are starting (a first start compiles the kernels): the "
+                           "step-through opens on the first step as soon as it is ready…")
         self.send(ask.Trace(self.variant))
-        self.draw()
+        self.call_after_refresh(self.draw)      # drawn once mounted, the wait said at once
+        # The boundary follows the run: after the update it shows the step taken.
+        self.set_interval(0.25, self._follow_boundary)
+
+    def _frame(self):
+        """The dashboard's frame on screen, or None before the first."""
+        return getattr(self.app, "frame", None)
 
     # ------------------------------------------------------------------ what the app tells it
 
@@ -138,8 +152,35 @@ class StepThroughScreen(Modal[None]):
             self.query_one("#st-diagram", Static).update(Text(self.reason, style="italic"))
             self.query_one("#st-diagram").border_subtitle = ""
             self.query_one("#st-story", Static).update("")
+            self._draw_boundary()
             return
         self.query_one("#st-header", Static).update(diagram.header(trace, look))
         self.query_one("#st-diagram", Static).update(diagram.diagram(trace, look))
         self.query_one("#st-diagram").border_subtitle = diagram.slice_note(trace, look)
         self.query_one("#st-story", Static).update(diagram.story(trace, look))
+        self._draw_boundary()
+
+    def _follow_boundary(self) -> None:
+        frame = self._frame()
+        if self.trace is not None and frame is not None and frame.step != self.boundary_step:
+            self._draw_boundary()
+
+    def _draw_boundary(self) -> None:
+        """The run's decision boundary (wide screens), the followed example a white ◆."""
+        view = self.query_one("#st-boundary", BoundaryView)
+        frame, trace = self._frame(), self.trace
+        snapshot = frame.snapshots[self.variant] if frame is not None else None
+        points = frame.points[self.variant] if frame is not None else None
+        if trace is None or snapshot is None or snapshot.boundary is None or points is None:
+            view.picture, view.border_title, self.boundary_step = None, "", None
+            view.set_class(True, "-none")
+        else:
+            example = self.look.example
+            view.picture = BoundaryPicture(np.asarray(snapshot.boundary, dtype=float),
+                                           snapshot.boundary_extent, points.task, points,
+                                           followed=int(trace.batch_rows[example]))
+            view.border_title = f"decision boundary at step {frame.step}"
+            view.border_subtitle = f"◆ example {example + 1} (row {int(trace.batch_rows[example])})"
+            view.set_class(False, "-none")
+            self.boundary_step = frame.step
+        view.refresh()

@@ -27,6 +27,8 @@ from .plot import Picture, PictureView
 
 FADE = 0.45             # how far the plane is pulled toward dark, so the points stand out
 TEST_MARK = "○"         # a validation point: hollow, beside the training points' solid pixels
+FOLLOWED_MARK = "◆"     # the training example the step-through follows
+FOLLOWED_COLOR = (255, 255, 255)
 SEEN_COLOR_STEP = 4     # of 255 per channel: a plane whose colours all moved less is not drawn again
 
 
@@ -71,10 +73,11 @@ class SeenColors:
 
 class BoundaryPicture(Picture):
     """Rich renderable of one boundary grid and its points, fitted square in the space: the
-    training points as pixels and, with ``show_test``, the validation points as rings."""
+    training points as pixels and, with ``show_test``, the validation points as rings;
+    ``followed``, a training row, as a white diamond."""
 
     def __init__(self, grid: np.ndarray, extent, task: str, points: PlanePoints,
-                 show_test: bool = False, discretize: bool = False):
+                 show_test: bool = False, discretize: bool = False, followed: int | None = None):
         self.grid = grid
         self.extent = extent
         self.task = task
@@ -82,6 +85,7 @@ class BoundaryPicture(Picture):
         self.labels = points.train_labels
         self.test = (points.val, points.val_labels) if show_test else None
         self.discretize = discretize
+        self.followed = followed
 
     def value_range(self) -> tuple[float, float]:
         if self.labels is not None and len(self.labels):
@@ -111,6 +115,9 @@ class BoundaryPicture(Picture):
             row, col = self._pixels(self.test[0], rgb.shape[:2])
             marks = {(r // 2, c): (TEST_MARK, tuple(color))
                      for r, c, color in zip(row, col, self._point_colors(self.test[1]))}
+        if self.followed is not None:
+            row, col = self._pixels(self.points[self.followed:self.followed + 1], rgb.shape[:2])
+            marks[(int(row[0]) // 2, int(col[0]))] = (FOLLOWED_MARK, FOLLOWED_COLOR)
         return half_blocks(rgb, pad=(width - cols) // 2, marks=marks)
 
     def _pixels(self, points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from serving import Browser, Server, STATUS, missing_browser, rss_mib, wait_until  # noqa: E402
+from conftest import poll_until  # noqa: E402
+from serving import Browser, Server, STATUS, missing_browser, rss_mib  # noqa: E402
 
 SIZE = (160, 45)                 # columns, rows: a laptop browser window at the default font
 SETTLE_SECONDS = 4.0
@@ -192,7 +193,7 @@ async def measure_sessions(server: Server, most: int, paused: bool) -> list[Sess
 
 
 async def measure_cycles(server: Server, cycles: int) -> None:
-    wait_until(lambda: not server.sessions(), 30, "every session to end")
+    poll_until(lambda: not server.sessions(), "every session to end")
     server_before, available_before = rss_mib(server.process.pid), mem_available_mib()
     print(f"\n2. {cycles} open/close cycles")
     http = aiohttp.ClientSession()
@@ -200,7 +201,7 @@ async def measure_cycles(server: Server, cycles: int) -> None:
     for _ in range(cycles):
         session = await open_session(http, server, paused=False)
         await session.close()
-        await asyncio.to_thread(wait_until, lambda: session.pid not in server.sessions(), 30,
+        await asyncio.to_thread(poll_until, lambda: session.pid not in server.sessions(),
                                 "a closed session's process to end")
     await http.close()
     await asyncio.sleep(1)
@@ -217,10 +218,10 @@ def screenshot(scenario: str, path: Path, at: int) -> None:
         server = Server(scenario, log=Path(folder) / "serve.log")
         browser = Browser(server.url, size=(1600, 1000))
         try:
-            wait_until(lambda: (browser.status() or (0, 0))[1] >= at, 120, f"step {at:,}")
+            poll_until(lambda: (browser.status() or (0, 0))[1] >= at, f"step {at:,}")
             if (browser.status() or ("",))[0] == "running":     # else it has ended there
                 browser.press(" ")
-                wait_until(lambda: (browser.status() or ("",))[0] == "paused", 30, "a pause")
+                poll_until(lambda: (browser.status() or ("",))[0] == "paused", "a pause")
             time.sleep(1.5)                     # the panes catch up one per tick
             browser.driver.save_screenshot(str(path))
         finally:

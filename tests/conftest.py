@@ -5,9 +5,27 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 
 import numpy as np
 import pytest
+
+# Every wait in the suite gives up only after this many seconds: a condition that is going to
+# hold holds within a second or two on an idle machine, and a loaded one (two other CPU-bound
+# processes on two cores) must never make correct code fail.
+PATIENCE = 120.0
+
+
+def poll_until(condition, what: str, timeout: float = PATIENCE):
+    """Poll ``condition`` from this thread until it returns something true (a process, a browser
+    or a terminal to get somewhere); its value, or AssertionError. A dashboard in a pilot test
+    is awaited with ``pilot.wait_until`` instead, which lets the app run meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+    return value
 
 # A two-variant lesson for the dashboard's tests: an event for one variant and one for both.
 LESSON = """
@@ -46,6 +64,19 @@ say = "Two thirds of the way."
 [[expect]]
 kind = "no_divergence"
 variant = "adam"
+"""
+
+# One run, no events: the controls panel's tests.
+SINGLE = """
+title = "One run"
+lesson = "A small network on the spiral."
+
+[data]
+n_points = 200
+
+[train]
+steps = 200
+eval_every = 10
 """
 
 ENDLESS = LESSON.replace("steps = 300", "steps = 1000000")     # still running when paused

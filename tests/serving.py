@@ -15,8 +15,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from conftest import poll_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -107,16 +108,6 @@ def rss_mib(pid: int) -> float:
     return int(kib.group(1)) / 1024 if kib else 0.0
 
 
-def wait_until(condition, timeout: float, what: str):
-    """Poll ``condition`` until it returns something true; its value, or AssertionError."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
-    return value
-
-
 class Server:
     """``nnsim serve`` in a process of its own on a free localhost port (in the folder
     ``cwd``, which its sessions share)."""
@@ -129,8 +120,8 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "nnsim", "serve", *args, "--port", str(self.port)],
                 stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-        wait_until(lambda: "serving" in self.output() or self.process.poll() is not None,
-                   30, "the server to start")
+        poll_until(lambda: "serving" in self.output() or self.process.poll() is not None,
+                   "the server to start")
         if self.process.poll() is not None:
             raise AssertionError(f"nnsim serve ended at once:\n{self.output()}")
 
@@ -176,13 +167,13 @@ class Browser:
 
         self.driver.find_element(By.CSS_SELECTOR, "textarea.xterm-helper-textarea").send_keys(key)
 
-    def key_to_screen(self, key: str, want: str, timeout: float = 10.0) -> float:
+    def key_to_screen(self, key: str, want: str) -> float:
         """Seconds from the page getting ``key`` to the first message matching ``want``."""
         self.driver.execute_script("window.nnsimSeen = null; window.nnsimWant = new RegExp("
                                    "arguments[0]);", want)
         self.press(key)
-        seen = wait_until(lambda: self.driver.execute_script(
-            "return window.nnsimSeen && window.nnsimSeen - window.nnsimKeyAt"), timeout, want)
+        seen = poll_until(lambda: self.driver.execute_script(
+            "return window.nnsimSeen && window.nnsimSeen - window.nnsimKeyAt"), want)
         return seen / 1000
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from nnsim.core.config import ConfigError, config_from_dict
 from nnsim.core.expectations import parse_expectation
-from test_scenario import expect, history, outcome, parse, runs
+from scenario_helpers import expect, history, outcome, parse, runs
 
 
 def with_update_ratios(run, ratios):

@@ -12,8 +12,7 @@ from conftest import LESSON
 from nnsim.core import Run
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.network import DEAD_MARK, NetworkPicture, fit, signed, unit_text
-from test_tui import scenario_file, settled, wait_until
-from test_tui_panes import shown_text
+from pilot import scenario_file, settled, shown_text, wait_until
 
 
 def reference_layers(run: Run) -> list[reference.Layer]:

@@ -27,8 +27,8 @@ except ModuleNotFoundError:
 
 from nnsim import serve as served
 from nnsim.__main__ import main
-from conftest import QUIET_ENDLESS
-from serving import STATUS, Browser, Server, alive, missing_browser, wait_until
+from conftest import PATIENCE, QUIET_ENDLESS, poll_until
+from serving import STATUS, Browser, Server, alive, missing_browser
 
 needs_web = pytest.mark.skipif(importlib.util.find_spec("textual_serve") is None,
                                reason="textual_serve is not installed (pip install '.[web]')")
@@ -209,7 +209,7 @@ def test_a_session_ends_when_its_server_is_killed(watcher):
         child = int(middle.stdout.readline())
         assert middle.stdout.readline() == "joined\n"
         middle.kill()
-        wait_until(lambda: not alive(child), 5, "the session to end with its killed server")
+        poll_until(lambda: not alive(child), "the session to end with its killed server")
     finally:
         middle.kill()
         middle.wait()
@@ -255,7 +255,7 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_serve
         here = server.url.partition("://")[2]
         assert fetched and all(a.partition("://")[2].startswith(here) for a in fetched), fetched
         browser = Browser(server.url)
-        wait_until(lambda: (browser.status() or ("", 0))[0] == "running", 60,
+        poll_until(lambda: (browser.status() or ("", 0))[0] == "running",
                    f"the dashboard to run; the server said:\n{server.output()}")
         [session] = server.sessions()
         command = Path(f"/proc/{session}/cmdline").read_bytes().decode().split("\0")[:-1]
@@ -264,20 +264,20 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_serve
         assert "lr 0.0625" in browser.screen()
 
         browser.press(" ")
-        _, paused_at = wait_until(lambda: (s := browser.status()) and s[0] == "paused" and s, 20,
+        _, paused_at = poll_until(lambda: (s := browser.status()) and s[0] == "paused" and s,
                                   "space to pause the run")
         browser.press(" ")
-        wait_until(lambda: (s := browser.status()) and s[0] == "running" and s[1] > paused_at,
-                   20, "space to resume the run and the step counter to move on")
+        poll_until(lambda: (s := browser.status()) and s[0] == "running" and s[1] > paused_at,
+                   "space to resume the run and the step counter to move on")
         browser.close()
         browser = None
-        wait_until(lambda: session not in server.sessions(), 20,
+        poll_until(lambda: session not in server.sessions(),
                    "the session's process to end with its page")
 
         browser = Browser(server.url)
-        [session] = wait_until(server.sessions, 60, "a second session")
+        [session] = poll_until(server.sessions, "a second session")
         server.stop()
-        wait_until(lambda: not alive(session), 10, "stopping the server to end its sessions")
+        poll_until(lambda: not alive(session), "stopping the server to end its sessions")
     finally:
         if browser is not None:
             browser.close()
@@ -326,7 +326,7 @@ class Page:
         found = STATUS.findall(self.text(since))
         return found[-1][0] if found else None
 
-    async def until(self, condition, timeout: float, what: str) -> None:
+    async def until(self, condition, what: str, timeout: float = PATIENCE) -> None:
         """Read what the session sends until ``condition()`` holds."""
         deadline = time.monotonic() + timeout
         while not condition():
@@ -409,14 +409,14 @@ async def test_a_huge_terminal_is_bounded_at_the_start_and_on_resize(classroom):
         page = await Page.open(http, classroom, "width=10000&height=10000",
                                origin=classroom.url)
         try:
-            [session] = wait_until(classroom.sessions, 30, "the session's process")
+            [session] = poll_until(classroom.sessions, "the session's process")
             environment = Path(f"/proc/{session}/environ").read_bytes().split(b"\0")
             assert {b"COLUMNS=400", b"ROWS=150"} <= set(environment)
-            await page.until(lambda: page.state() == "running", 60, "the dashboard to run")
+            await page.until(lambda: page.state() == "running", "the dashboard to run")
 
             await page.send("resize", {"width": 80, "height": 24})
             await page.press(" ")
-            await page.until(lambda: page.state() == "paused", 20, "a pause at 80x24")
+            await page.until(lambda: page.state() == "paused", "a pause at 80x24")
             since = len(page.screen)
             for nonsense in ("garbage", "[" * 100000, '["resize", {"width": "x"}]',
                              '["stdin", 5]', '{"stdin": "q"}', '["quit"]'):
@@ -427,7 +427,7 @@ async def test_a_huge_terminal_is_bounded_at_the_start_and_on_resize(classroom):
             moves = lambda: [(int(row), int(column))
                              for row, column in MOVE.findall(page.screen[since:])]
             await page.until(lambda: page.state(since) == "running" and
-                             max(row for row, _ in moves()) >= 150, 20,
+                             max(row for row, _ in moves()) >= 150,
                              "the session to take the keys after nonsense and grow")
             assert max(row for row, _ in moves()) == 150
             assert max(column for _, column in moves()) <= 400
@@ -440,7 +440,7 @@ async def test_a_full_class_says_so_politely_and_a_closed_tab_frees_its_seat(cla
     async with aiohttp.ClientSession() as http:
         await _free(http, classroom)
         first = await Page.open(http, classroom)
-        [session] = wait_until(classroom.sessions, 30, "the first session's process")
+        [session] = poll_until(classroom.sessions, "the first session's process")
         async with http.get(classroom.url) as full:
             assert full.status == 503
             assert "the class is full: its one session is in use; try again when someone " \
@@ -451,7 +451,7 @@ async def test_a_full_class_says_so_politely_and_a_closed_tab_frees_its_seat(cla
         await first.close()
         await _free(http, classroom)
         second = await Page.open(http, classroom)
-        wait_until(classroom.sessions, 30, "a session in the freed seat")
+        poll_until(classroom.sessions, "a session in the freed seat")
         await second.close()
 
 
@@ -461,16 +461,16 @@ async def test_a_served_student_writes_nothing_on_the_server_and_downloads_inste
         await _free(http, classroom)
         page = await Page.open(http, classroom)
         try:
-            await page.until(lambda: page.state() == "running", 60, "the dashboard to run")
+            await page.until(lambda: page.state() == "running", "the dashboard to run")
             await page.press("w", "\r", "\r", "e")
-            await page.until(lambda: len(page.messages) >= 3, 20,
+            await page.until(lambda: len(page.messages) >= 3,
                              "three downloads: the scenario, the metrics and the screenshot")
             assert [kind for kind, _ in page.messages] == ["deliver_file_start"] * 3
             async with http.get(f"{classroom.url}/download/{page.messages[0][1]}") as scenario:
                 assert scenario.status == 200
                 assert "Two optimizers on a spiral" in await scenario.text()
             await page.press(" ")
-            await page.until(lambda: page.state() == "paused", 20, "the session to go on")
+            await page.until(lambda: page.state() == "paused", "the session to go on")
         finally:
             await page.close()
     assert list((classroom.log.parent / "work").iterdir()) == []
@@ -485,11 +485,11 @@ async def test_killing_the_server_ends_every_session(tmp_path):
         async with aiohttp.ClientSession() as http:
             pages = [await Page.open(http, server) for _ in range(2)]
             for page in pages:
-                await page.until(lambda: page.state() == "running", 60, "the dashboard to run")
+                await page.until(lambda: page.state() == "running", "the dashboard to run")
             sessions = server.sessions()
             assert len(sessions) == 2
             server.process.kill()
-            wait_until(lambda: not any(alive(pid) for pid in sessions), 5,
+            poll_until(lambda: not any(alive(pid) for pid in sessions),
                        "every session to end with its server killed by SIGKILL")
     finally:
         server.stop()

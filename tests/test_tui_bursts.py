@@ -19,7 +19,7 @@ from conftest import ENDLESS
 from nnsim.tui.app import create_app
 from nnsim.tui.commands import CommandPalette
 from nnsim.tui.controls import ControlsPanel
-from test_tui import scenario_file, wait_until
+from pilot import scenario_file, wait_until
 
 CHARACTERS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "space": " "}
 KEYS = ("ctrl+p", "pagedown", "pageup", "enter", "escape", "tab", "down", "up", "c", "p",
@@ -58,8 +58,7 @@ async def play(steps) -> None:
     with in_a_scratch_folder() as folder:
         app = create_app(scenario_file(folder, ENDLESS), show_speed=False)
         async with app.run_test(size=(80, 24)) as pilot:
-            while app.frame is None:
-                await pilot.pause(0.02)
+            await wait_until(pilot, lambda: app.frame is not None, "a first frame")
             for step in steps:
                 if isinstance(step, tuple):
                     await pilot.resize_terminal(*step)
@@ -91,8 +90,7 @@ async def test_the_palette_takes_a_burst(tmp_path, burst):
     (ScreenStackError); PageDown before its list was laid out raised KeyError."""
     app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        while app.frame is None:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app.frame is not None, "a first frame")
         post_keys(app, burst)
         await pilot.pause(0.3)
         assert app.screen is app.dashboard or isinstance(app.screen, CommandPalette)
@@ -111,13 +109,9 @@ async def test_keys_typed_after_quitting_are_ignored(tmp_path, size):
     crashed it on the way out (MountError; exit status 1 after a clean quit)."""
     app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
     async with app.run_test(size=size) as pilot:
-        while app.frame is None:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app.frame is not None, "a first frame")
         post_keys(app, ["q", "c", "c", "c"])
-        for _ in range(600):            # until it has quit, however busy the machine
-            if app.return_code is not None:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(None, lambda: app.return_code is not None, "the dashboard to quit")
     assert app.return_code == 0
 
 
@@ -125,8 +119,7 @@ async def test_the_controls_survive_resizes_while_they_open_and_close(tmp_path):
     """Found in tmux: `c` and resizes while the layer rows were being built raised NoMatches."""
     app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        while app.frame is None:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app.frame is not None, "a first frame")
         for size in ((160, 48), (80, 24), (150, 40), (60, 16)):
             post_keys(app, ["c"])
             await pilot.resize_terminal(*size)
@@ -143,8 +136,7 @@ async def test_enter_then_escape_in_one_burst_closes_the_write_dialog_once(tmp_p
     monkeypatch.chdir(tmp_path)
     app = create_app(scenario_file(tmp_path, ENDLESS), show_speed=False)
     async with app.run_test(size=(60, 16)) as pilot:
-        while app.frame is None:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app.frame is not None, "a first frame")
         post_keys(app, ["w", "plus", "enter", "?", "escape"])
         await pilot.pause(0.5)
         assert app.return_code is None

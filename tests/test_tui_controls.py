@@ -6,55 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LESSON
+from conftest import LESSON, SINGLE
 from nnsim.__main__ import main
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import ScenarioError, load_scenario, parse_override
-from nnsim.tui.controls import Choice, ControlsPanel, ControlsScreen, Field
+from nnsim.tui.controls import Choice, ControlsScreen, Field
 from nnsim.tui.screens import WriteScreen
-from test_tui import scenario_file, settled, wait_until
+from pilot import choose, open_controls, panel, press_on, scenario_file, settled, wait_until
 
 pytestmark = pytest.mark.asyncio
 
-SINGLE = """
-title = "One run"
-lesson = "A small network on the spiral."
-
-[data]
-n_points = 200
-
-[train]
-steps = 200
-eval_every = 10
-"""
 ENDLESS_SINGLE = SINGLE.replace("steps = 200", "steps = 1000000")
 WIDE = (160, 48)
-
-
-def panel(app) -> ControlsPanel:
-    return app.screen.query_one(ControlsPanel)
-
-
-async def open_controls(pilot) -> ControlsPanel:
-    """Press `c` and wait until the panel's widgets are there and show the run's settings."""
-    await pilot.press("c")
-    await wait_until(pilot, lambda: bool(pilot.app.screen.query(ControlsPanel))
-                     and panel(pilot.app)._shown is not None
-                     and bool(panel(pilot.app).query("#layer-rows PressButton")))
-    return panel(pilot.app)
-
-
-async def press_on(pilot, widget, *keys: str) -> None:
-    widget.focus()
-    await pilot.pause()
-    await pilot.press(*keys)
-
-
-async def choose(pilot, choice: Choice, *keys: str) -> None:
-    """Open ``choice``'s menu, move in it with ``keys``, and take the option reached."""
-    await press_on(pilot, choice, "enter")
-    await wait_until(pilot, lambda: choice.expanded)
-    await pilot.press(*keys, "enter")
 
 
 async def type_into(pilot, field, text: str) -> None:

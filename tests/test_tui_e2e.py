@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET_ENDLESS
+from conftest import QUIET_ENDLESS, poll_until
 
 TMUX = shutil.which("tmux")
 NNSIM = shutil.which("nnsim") or str(Path(sys.executable).with_name("nnsim"))
@@ -40,15 +40,12 @@ class Terminal:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", *keys)
 
-    def wait_for(self, text: str, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never appeared; the screen:\n{screen}")
-            time.sleep(0.1)
+    def wait_for(self, text: str) -> str:
+        """The screen, once ``text`` is on it."""
+        try:
+            return poll_until(lambda: text in (screen := self.screen()) and screen, repr(text))
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the screen:\n{self.screen()}") from None
 
     def close(self) -> None:
         subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True)
@@ -86,10 +83,8 @@ def test_nnsim_ends_when_its_terminal_is_killed(tmp_path):
     finally:
         terminal.close()
     pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    alive = Path(f"/proc/{pid}").exists()
-    if alive:
-        os.kill(pid, 9)
-    assert not alive, "nnsim outlived its terminal by 10 s"
+    try:
+        poll_until(lambda: not Path(f"/proc/{pid}").exists(), "nnsim to end with its terminal")
+    finally:
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, 9)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import termios
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from nnsim.tui import app as app_module
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.status import StatusLine
 from nnsim.tui.screens import ScenarioPicker, WriteScreen
-from test_tui import TIMEOUT, scenario_file, settled, state, wait_until
+from pilot import PATIENCE, scenario_file, settled, state, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -202,10 +201,10 @@ def read_until(leader: int, proc: subprocess.Popen, wanted: bytes, timeout: floa
 async def test_a_signal_restores_the_terminal(tmp_path, signum):
     proc, leader = dashboard_in_a_terminal(scenario_file(tmp_path, ENDLESS))
     try:
-        assert b"step" in read_until(leader, proc, b"step", TIMEOUT)
+        assert b"step" in read_until(leader, proc, b"step", PATIENCE)
         proc.send_signal(signum)
-        rest = read_until(leader, proc, TO_THE_END, TIMEOUT)
-        proc.wait(timeout=TIMEOUT)
+        rest = read_until(leader, proc, TO_THE_END, PATIENCE)
+        proc.wait(timeout=PATIENCE)
     finally:
         os.close(leader)
         if proc.poll() is None:
@@ -220,10 +219,10 @@ async def test_the_dashboard_ends_when_its_terminal_is_gone(tmp_path):
     server while the controls panel is being built.)"""
     proc, leader = dashboard_in_a_terminal(scenario_file(tmp_path, ENDLESS), size=(160, 48))
     try:
-        assert b"step" in read_until(leader, proc, b"step", TIMEOUT)
+        assert b"step" in read_until(leader, proc, b"step", PATIENCE)
         os.close(leader)
         proc.send_signal(signal.SIGHUP)
-        proc.wait(timeout=10)
+        proc.wait(timeout=PATIENCE)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -235,11 +234,11 @@ async def test_quitting_during_the_first_compile_is_prompt(tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}     # nothing cached: it compiles
     proc, leader = dashboard_in_a_terminal(scenario_file(tmp_path, ENDLESS), env)
     try:
-        assert b"starting" in read_until(leader, proc, b"starting", TIMEOUT)
+        assert b"starting" in read_until(leader, proc, b"starting", PATIENCE)
         os.write(leader, b"q")
         asked = time.monotonic()
-        rest = read_until(leader, proc, TO_THE_END, 30)
-        proc.wait(timeout=30)
+        rest = read_until(leader, proc, TO_THE_END, PATIENCE)
+        proc.wait(timeout=PATIENCE)
         took = time.monotonic() - asked
     finally:
         os.close(leader)

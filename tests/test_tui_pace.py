@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -12,15 +10,9 @@ from nnsim.core.driver import ScriptedRun, play
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
 from nnsim.tui.app import create_app, lesson_pace
+from pilot import scenario_file, settled, wait_until
 
 pytestmark = pytest.mark.asyncio
-
-
-async def wait_until(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the dashboard did not get there in time"
-        await pilot.pause(0.02)
 
 
 def running(app) -> bool:
@@ -109,8 +101,6 @@ async def test_a_frame_that_changes_no_picture_redraws_no_pane(tmp_path):
     """A paced run sends ten frames a second and its weights move a little at every step; a pane
     is drawn again only when what it shows has changed, which keeps a paced dashboard idle."""
     from dataclasses import replace
-
-    from test_tui import scenario_file, settled
 
     app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
     async with app.run_test(size=(200, 50)) as pilot:

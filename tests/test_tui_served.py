@@ -5,21 +5,19 @@ this changes (tests/test_tui_controls.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from textual.widgets import Select
 
-from conftest import LESSON
+from conftest import LESSON, SINGLE
 from nnsim.core.config import ConfigError
 from nnsim.core.data.folder import folder_file, folder_files
 from nnsim.tui.app import create_app
 from nnsim.tui.commands import ControlCommands
 from nnsim.tui.controls import CLASS_CSV, YOUR_CSV, Choice, ControlsPanel, Field, csv_label
 from nnsim.tui.screens import WriteScreen
-from test_tui import scenario_file, settled, wait_until
-from test_tui_controls import SINGLE, choose, open_controls
+from pilot import choose, open_controls, scenario_file, settled, wait_until
 
 ROWS = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(60)]
 

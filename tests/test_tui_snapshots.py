@@ -7,12 +7,11 @@ images with `pytest tests/test_tui_snapshots.py --snapshot-update` after a delib
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from nnsim.tui.app import create_app
 from conftest import ENDLESS      # the pilot tests' two-variant lesson, long enough to pause
+from pilot import wait_until
 
 STEPS = 100
 
@@ -25,14 +24,11 @@ def app_after_fixed_steps(tmp_path):
 
 async def paused_at_stop(pilot) -> None:
     app = pilot.app
-    deadline = time.monotonic() + 60
     settled = False
     while not settled:          # up to date, and still so once pending layout (a narration bar
-        while app.frame is None or app.frame.state != "paused" or not app.up_to_date:   # appearing)
-            assert time.monotonic() < deadline, (                                       # is done
-                f"the runs never reached the fixed step: {app.frame and app.frame.state}, "
-                f"workers {[(w.state, w.error) for w in app.workers]}")
-            await pilot.pause(0.02)
+        await wait_until(       # appearing) is done
+            pilot, lambda: app.frame is not None and app.frame.state == "paused" and app.up_to_date,
+            "the runs to reach the fixed step")
         await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.1)
         settled = app.up_to_date
@@ -51,10 +47,8 @@ def step_through_at_phase(phase: int):
     async def run_before(pilot) -> None:
         await paused_at_stop(pilot)
         await pilot.press("p")
-        deadline = time.monotonic() + 60
-        while getattr(pilot.app.screen, "trace", None) is None:
-            assert time.monotonic() < deadline, "the step-through never got its trace"
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "trace", None) is not None,
+                         "the step-through's trace")
         for _ in range(phase):
             await pilot.press("right")
         await pilot.pause()
@@ -94,17 +88,16 @@ async def controls_after_a_change(pilot) -> None:
     await paused_at_stop(pilot)
     app = pilot.app
     await pilot.press("c")
-    deadline = time.monotonic() + 60
-    while not (app.screen.query(ControlsPanel) and app.screen.query_one(ControlsPanel)._shown is not None
-               and len(app.screen.query("#layer-rows PressButton")) == 4):
-        assert time.monotonic() < deadline, "the controls never showed the settings"
-        await pilot.pause(0.02)
+    await wait_until(pilot, lambda: (app.screen.query(ControlsPanel)
+                                     and app.screen.query_one(ControlsPanel)._shown is not None
+                                     and len(app.screen.query("#layer-rows PressButton")) == 4),
+                     "the controls to show the settings")
     button = app.screen.query_one("#layer-add")
     button.focus()
     await pilot.press("enter")
-    while not (app.frame.past and app.frame.step == 0 and len(app.screen.query("#layer-rows PressButton")) == 6):
-        assert time.monotonic() < deadline, "the change never started a new run"
-        await pilot.pause(0.02)
+    await wait_until(pilot, lambda: (app.frame.past and app.frame.step == 0
+                                     and len(app.screen.query("#layer-rows PressButton")) == 6),
+                     "the change to start a new run")
     await paused_at_stop(pilot)
     app.clear_notifications()   # "now this is your experiment": shown for seconds, however loaded
     await paused_at_stop(pilot)

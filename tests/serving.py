@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conftest import poll_until
+from conftest import PATIENCE, poll_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -133,7 +133,7 @@ class Server:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=30)
+        self.process.wait(timeout=PATIENCE)
 
 
 class Browser:

@@ -362,7 +362,7 @@ def classroom(tmp_path_factory):
 async def _free(http, server: Server) -> None:
     """Wait for the one seat to be free again and the last session's process to have ended
     (the seat is freed when the app has closed its output, a moment before it exits)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while True:
         async with http.get(server.url) as page:
             if page.status == 200 and not server.sessions():

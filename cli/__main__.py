@@ -122,8 +122,9 @@ def command_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run a scenario headless and check its expectations",
-        description="Run every variant of a scenario to its end (on two threads), narrate its "
-                    "events, print a summary table per variant and the expectation results.")
+        description="Run every variant of a scenario to its end (the variants in parallel, one "
+                    "thread each, --jobs at once), narrate its events, print a summary table per "
+                    "variant and the expectation results.")
     run.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
     run.add_argument("--seed", type=_seed, metavar="N",
                      help="train.seed of every variant (plus the variant's seed_offset)")

@@ -8,8 +8,18 @@
 - ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead of raising,
   because divergence is a lesson outcome that the kernels detect and report.
 - ``fastmath``: only flags that keep NaN/Inf semantics (``nnan``/``ninf`` would let LLVM delete
-  the ``isfinite`` checks that detect divergence) and keep results bit-reproducible
-  (``reassoc`` would let a sum's order depend on how the vectoriser splits it).
+  the ``isfinite`` checks that detect divergence) and keep a sum's order fixed (``reassoc``
+  would let it depend on how the vectoriser splits the loop). ``contract`` does let LLVM fuse
+  a multiply and an add into one fused multiply-add, rounded once instead of twice, wherever
+  the CPU has the instruction (x86 FMA3, ARMv8).
+
+What is bit-reproducible, then: on one machine with one installation, the same configuration
+and seed give the same bits every time, however the steps are chunked and whichever thread
+runs them. Across machines, results are bit-identical only with the same CPU features (whether
+there is FMA, and the vector width: Numba compiles for the host CPU, and OpenBLAS, which the
+wide layers' ``np.dot`` calls, picks its kernels by CPU) and the same versions of Numba and
+llvmlite (LLVM decides where to fuse), of NumPy/SciPy's OpenBLAS and of the C library's
+``exp``. Elsewhere the numbers differ in the last bits and, through training, a little more.
 """
 
 from numba import njit

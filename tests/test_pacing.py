@@ -94,6 +94,7 @@ def test_steps_taken_as_they_fall_due_follow_the_clock(rate):
 def test_a_stall_is_forgiven_beyond_a_seconds_worth_and_the_pace_goes_on_from_there(rate):
     pace = started(rate)
     limit = debt_limit(rate)
+    pace.took(pace.due(START + 0.9 * Pace.MAX_DEBT_SECONDS))     # playing along, then a stall
     stalled_until = START + 10.0 + 5.0 * Pace.MAX_DEBT_SECONDS
     assert pace.due(stalled_until) == limit         # a second's worth, not the whole stall's
     pace.took(limit)
@@ -120,7 +121,7 @@ def test_unpaced_owes_nothing_and_never_waits():
     assert pace.due(START + 5.0) is None and pace.wait(START + 5.0, 100) == 0.0
 
 
-@pytest.mark.parametrize("speed", [30.0, 2_000.0, 5e5, 3e7])
+@pytest.mark.parametrize("speed", [5.0, 30.0, 2_000.0, 5e5, 3e7])
 def test_the_chunk_clock_settles_on_its_share_of_a_steady_machines_time(speed):
     """On a machine that takes ``speed`` steps a second, chunks settle at about ``seconds`` of
     work; each correction is at most 4× either way."""
@@ -131,3 +132,11 @@ def test_the_chunk_clock_settles_on_its_share_of_a_steady_machines_time(speed):
         clock.observe(before, before / speed)
         assert before / 4 - 1 <= clock.steps <= 4 * before + 1
     assert clock.steps == pytest.approx(max(1.0, target), rel=0.05, abs=1)
+    if target < 1:
+        assert clock.steps == 1                     # a slow machine: a step at a time
+
+
+def test_a_chunk_of_one_step_is_observed_too():
+    clock = ChunkClock(seconds=0.04, first=1)
+    clock.observe(1, 1e-4)                          # far quicker than its share: grow, 4x at most
+    assert clock.steps == 4

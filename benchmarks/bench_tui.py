@@ -272,11 +272,11 @@ def network_pane() -> None:
         config = load_scenario(name, seed=0).variants[variant].config
         run = Run(config)
         run.advance(config.train.steps)
-        units_ms, snapshot_ms = best_ms(run.unit_maps), best_ms(run.snapshot)
-        print(f"   {name + ' unit_maps':<36}{units_ms:>8.2f}   {snapshot_ms:>8.2f} snapshot  "
-              f"{units_ms / snapshot_ms:>8.2f}")
-        units, snap = run.unit_maps(), run.snapshot()
-        boundary = BoundaryPicture(snap.boundary, snap.boundary_extent, run.dataset.task,
+        units_ms, pictures_ms = best_ms(run.unit_maps), best_ms(run.pictures)
+        print(f"   {name + ' unit_maps':<36}{units_ms:>8.2f}   {pictures_ms:>8.2f} pictures  "
+              f"{units_ms / pictures_ms:>8.2f}")
+        units, pictures = run.unit_maps(), run.pictures()
+        boundary = BoundaryPicture(pictures.boundary, pictures.boundary_extent, run.dataset.task,
                                    PlanePoints.of(run.dataset))
         # Each pane's drawing area at 80x24 (a tab) and in the 160x48 and 200x50 grids.
         for (width, height), (b_width, b_height) in (((76, 13), (76, 15)), ((86, 18), (42, 17)),

@@ -30,7 +30,7 @@ from .losses import LOSS_CODE
 from .model import ACTIVATION, Layout, build_layout, init_params
 from .optimizers import OPTIMIZER_CODE
 from .phases import new_workspace
-from .snapshot import Snapshot, UnitMaps, frozen
+from .snapshot import Pictures, Snapshot, UnitMaps, frozen
 
 HISTOGRAM_BINS = 32
 UNIT_MAP_SHAPE = (16, 16)     # rows, cols of each unit's map: thumbnails a few characters wide
@@ -302,8 +302,9 @@ class Run:
         """Loss and accuracy (NaN for regression) on a whole split, dropout off."""
         return self._measure(_SPLITS[which])
 
-    def snapshot(self) -> Snapshot:
-        """The current state, as an immutable record."""
+    def pictures(self) -> Pictures:
+        """What the dashboard draws of the weights now: each layer's histogram and, for 2-D
+        data, the decision boundary (one kernel call over the plane's grid)."""
         hist = np.zeros((self.layout.n_layers, HISTOGRAM_BINS))
         edges = np.zeros((self.layout.n_layers, HISTOGRAM_BINS + 1))
         for i, (W, _) in enumerate(self.layout.unflatten(self.params)):
@@ -311,14 +312,17 @@ class Run:
             weights = np.clip(W.ravel(), edges[i, 0], edges[i, -1])
             hist[i] = np.histogram(weights[np.isfinite(weights)], bins=edges[i])[0]
         boundary, extent = self._boundary()
+        return Pictures(step=self.step, weight_hist=frozen(hist), weight_hist_edges=frozen(edges),
+                        boundary=boundary, boundary_extent=extent)
+
+    def snapshot(self) -> Snapshot:
+        """The current state, as an immutable record."""
         return Snapshot(
             name=self.name, step=self.step, epoch=self.epoch, lr=self.current_lr,
             measured_step=self._checked_at,
             train_loss=self._metrics[0], val_loss=self._metrics[1],
             train_acc=self._metrics[2], val_acc=self._metrics[3],
             grad_norms=frozen(self._grad_norms), update_ratios=frozen(self._update_ratios),
-            weight_hist=frozen(hist), weight_hist_edges=frozen(edges),
-            boundary=boundary, boundary_extent=extent,
             diverged=self.diverged, diverged_step=self.diverged_step,
             stopped_early=self.stopped_early, best_step=self.best_step,
             finished=self.finished, history=self.history,

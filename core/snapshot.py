@@ -53,12 +53,8 @@ class Snapshot:
     off, at the most recent validation check (``measured_step``; ``Run.peek`` measures them
     at ``step`` itself). Accuracies are NaN for regression.
     ``grad_norms`` / ``update_ratios`` are per layer (first hidden layer first), averaged over
-    the steps since the previous check. ``weight_hist`` is ``(n_layers, n_bins)`` counts of each
-    layer's weights over the fixed edges ``weight_hist_edges`` ``(n_layers, n_bins + 1)``;
-    values outside the edges land in the end bins. ``boundary`` is, for 2-D inputs, the model's
-    output over ``boundary_extent`` = (x1_min, x1_max, x2_min, x2_max) as a ``(rows, cols)``
-    grid, row 0 at x2_min: the probability of class 1 (binary), the predicted class
-    (multiclass) or the predicted value (regression); otherwise None.
+    the steps since the previous check. What the dashboard draws of the weights is not here
+    but in ``Pictures``, which only the dashboard asks for.
     """
 
     name: str
@@ -72,10 +68,6 @@ class Snapshot:
     val_acc: float
     grad_norms: np.ndarray
     update_ratios: np.ndarray
-    weight_hist: np.ndarray
-    weight_hist_edges: np.ndarray
-    boundary: np.ndarray | None
-    boundary_extent: tuple[float, float, float, float] | None
     diverged: bool
     diverged_step: int | None
     stopped_early: bool
@@ -93,6 +85,26 @@ class Snapshot:
         if self.finished:
             return "finished"
         return "running"
+
+
+@dataclass(frozen=True, eq=False)
+class Pictures:
+    """What the dashboard draws of a run's weights at ``step`` (``Run.pictures``): costly enough
+    that a headless run, which draws nothing, never makes them.
+
+    ``weight_hist`` is ``(n_layers, n_bins)`` counts of each layer's weights over the fixed
+    edges ``weight_hist_edges`` ``(n_layers, n_bins + 1)``; values outside the edges land in the
+    end bins. ``boundary`` is, for 2-D inputs, the model's output over ``boundary_extent`` =
+    (x1_min, x1_max, x2_min, x2_max) as a ``(rows, cols)`` grid, row 0 at x2_min: the
+    probability of class 1 (binary), the predicted class (multiclass) or the predicted value
+    (regression); otherwise None.
+    """
+
+    step: int
+    weight_hist: np.ndarray
+    weight_hist_edges: np.ndarray
+    boundary: np.ndarray | None
+    boundary_extent: tuple[float, float, float, float] | None
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,7 @@ def outcome(name="a", hist=None, *, diverged_step=None, stopped_early=False, bes
     snap = Snapshot(name=name, step=int(hist.step[-1]), epoch=int(hist.epoch[-1]), lr=lr,
                     measured_step=int(hist.step[-1]),
                     **last, grad_norms=hist.grad_norms[-1], update_ratios=np.ones(n_layers),
-                    weight_hist=np.zeros((n_layers, 4)), weight_hist_edges=np.zeros((n_layers, 5)),
-                    boundary=None, boundary_extent=None, diverged=diverged_step is not None,
+                    diverged=diverged_step is not None,
                     diverged_step=diverged_step, stopped_early=stopped_early, best_step=best_step,
                     finished=finished, history=hist)
     config = config_from_dict({"train": {"lr": lr, "early_stopping": 5}, "model": {"layers": list(layers)}})

@@ -347,38 +347,43 @@ def test_proximal_l1_gives_exact_zeros_and_the_subgradient_does_not():
 def test_weight_histogram_counts_every_weight():
     run = Run(merged(FULL_BATCH, model={"layers": [7, 3]}, train={"lr": 3.0}))
     widths = (2, 7, 3, 1)
-    for snapshot in (run.snapshot(), run.advance(300)):
-        assert snapshot.weight_hist.shape[0] == snapshot.weight_hist_edges.shape[0] == 3
-        assert snapshot.weight_hist_edges.shape[1] == snapshot.weight_hist.shape[1] + 1
-        np.testing.assert_array_equal(snapshot.weight_hist.sum(axis=1),
+    before = run.pictures()
+    run.advance(300)
+    for pictures in (before, run.pictures()):
+        assert pictures.weight_hist.shape[0] == pictures.weight_hist_edges.shape[0] == 3
+        assert pictures.weight_hist_edges.shape[1] == pictures.weight_hist.shape[1] + 1
+        np.testing.assert_array_equal(pictures.weight_hist.sum(axis=1),
                                       [i * o for i, o in zip(widths, widths[1:])])
+    assert (before.step, run.pictures().step) == (0, 300)
 
 
 @pytest.mark.parametrize("kind,task", [("circle", "binary"), ("blobs", "multiclass"),
                                        ("plane", "regression")])
 def test_boundary_is_the_model_over_the_plane(kind, task):
     run = Run({"data": {"kind": kind, "features": ["x1", "x2", "x1*x2"]}, "train": {"steps": 50}})
-    snapshot = run.advance(50)
+    run.advance(50)
+    pictures = run.pictures()
     rows, cols = run.boundary_shape
-    assert snapshot.boundary.shape == (rows, cols)
-    assert snapshot.boundary_extent == run.dataset.plane.extent
-    x1_min, x1_max, x2_min, x2_max = snapshot.boundary_extent
+    assert pictures.boundary.shape == (rows, cols)
+    assert pictures.boundary_extent == run.dataset.plane.extent
+    x1_min, x1_max, x2_min, x2_max = pictures.boundary_extent
     x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, cols), np.linspace(x2_min, x2_max, rows))
     inputs = run.dataset.plane.featurize(np.column_stack([x1.ravel(), x2.ravel()]))
     logits, _ = reference.forward(reference.unpack(run.layout.table, run.params), inputs)
     if task == "binary":
         expected = reference.sigmoid(logits[:, 0])
-        assert snapshot.boundary.min() >= 0.0 and snapshot.boundary.max() <= 1.0
+        assert pictures.boundary.min() >= 0.0 and pictures.boundary.max() <= 1.0
     elif task == "multiclass":
         expected = logits.argmax(axis=1)
     else:
         expected = logits[:, 0]
-    np.testing.assert_allclose(snapshot.boundary, expected.reshape(rows, cols), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pictures.boundary, expected.reshape(rows, cols), rtol=1e-12, atol=1e-12)
 
 
 def test_no_boundary_without_a_plane():
-    snapshot = Run({"data": {"kind": "digits"}, "model": {"layers": [16]}}).advance(10)
-    assert snapshot.boundary is None and snapshot.boundary_extent is None
+    run = Run({"data": {"kind": "digits"}, "model": {"layers": [16]}})
+    run.advance(10)
+    assert run.pictures().boundary is None and run.pictures().boundary_extent is None
     assert math.isnan(Run({"data": {"kind": "plane"}}).evaluate("test")[1])
 
 

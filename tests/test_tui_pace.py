@@ -119,16 +119,19 @@ async def test_a_frame_that_changes_no_picture_redraws_no_pane(tmp_path):
             if not drawn:
                 break
 
-        async def drawn_for(snapshot) -> list[str]:
+        pictures = frame.pictures[0]
+
+        async def drawn_for(these) -> list[str]:
             drawn.clear()
-            app.dashboard.show_frame(replace(frame, snapshots=(snapshot,) + frame.snapshots[1:]))
+            app.dashboard.show_frame(replace(frame, snapshots=(snap,) + frame.snapshots[1:],
+                                             pictures=(these,) + frame.pictures[1:]))
             await wait_until(pilot, lambda: app.up_to_date)
             return sorted(drawn)
 
-        assert await drawn_for(snap) == []                      # the same pictures: nothing drawn
-        assert await drawn_for(replace(snap, boundary=snap.boundary + 1e-4)) == []  # no colour moved
-        moved = replace(snap, boundary=1.0 - snap.boundary)
+        assert await drawn_for(pictures) == []                  # the same pictures: nothing drawn
+        assert await drawn_for(replace(pictures, boundary=pictures.boundary + 1e-4)) == []  # no colour moved
+        moved = replace(pictures, boundary=1.0 - pictures.boundary)
         assert await drawn_for(moved) == ["boundary"]
-        hist = snap.weight_hist.copy()
+        hist = pictures.weight_hist.copy()
         hist[0, [0, -1]] += 1
         assert await drawn_for(replace(moved, weight_hist=hist)) == ["weights"]

@@ -133,7 +133,7 @@ async def test_the_end_bins_are_labelled_as_overflow(tmp_path):
     app = create(tmp_path, LESSON, stop_at=20)
     async with app.run_test(size=SMALL) as pilot:
         await open_pane(app, pilot, "4", stop_at=20)
-        edges = app.frame.snapshots[0].weight_hist_edges[0]
+        edges = app.frame.pictures[0].weight_hist_edges[0]
         axis = str(app.query_one("#weights-plot", Plot).render())
         assert f"<{edges[1]:.2g}" in axis and f"≥{edges[-2]:.2g}" in axis
         assert "ends: all beyond" in str(app.query_one("#weights-legend").render())

@@ -245,7 +245,7 @@ class DashboardScreen(Screen):
         """Every visible pane shows the latest frame, drawn at the size it has now (tests and
         screenshots wait for it; a pane resized by a narration bar arriving is not yet)."""
         return self.frame is not None and not any(
-            pane in self._stale or self._drawn.get(pane, (None, None))[1] != widget.size
+            pane in self._stale or self._drawn.get(pane, (None, None))[1] != widget.drawn_size
             for pane, widget in self.panes.items() if widget.display)
 
     # ------------------------------------------------------------------ drawing
@@ -279,7 +279,7 @@ class DashboardScreen(Screen):
         for pane in stale:
             widget = self.panes[pane]
             self._stale.discard(pane)
-            fingerprint = (widget.fingerprint(self.frame, self.view), widget.size)
+            fingerprint = (widget.fingerprint(self.frame, self.view), widget.drawn_size)
             if not force and fingerprint[0] is not None and fingerprint == self._drawn.get(pane):
                 continue            # its picture would be the same: not drawn, not counted
             widget.show(self.frame, self.view)

@@ -18,7 +18,7 @@ from ..core.data.cleaning import CleaningReport
 from ..core.experiment import Experiment
 from ..core.expectations import Outcome, Result
 from ..core.session import PastRun, Session
-from ..core.snapshot import Snapshot, UnitMaps, frozen
+from ..core.snapshot import Pictures, Snapshot, UnitMaps, frozen
 
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
 
@@ -30,10 +30,14 @@ class WeightTimeline:
     steps: tuple[int, ...] = ()
     hists: tuple[np.ndarray, ...] = ()       # each (n_layers, n_bins)
 
+    def wants(self, step: int, spacing: int) -> bool:
+        """Whether a moment at ``step`` is kept: ``spacing`` steps have passed since the last."""
+        return not self.steps or step >= self.steps[-1] + spacing
+
     def add(self, step: int, hist: np.ndarray, spacing: int) -> "WeightTimeline":
-        """This timeline with ``hist`` appended if ``spacing`` steps have passed; when it is
-        full, every other moment goes, so a run of any length fits in constant memory."""
-        if self.steps and step < self.steps[-1] + spacing:
+        """This timeline with ``hist`` appended if it ``wants`` it; when it is full, every
+        other moment goes, so a run of any length fits in constant memory."""
+        if not self.wants(step, spacing):
             return self
         steps, hists = self.steps + (step,), self.hists + (hist,)
         if len(steps) > TIMELINE_ROWS:
@@ -72,6 +76,7 @@ class Frame:
     names: tuple[str, ...]
     labels: tuple[str, ...]
     snapshots: tuple[Snapshot, ...]
+    pictures: tuple[Pictures, ...]      # per run: its weights' histograms and boundary now
     configs: tuple[RunConfig, ...]      # current settings (after keys and events)
     results: tuple[Result, ...]         # the lesson's expectations, judged on this frame (none
                                         # once the runs are not the lesson's)
@@ -106,6 +111,7 @@ class FrameBuilder:
         self._points: tuple[PlanePoints | None, ...] = ()
         self._final_outcomes: dict[int, Outcome] = {}
         self._units: dict[int, tuple[Snapshot, UnitMaps]] = {}  # run index: (snapshot, its maps)
+        self._pictures: dict[int, tuple[Snapshot, Pictures]] = {}     # the same, its pictures
 
     def start(self, session: Session) -> None:
         """The session's runs are new (other data, perhaps): forget the old ones."""
@@ -115,14 +121,19 @@ class FrameBuilder:
 
     def restart(self, session: Session) -> None:
         """The runs are back at step 0."""
-        self._timelines = [WeightTimeline().add(0, run.snapshot.weight_hist, 0) for run in session.runs]
+        self._pictures.clear()
+        self._timelines = [WeightTimeline().add(0, self._pictures_of(session, i).weight_hist, 0)
+                           for i in range(len(session.runs))]
         self._final_outcomes.clear()
 
     def record(self, session: Session, index: int) -> None:
-        """Run ``index`` took steps: its weights' timeline may keep a moment."""
+        """Run ``index`` took steps: its weights' timeline may keep a moment (made only when
+        it does)."""
         run, timeline = session.runs[index], self._timelines[index]
         spacing = max(run.run.config.train.eval_every, timeline.spacing)
-        self._timelines[index] = timeline.add(run.step, run.snapshot.weight_hist, spacing)
+        if timeline.wants(run.step, spacing):
+            hist = self._pictures_of(session, index).weight_hist
+            self._timelines[index] = timeline.add(run.step, hist, spacing)
 
     def build(self, session: Session, *, state: str, detail: str, steps_per_second: float,
               pace: float | None) -> Frame:
@@ -136,6 +147,7 @@ class FrameBuilder:
             names=tuple(run.name for run in runs),
             labels=tuple(v.label for v in session.scenario.variants),
             snapshots=tuple(run.snapshot for run in runs),
+            pictures=tuple(self._pictures_of(session, i) for i in range(len(runs))),
             configs=tuple(run.run.config for run in runs),
             results=results,
             weight_timelines=tuple(self._timelines),
@@ -161,6 +173,15 @@ class FrameBuilder:
         if index not in self._final_outcomes:
             self._final_outcomes[index] = Outcome.from_run(run.run, run.snapshot)
         return self._final_outcomes[index]
+
+    def _pictures_of(self, session: Session, index: int) -> Pictures:
+        """Run ``index``'s ``Pictures``, made once per snapshot: a frame, not every chunk, pays
+        for them (and a headless run never does)."""
+        run = session.runs[index]
+        kept = self._pictures.get(index)
+        if kept is None or kept[0] is not run.snapshot:
+            kept = self._pictures[index] = (run.snapshot, run.run.pictures())
+        return kept[1]
 
     def _unit_maps(self, session: Session, index: int) -> UnitMaps | None:
         """Run ``index``'s ``UnitMaps`` if the network pane shows that run, else None; computed

@@ -169,15 +169,15 @@ class StepThroughScreen(Modal[None]):
         """The run's decision boundary (wide screens), the followed example a white ◆."""
         view = self.query_one("#st-boundary", BoundaryView)
         frame, trace = self._frame(), self.trace
-        snapshot = frame.snapshots[self.variant] if frame is not None else None
+        pictures = frame.pictures[self.variant] if frame is not None else None
         points = frame.points[self.variant] if frame is not None else None
-        if trace is None or snapshot is None or snapshot.boundary is None or points is None:
+        if trace is None or pictures is None or pictures.boundary is None or points is None:
             view.picture, view.border_title, self.boundary_step = None, "", None
             view.set_class(True, "-none")
         else:
             example = self.look.example
-            view.picture = BoundaryPicture(np.asarray(snapshot.boundary, dtype=float),
-                                           snapshot.boundary_extent, points.task, points,
+            view.picture = BoundaryPicture(np.asarray(pictures.boundary, dtype=float),
+                                           pictures.boundary_extent, points.task, points,
                                            followed=int(trace.batch_rows[example]))
             view.border_title = f"decision boundary at step {frame.step}"
             view.border_subtitle = f"◆ example {example + 1} (row {int(trace.batch_rows[example])})"

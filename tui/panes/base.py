@@ -73,9 +73,19 @@ class Pane(Vertical):
             self.border_subtitle = Text(text)
 
     def on_resize(self) -> None:
+        self.resized()
+
+    def resized(self) -> None:
+        """The pane, or a picture in it, changed size (a legend above a plot grew a line): its
+        pictures are fitted to their size, so it is drawn again."""
         pane_resized = getattr(self.screen, "pane_resized", None)
         if pane_resized is not None:
             pane_resized(self.ID)
+
+    @property
+    def drawn_size(self) -> tuple:
+        """The sizes its pictures were fitted to: the pane's and each plot's in it."""
+        return (self.size, tuple(plot.size for plot in self.query("Plot")))
 
     def fingerprint(self, frame: Frame, view: View):
         """What this pane's picture depends on, when that is less than the whole frame; a frame

@@ -167,10 +167,10 @@ class BoundaryPane(Pane):
     @classmethod
     def _picture(cls, frame: Frame, view: View) -> BoundaryPicture | None:
         variant = cls.selected(frame, view)
-        snap, points = frame.snapshots[variant], frame.points[variant]
-        if snap.boundary is None or points is None:
+        pictures, points = frame.pictures[variant], frame.points[variant]
+        if pictures.boundary is None or points is None:
             return None
-        return BoundaryPicture(np.asarray(snap.boundary, dtype=float), snap.boundary_extent,
+        return BoundaryPicture(np.asarray(pictures.boundary, dtype=float), pictures.boundary_extent,
                                points.task, points, view.show_test, view.discretize)
 
     def show(self, frame: Frame, view: View) -> None:

@@ -192,8 +192,9 @@ class GradientsPane(Pane):
         bars.picture = GradientBars(norms, names, fitted_range(norms))
         bars.refresh()
         self._draw_history(snap.history.step, history, names)
+        pictures = frame.pictures[index]
         zero = [zero_weights(np.asarray(h), np.asarray(e))
-                for h, e in zip(snap.weight_hist, snap.weight_hist_edges)]
+                for h, e in zip(pictures.weight_hist, pictures.weight_hist_edges)]
         ratios = np.asarray(snap.update_ratios, dtype=float)
         self.query_one("#grad-alerts", Caption).show_text(alerts(norms, ratios, names, zero, snap.diverged))
 

@@ -39,6 +39,13 @@ class PictureView(Widget):
 
 
 class Plot(PlotextPlot):
+    def on_resize(self) -> None:
+        """Its ticks were chosen for its height: the pane draws it again at the new one."""
+        for ancestor in self.ancestors:
+            if hasattr(ancestor, "resized"):
+                ancestor.resized()
+                return
+
     def render(self):
         try:
             return super().render()

@@ -67,16 +67,16 @@ class WeightsPane(Pane):
     def fingerprint(self, frame: Frame, view: View):
         """The counts drawn: most steps move no weight out of its bin."""
         variant = self.selected(frame, view)
-        snap = frame.snapshots[variant]
-        layer = view.layer % len(snap.weight_hist)
-        return (view, variant, frame.labels, snap.weight_hist[layer].tobytes(),
-                snap.weight_hist_edges[layer].tobytes(), frame.weight_timelines[variant].steps)
+        pictures = frame.pictures[variant]
+        layer = view.layer % len(pictures.weight_hist)
+        return (view, variant, frame.labels, pictures.weight_hist[layer].tobytes(),
+                pictures.weight_hist_edges[layer].tobytes(), frame.weight_timelines[variant].steps)
 
     def show(self, frame: Frame, view: View) -> None:
         variant = self.selected(frame, view)
-        snap = frame.snapshots[variant]
-        hist = np.asarray(snap.weight_hist, dtype=float)
-        edges = np.asarray(snap.weight_hist_edges, dtype=float)
+        pictures = frame.pictures[variant]
+        hist = np.asarray(pictures.weight_hist, dtype=float)
+        edges = np.asarray(pictures.weight_hist_edges, dtype=float)
         layer = view.layer % len(hist)
         names = layer_names(len(hist))
         color = colors.layer_color(layer, len(names))

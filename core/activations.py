@@ -7,7 +7,7 @@ neither list can drift from the other.
 import math
 
 from .config import ACTIVATIONS
-from .jit import kernel
+from .jit import inline_kernel, kernel
 
 LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID = range(5)
 ACTIVATION_CODE = dict(zip(ACTIVATIONS, (LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID), strict=True))
@@ -15,7 +15,7 @@ ACTIVATION_NAME = {code: name for name, code in ACTIVATION_CODE.items()}
 LEAKY_SLOPE = 0.01
 
 
-@kernel
+@inline_kernel
 def activate(code, z):
     if code == RELU:
         return z if z > 0.0 else 0.0
@@ -49,7 +49,7 @@ def activate_rows(code, u, bias):
                 u[i, j] = activate(code, u[i, j] + bias[j])
 
 
-@kernel
+@inline_kernel
 def activation_slope(code, a):
     """d act(z) / dz written in terms of the output a = act(z), which the forward pass kept,
     so backpropagation needs no second exp."""

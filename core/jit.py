@@ -23,27 +23,70 @@ llvmlite (LLVM decides where to fuse), of NumPy/SciPy's OpenBLAS and of the C li
 """
 
 from numba import njit
+from numba.core.caching import IndexDataCacheFile
+
+try:
+    import fcntl
+except ImportError:         # Windows: Numba's own saving, unlocked
+    fcntl = None
 
 FASTMATH_FLAGS = {"nsz", "arcp", "contract"}
 
 JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", fastmath=FASTMATH_FLAGS)
 
 
+class LockedCacheFile(IndexDataCacheFile):
+    """Numba's cache index and data files, saved under a lock so that processes sharing one
+    cache directory (``nnsim check --jobs``, ``nnsim serve``'s sessions) cannot corrupt it.
+
+    Numba reads a kernel's index, picks the first free data file for a new signature and
+    writes the index, then the data, unlocked: two processes saving two signatures of one
+    kernel at once can both pick ``.1.nbc``, and the index can then name the other one's
+    machine code. Here the index is read, the data written and then the index written, all
+    under an exclusive ``flock`` of ``<index>.lock``; a reader never needs the lock, because
+    an index only ever names data written in full (each file is replaced atomically).
+    """
+
+    def save(self, key, data):
+        with open(self._index_path + ".lock", "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            overloads = self._load_index()
+            data_name = overloads.get(key)
+            if data_name is None:
+                taken = set(overloads.values())
+                data_name = next(name for name in map(self._data_name, range(1, len(taken) + 2))
+                                 if name not in taken)
+            self._save_data(data_name, data)
+            overloads[key] = data_name
+            self._save_index(overloads)
+
+
+def _jit(fn, **options):
+    dispatcher = njit(**{**JIT_OPTIONS, **options})(fn)
+    cache = getattr(dispatcher, "_cache", None)         # None: NUMBA_DISABLE_JIT
+    if fcntl is not None and cache is not None:
+        cache._cache_file.__class__ = LockedCacheFile    # Numba's own class, save() replaced
+    return dispatcher
+
+
 def kernel(fn):
     """Compile ``fn`` as an nnsim kernel (nopython, no GIL, cached)."""
-    return njit(**JIT_OPTIONS)(fn)
+    return _jit(fn)
 
 
 def inline_kernel(fn):
     """Compile ``fn`` like ``kernel``, and have Numba inline its body at every call from
-    another kernel: for the short phases a training step strings together, where the calls
+    another kernel. For the short phases a training step strings together, where the calls
     (every field of every array argument passed one by one) cost a tiny network ~8% of its
-    step (benchmarks/bench_train.py)."""
-    return njit(**JIT_OPTIONS, inline="always")(fn)
+    step (benchmarks/bench_train.py); and for small helpers (an activation, an optimizer, a
+    random draw, a sum of squares), which compiled as calls cost a first start a compilation
+    each, and one more for each constant argument a caller passes (``activate(RELU, z)``:
+    Numba compiles a kernel again for every literal; benchmarks/README.md)."""
+    return _jit(fn, inline="always")
 
 
 def quick_kernel(fn):
     """Compile ``fn`` like ``kernel`` but keep the GIL across a call from Python: for entry
     points that run for a microsecond, where giving the GIL up and taking it back (which can
     wait a whole switch interval while the UI thread draws) costs more than the call."""
-    return njit(**{**JIT_OPTIONS, "nogil": False})(fn)
+    return _jit(fn, nogil=False)

@@ -41,10 +41,21 @@ def forward_rows(params, table, x, start, rows, ws):
     """The forward pass, dropout off, on ``rows`` rows of ``x`` (N, n_in) from ``start``."""
     n_in = x.shape[1]
     batch = ws.acts[:rows * n_in].reshape((rows, n_in))                             # (B, n_in)
-    for i in range(rows):
-        batch[i, :] = x[start + i]
-    forward(params, table, rows, ws.acts, ws.units, ws.masks, 0.0, False,
+    copy_rows(x, start, rows, batch)
+    # Dropout 0 draws no mask, so ``draw_masks`` is as train_step passes it: one compiled
+    # ``forward`` serves both (each literal flag would be a compilation of its own).
+    forward(params, table, rows, ws.acts, ws.units, ws.masks, 0.0, True,
             np.zeros(2, dtype=np.uint64))
+
+
+@inline_kernel
+def copy_rows(source, start, rows, out):
+    """out[:rows] = source[start:start + rows] for (N, n) arrays, as plain loops: a slice
+    assignment compiles NumPy's broadcasting checks and their error messages, several seconds
+    of a first start (benchmarks/README.md)."""
+    for i in range(rows):
+        for j in range(source.shape[1]):
+            out[i, j] = source[start + i, j]
 
 
 @kernel
@@ -55,7 +66,7 @@ def predict(params, table, x, block_rows, ws, out):
     while start < x.shape[0]:
         rows = min(block_rows, x.shape[0] - start)
         forward_rows(params, table, x, start, rows, ws)
-        out[start:start + rows] = logits_view(table, rows, ws.units)                # (B, K)
+        copy_rows(logits_view(table, rows, ws.units), 0, rows, out[start:])         # (B, K)
         start += rows
 
 
@@ -72,8 +83,8 @@ def unit_outputs(params, table, x, block_rows, ws, out):
         u_off = 0
         for layer in range(table.shape[0]):
             n_out = table[layer, N_OUT]
-            out[start:start + rows, column:column + n_out] = (
-                ws.units[u_off:u_off + rows * n_out].reshape((rows, n_out)))         # (B, n_out)
+            copy_rows(ws.units[u_off:u_off + rows * n_out].reshape((rows, n_out)), 0, rows,
+                      out[start:, column:column + n_out])                           # (B, n_out)
             column += n_out
             u_off += rows * n_out
         start += rows
@@ -210,7 +221,8 @@ def train_chunk(params, grads, first, second, previous, weight_mask, table, x, y
         # ratio is what the check reports, whatever the chunking.
         measure_update = (step + 1) % check_every == 0
         if measure_update:
-            previous[:] = params
+            for k in range(params.size):
+                previous[k] = params[k]
         batch_loss = train_step(params, grads, first, second, weight_mask, table, rows, ws,
                                 grad_norms, counters, rng_state, hyper, codes)
         if measure_update:

@@ -6,7 +6,7 @@ overhead; wide ones go to BLAS through ``np.dot`` on contiguous arrays.
 
 import numpy as np
 
-from .jit import kernel
+from .jit import inline_kernel, kernel
 
 # Below this many multiply-adds, plain loops beat a BLAS call's fixed overhead (measured with
 # benchmarks/bench_train.py).
@@ -63,7 +63,7 @@ def matmul_a_bt(d, w, out):
             out[i, p] = total
 
 
-@kernel
+@inline_kernel
 def sum_of_squares(a, start, stop):
     """Σ a[start:stop]² with four running sums, so the loop vectorises without ``reassoc``
     and the order of additions, hence the result, is fixed."""

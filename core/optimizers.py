@@ -9,20 +9,20 @@ says they mean, and switching optimizer mid-run starts them again from zero.
 import math
 
 from .config import OPTIMIZERS
-from .jit import kernel
+from .jit import inline_kernel, kernel
 
 SGD, MOMENTUM, NESTEROV, RMSPROP, ADAM, ADAMW = range(6)
 OPTIMIZER_CODE = dict(zip(OPTIMIZERS, (SGD, MOMENTUM, NESTEROV, RMSPROP, ADAM, ADAMW), strict=True))
 
 
-@kernel
+@inline_kernel
 def sgd(params, grads, lr):
     """Step against the gradient: p ← p − lr·g."""
     for i in range(params.size):
         params[i] -= lr * grads[i]
 
 
-@kernel
+@inline_kernel
 def momentum(params, grads, velocity, lr, beta):
     """Remember the direction of past steps: v ← βv + g; p ← p − lr·v.
 
@@ -34,7 +34,7 @@ def momentum(params, grads, velocity, lr, beta):
         params[i] -= lr * velocity[i]
 
 
-@kernel
+@inline_kernel
 def nesterov(params, grads, velocity, lr, beta):
     """Momentum that looks ahead: step with the gradient plus the velocity it is about to add."""
     for i in range(params.size):
@@ -42,7 +42,7 @@ def nesterov(params, grads, velocity, lr, beta):
         params[i] -= lr * (grads[i] + beta * velocity[i])
 
 
-@kernel
+@inline_kernel
 def rmsprop(params, grads, square_avg, lr, decay, eps):
     """Divide each step by a running RMS of its gradient, so every parameter moves at a
     similar pace however large or small its gradients are."""
@@ -51,7 +51,7 @@ def rmsprop(params, grads, square_avg, lr, decay, eps):
         params[i] -= lr * grads[i] / (math.sqrt(square_avg[i]) + eps)
 
 
-@kernel
+@inline_kernel
 def adam(params, grads, mean, square_avg, t, lr, beta1, beta2, eps):
     """Momentum (a running mean of g) over RMSProp (a running mean of g²), both corrected for
     starting at zero; ``t`` counts Adam's steps from 1."""
@@ -63,7 +63,7 @@ def adam(params, grads, mean, square_avg, t, lr, beta1, beta2, eps):
         params[i] -= lr * (mean[i] / correction1) / (math.sqrt(square_avg[i] / correction2) + eps)
 
 
-@kernel
+@inline_kernel
 def adamw(params, grads, mean, square_avg, t, lr, beta1, beta2, eps, weight_decay, weight_mask):
     """Adam with the weight decay taken out of the gradient: weights shrink by lr·λ each step,
     unscaled by Adam's per-parameter step size (Loshchilov & Hutter). Biases do not decay."""

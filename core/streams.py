@@ -7,13 +7,13 @@ dropout is switched on or off.
 
 import numpy as np
 
-from .jit import kernel
+from .jit import inline_kernel, kernel
 
 # Slots of the uint64 ``rng_state`` array.
 R_SHUFFLE, R_DROPOUT = range(2)
 
 
-@kernel
+@inline_kernel
 def next_uniform(rng_state, stream):
     """A uniform float in [0, 1) from the run's own stream (reproducible, thread-safe)."""
     rng_state[stream] += np.uint64(0x9E3779B97F4A7C15)

@@ -66,6 +66,21 @@ def permutation_counts(orders: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_the_streams_numbers_are_uniform_on_zero_to_one(seed):
+    """What the shuffle (and dropout) draw from: every number in [0, 1), as many in each of 64
+    equal bins as chance says, and each bit of the 53 as often 1 as 0 (a weak mixing step
+    shows in its bits long before it shows in a shuffle)."""
+    state = streams(seed)
+    draws = np.array([next_uniform(state, R_SHUFFLE) for _ in range(64 * 500)])
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    assert chi_square(np.bincount((draws * 64).astype(np.int64), minlength=64)) < bound(63)
+    bits = (draws * 2.0 ** 53).astype(np.uint64)
+    ones = np.array([((bits >> np.uint64(b)) & np.uint64(1)).sum() for b in range(53)])
+    zeros = len(draws) - ones
+    assert max(chi_square(np.array([o, z])) for o, z in zip(ones, zeros)) < bound(1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("n", [2, 3, 4, 5])
 def test_every_order_of_a_few_elements_is_equally_likely(n, seed):
     orders = fresh_shuffles(n, 500 * len(permutation_counts(np.arange(n)[None])), seed)

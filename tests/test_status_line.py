@@ -36,7 +36,8 @@ def frame_of(runs: list[Run], *, state: str = "paused", pace: float | None = Non
              steps_per_second: float = 0.0) -> Frame:
     return Frame(
         names=tuple(run.name for run in runs), labels=tuple(run.name for run in runs),
-        snapshots=tuple(run.snapshot() for run in runs), configs=tuple(run.config for run in runs),
+        snapshots=tuple(run.snapshot() for run in runs), pictures=tuple(run.pictures() for run in runs),
+        configs=tuple(run.config for run in runs),
         results=(), weight_timelines=tuple(WeightTimeline() for _ in runs),
         points=tuple(None for _ in runs), state=state, detail="",
         steps_per_second=steps_per_second, pace=pace,

@@ -231,3 +231,20 @@ async def test_a_feature_box_changes_the_inputs(tmp_path):
         await wait_until(pilot, lambda: len(app.frame.past) == 2)
         assert app.frame.configs[0].data.noise == 0.3, [p.change for p in app.frame.past]
 
+
+
+async def test_one_press_one_unit_however_quick_the_presses(tmp_path):
+    """Found by hand: five quick presses of a layer's + added two units (each press counted
+    from the settings on screen, which the first press had not yet changed)."""
+    app = create(tmp_path, SINGLE, stop_at=10)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        before = app.frame.configs[0].model.layers
+        # five presses before the first change reaches the runs (a pilot's press waits for the
+        # key to be handled, not for the training thread)
+        await press_on(pilot, controls.query_one("#units-more-0"), *["enter"] * 5)
+        await wait_until(pilot, lambda: app.frame.configs[0].model.layers[0] >= before[0] + 5,
+                         "five more units")
+        await pilot.pause(0.3)
+        assert app.frame.configs[0].model.layers == (before[0] + 5, *before[1:])

@@ -141,6 +141,11 @@ class PressButton(Button):
     def __init__(self, label: str, **kwargs) -> None:
         super().__init__(label, compact=True, **kwargs)
 
+    def action_press(self) -> None:
+        """Every press counts: Textual's button ignores those within its 0.2 s press effect,
+        and five quick presses of a unit's + must add five units."""
+        self.press()
+
 
 class Toggle(Checkbox, inherit_bindings=False):
     BINDINGS = [Binding("enter", "toggle_button", "Toggle", show=False)]
@@ -373,19 +378,24 @@ class ControlsPanel(VerticalScroll):
         features = tuple(f for i, f in enumerate(DERIVED_FEATURES) if self.query_one(f"#feature-{i}", Toggle).value)
         self.change(("data.features", features))
 
+    def latest(self, key: str):
+        """``key``'s value as last asked for: a change still on its way to the runs counts, so
+        five quick presses of a unit's + add five units, not one."""
+        return dict(self._pending).get(key, get_value(self.config(), key))
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        cfg = self.config()
-        if cfg is None:
+        if self.config() is None:
             return
         button = event.button.id or ""
         if button.startswith("layer-"):
-            self.change(("model.layers", layer_changes(cfg.model.layers, button.removeprefix("layer-"))))
+            self.change(("model.layers", layer_changes(self.latest("model.layers"),
+                                                       button.removeprefix("layer-"))))
         elif button.startswith("units-"):
             _, action, index = button.split("-")
-            self.change(("model.layers", layer_changes(cfg.model.layers, action, int(index))))
+            self.change(("model.layers", layer_changes(self.latest("model.layers"), action, int(index))))
         elif button in ("lr-half", "lr-double"):
-            self.change(("train.lr", cfg.train.lr * (0.5 if button == "lr-half" else 2.0)))
+            self.change(("train.lr", self.latest("train.lr") * (0.5 if button == "lr-half" else 2.0)))
         elif button == "seed-next":
             self.change(("train.seed", self.app.next_seed()))
 

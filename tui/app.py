@@ -191,8 +191,9 @@ class NnsimApp(App[int]):
         self._loop.call_soon_threadsafe(self.exit, None, status)
 
     async def on_event(self, event: events.Event) -> None:
-        if self._exit and isinstance(event, events.InputEvent):
-            return      # quitting: a key typed after `q` must not open what is being taken down
+        if isinstance(event, events.InputEvent) and (self._exit or not self.screen_stack):
+            return      # quitting, or closed: a key typed after `q` (or queued while the app
+                        # was taken down) must not open, or look for, what is gone
         await super().on_event(event)
 
     # ------------------------------------------------------------------ training

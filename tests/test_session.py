@@ -17,7 +17,7 @@ from nnsim.core.scenario import load_scenario
 from nnsim.core.session import Session
 from nnsim.tui.frame import FrameBuilder
 from nnsim.tui.messages import Narration, Notice
-from nnsim.tui.requests import BackToLesson, Configure, ScaleSetting
+from nnsim.tui.requests import BackToLesson, Configure, Resume, ScaleSetting
 from nnsim.tui.worker import Trainer
 
 SINGLE = """
@@ -246,3 +246,18 @@ def test_an_unchanged_lesson_is_written_as_the_lesson(tmp_path):
     written = load_scenario(str(mine))
     assert written.title == lesson.title and lesson.lesson in written.lesson
     assert [e.say for e in written.events] == [e.say for e in lesson.events]
+
+
+def test_replay_holds_for_space_only_when_something_follows(tmp_path):
+    """--replay pauses at each line "(space to go on)"; at the run's end there is nothing to
+    go on to, and the last line does not ask for space."""
+    told = []
+    text = SINGLE + '\n[[event]]\nat_step = 60\nsay = "The end."\n'
+    trainer = Trainer(lesson_at(tmp_path, text), hold_on_narration=True)
+    trainer._post_message = told.append
+    trainer.open()
+    while trainer._trainable():
+        trainer._answer(Resume())
+        trainer._round(100)
+    holds = {m.step: m.hold for m in told if isinstance(m, Narration)}
+    assert holds == {20: True, 60: False}

@@ -13,7 +13,7 @@ from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import BoundaryView
 from nnsim.tui.panes.lesson import LessonPane
 from nnsim.tui.panes.status import StatusLine
-from nnsim.tui.screens import HelpScreen, ScenarioPicker
+from nnsim.tui.screens import GLOSSARY, HelpScreen, ScenarioPicker
 from pilot import scenario_file, settled, state, wait_until
 
 pytestmark = pytest.mark.asyncio
@@ -225,6 +225,13 @@ async def test_help_and_quit(tmp_path):
     async with app.run_test() as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        shown = "\n".join(str(static.render()) for static in app.screen.query("Static"))
+        assert "Words" in shown                                # the glossary, under the keys
+        for word in ("epoch", "train / val / test", "gradient norm", "update ratio", "vanishing",
+                     "dead unit", "dropout", "diverged"):     # the words the panes use
+            assert word in dict(GLOSSARY), word
+        for key in ("r", "R", "b"):                            # three ways back, each named
+            assert any(binding.key == key for binding in app.BINDINGS)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")

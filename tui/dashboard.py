@@ -104,7 +104,9 @@ class DashboardScreen(Screen):
         self.status = StatusLine(id="status", show_speed=show_speed)
         self.narration = Static(id="narration")
         self.narration.display = False          # until the script says something
-        self.tabs = Tabs(*(Tab(pane.tab_label(), id=f"tab-{pane.ID}") for pane in PANES), id="pane-tabs")
+        # each tab with the number key that shows it
+        self.tabs = Tabs(*(Tab(f"{i} {pane.tab_label()}", id=f"tab-{pane.ID}")
+                           for i, pane in enumerate(PANES, start=1)), id="pane-tabs")
         self._tab_by_narration = f"tab-{PANES[0].ID}"   # the last tab a narration (or the start) chose
         self._tab_chosen = False        # the learner picked a tab: narrations no longer switch them
         self.grid = Container(*self.panes.values(), id="panes")

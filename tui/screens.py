@@ -24,8 +24,42 @@ def dashboard_bindings(app) -> list[Binding]:
     return [*app.BINDINGS, *DashboardScreen.BINDINGS]
 
 
+# The words the panes use, each as a beginner needs it: what it is, and what to read in it.
+GLOSSARY = (
+    ("step", "one update of the weights, from one batch of training examples"),
+    ("batch", "the examples one step learns from (batch size 0: all of them)"),
+    ("epoch", "as many steps as it takes to use every training example once"),
+    ("loss", "how wrong the network is on average: cross-entropy for classes, mean squared "
+             "error for numbers; training lowers it"),
+    ("train / val / test", "the three splits of the data: the network learns from train; val "
+                           "(validation) shows how it does on examples it never learned from; "
+                           "test is kept for one final score"),
+    ("accuracy", "the share of examples given the right class"),
+    ("learning rate", "how far each step moves the weights along the gradient (lr)"),
+    ("gradient", "for each weight, how fast the loss changes as that weight grows; "
+                 "backpropagation computes it with the chain rule"),
+    ("gradient norm", "the size of one layer's gradient (the square root of the sum of "
+                      "squares), averaged over the steps since the last check"),
+    ("update ratio", "how far a step moved a layer's weights, as a share of their size"),
+    ("vanishing", "an early layer's gradient under 1/1000 of the output layer's: it hardly "
+                  "learns"),
+    ("exploding", "a step that moves a layer's weights by more than 30% of their size, or a "
+                  "run whose numbers overflowed (diverged)"),
+    ("diverged", "the loss became infinite, not a number, or over a million times its first "
+                 "value (train.divergence_factor): the run stops there"),
+    ("dead unit", "a ReLU unit that outputs 0 on every training point: no gradient reaches "
+                  "its weights"),
+    ("dropout", "while training, each hidden unit is switched off at random with this "
+                "probability, so the network cannot lean on any one of them"),
+    ("L1 / L2", "penalties on the weights added to the loss (L1: their absolute values, L2: "
+                "their squares); AdamW's weight decay shrinks the weights directly instead"),
+    ("decision boundary", "where the network's answer changes class, over the input plane"),
+    ("weight histogram", "how many of a layer's weights have each value"),
+)
+
+
 class HelpScreen(Modal[None]):
-    """Every key and what it does, and what each pane shows."""
+    """Every key and what it does, what each pane shows, and the words the panes use."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="close-help")]
 
@@ -40,12 +74,19 @@ class HelpScreen(Modal[None]):
         panes.add_column()
         for pane in PANES:
             panes.add_row(pane.TITLE, pane.HELP)
+        words = Table.grid(padding=(0, 2))
+        words.add_column(style="bold", no_wrap=True)
+        words.add_column()
+        for word, meaning in GLOSSARY:
+            words.add_row(word, meaning)
         with Vertical(id="help-dialog"):
             with VerticalScroll():
                 yield Static(Text("Keys", style="bold underline"))
                 yield Static(keys)
                 yield Static(Text("\nPanes", style="bold underline"))
                 yield Static(panes)
+                yield Static(Text("\nWords", style="bold underline"))
+                yield Static(words)
                 yield Static(Text("\nctrl+p opens the command palette with the same actions.", style="dim"))
             yield Static(Text("escape closes", style="dim"), id="help-footer")
 

@@ -219,7 +219,8 @@ class Trainer:
             say = fired.event.say if speaks else ""
             if not say and not fired.event.set:
                 continue
-            hold = bool(say) and self.playback.narrated()
+            # held for space only if there is something to go on to
+            hold = bool(say) and self._trainable() and self.playback.narrated()
             self._post(Narration(fired.step, fired.event.variant, say, fired.changes, hold))
 
     # ------------------------------------------------------------------ requests: one handler each

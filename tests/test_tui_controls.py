@@ -227,6 +227,9 @@ async def test_a_feature_box_changes_the_inputs(tmp_path):
         await press_on(pilot, controls.query_one("#feature-4"), "enter")      # x1*x2 on
         await wait_until(pilot, lambda: app.frame.past and app.frame.step == 0)
         assert app.frame.configs[0].data.features == ("x1", "x2", "x1*x2")
+        # on and off read without colour: a tick or nothing
+        assert "✓" in str(controls.query_one("#feature-4").render())
+        assert "✓" not in str(controls.query_one("#feature-5").render())
         await type_into(pilot, controls.query_one("#control-data-noise", Field), "0.3")
         await wait_until(pilot, lambda: len(app.frame.past) == 2)
         assert app.frame.configs[0].data.noise == 0.3, [p.change for p in app.frame.past]

@@ -150,6 +150,11 @@ class PressButton(Button):
 class Toggle(Checkbox, inherit_bindings=False):
     BINDINGS = [Binding("enter", "toggle_button", "Toggle", show=False)]
 
+    @property
+    def BUTTON_INNER(self) -> str:      # noqa: N802 - Textual's name; its X was there on or off
+        """A tick when on, blank when off: readable without colour (a projector, 16 colours)."""
+        return "✓" if self.value else " "
+
 
 class Choice(Select, inherit_bindings=False):
     BINDINGS = [Binding("enter,down,up", "show_overlay", "Show menu", show=False)]

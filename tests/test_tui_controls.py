@@ -84,6 +84,8 @@ async def test_a_live_change_applies_at_the_next_step(tmp_path):
                                         ("data.split", "0.5, 0.2, 0.2"), ("data.noise", "11")])
 async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path, key, typed):
     app = create(tmp_path, SINGLE, stop_at=30)
+    said = []
+    app.notify = lambda text, **kwargs: said.append((text, kwargs.get("severity")))
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
@@ -94,6 +96,9 @@ async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path,
         with pytest.raises(ScenarioError) as loader:      # the same value given to `nnsim run`
             load_scenario(scenario_file(tmp_path, SINGLE), overrides=((key, value),))
         assert str(loader.value) == f"--set: {message(app)}"
+        assert (message(app), "error") in said          # where the eye is, too
+        field = next(f for f in controls.query(Field) if f.name == key)
+        assert field.value == typed                     # kept, to fix
         await pilot.pause(0.3)
         assert app.frame.configs == before and app.frame.step == 30 and not app.frame.past
 

@@ -320,7 +320,7 @@ class ControlsPanel(VerticalScroll):
             return True
         refused = self.app.configure(tuple(changes))
         if refused:
-            self.refused(refused)
+            self.refuse(refused)
             return False
         # "set" only once the runs show it: the trainer may still refuse (a data file that
         # does not load, a network too big for the machine), and then ``refused`` says why.
@@ -328,8 +328,17 @@ class ControlsPanel(VerticalScroll):
         self.say("setting " + described(changes) + "…")
         return True
 
+    def refuse(self, reason: str) -> None:
+        """Refuse a change here: said where the eye is too (a notice at the top of the screen:
+        the panel's own line can be below the part of it on screen), the field keeping what
+        was typed, to fix."""
+        self.app.notify(self.app.for_student(reason), title="refused", severity="error",
+                        markup=False)
+        self.refused(reason)
+
     def refused(self, reason: str) -> None:
-        """Say why a change was refused, and show the settings that stay."""
+        """Say why a change was refused, and show the settings that stay (the field being
+        typed in keeps its text)."""
         self._pending = ()
         self.say(reason, error=True)
         self._shown = None
@@ -362,7 +371,7 @@ class ControlsPanel(VerticalScroll):
         try:
             value = typed_value(key, event.value)
         except ConfigError as err:
-            self.say(str(err), error=True)
+            self.refuse(str(err))
             return
         self.change((key, value))
 
@@ -371,7 +380,7 @@ class ControlsPanel(VerticalScroll):
         try:
             changes = csv_changes(locate())
         except ConfigError as err:
-            self.say(str(err), error=True)
+            self.refuse(str(err))
             return
         if self.change(*changes):
             self.query_one("#csv-row").display = False

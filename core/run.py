@@ -26,9 +26,9 @@ from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_va
 from .data import Dataset, build_dataset
 from .data.csv_loader import file_bytes
 from .history import HistoryBuffer
+from .kernel_io import LossWindow, Position, StepSettings, scheduled_lr, set_lr_scale
 from .losses import LOSS_CODE
 from .model import ACTIVATION, Layout, build_layout, init_params
-from .optimizers import OPTIMIZER_CODE
 from .phases import new_workspace
 from .snapshot import Pictures, Snapshot, UnitMaps, frozen
 
@@ -61,11 +61,11 @@ class TrainState(NamedTuple):
     first: np.ndarray           # (P,) momentum / Adam's m
     second: np.ndarray          # (P,) RMSprop / Adam's v
     weight_mask: np.ndarray     # (P,) 1 on weights, 0 on biases
-    counters: np.ndarray        # kernels.K_*
+    counters: np.ndarray        # the run's Position
     streams: np.ndarray         # the random streams (shuffles, dropout masks)
     order: np.ndarray           # (n_train,) this epoch's batch order
-    hyper: np.ndarray           # kernels.H_*
-    codes: np.ndarray           # kernels.C_*
+    hyper: np.ndarray           # its StepSettings, as the kernels read them
+    codes: np.ndarray
     batch_rows: int
     capacity: int               # rows a workspace must hold
     loss_code: int
@@ -125,13 +125,13 @@ class Run:
         self._workspace = new_workspace(widths, capacity)
         self._capacity = capacity
         self._order = np.empty(n_train, dtype=np.int64)
-        self._counters = np.zeros(kernels.N_COUNTERS, dtype=np.int64)
+        self._counters = Position.array()
+        self._position = Position(self._counters)
         self._streams = np.empty(2, dtype=np.uint64)
         self._initial_loss = np.zeros(1)
-        self._hyper = np.zeros(kernels.N_HYPER)
-        self._codes = np.zeros(kernels.N_CODES, dtype=np.int64)
+        self._hyper, self._codes = StepSettings.arrays()
         n_layers = self.layout.n_layers
-        self._window_loss = np.zeros(kernels.N_WINDOW)
+        self._window_loss = LossWindow()
         self._window_grad_norms = np.zeros(n_layers)
         self._update_ratio_now = np.full(n_layers, np.nan)
         self._logits = {split: np.zeros((len(getattr(self.dataset, f"y_{split}")),
@@ -144,28 +144,7 @@ class Run:
 
     def _sync_settings(self) -> None:
         """Copy the mutable settings into the arrays the kernel reads."""
-        t, m = self.config.train, self.config.model
-        h = self._hyper
-        h[kernels.H_LR] = t.lr
-        h[kernels.H_MOMENTUM] = t.momentum
-        h[kernels.H_BETA1] = t.beta1
-        h[kernels.H_BETA2] = t.beta2
-        h[kernels.H_EPS] = t.eps
-        h[kernels.H_WEIGHT_DECAY] = t.weight_decay
-        h[kernels.H_L1] = t.l1
-        h[kernels.H_L2] = t.l2
-        h[kernels.H_DROPOUT] = m.dropout
-        h[kernels.H_CLIP] = t.clip_norm
-        h[kernels.H_SCHEDULE_STEP] = t.schedule_step
-        h[kernels.H_SCHEDULE_GAMMA] = t.schedule_gamma
-        h[kernels.H_TOTAL_STEPS] = t.steps
-        h[kernels.H_DIVERGENCE] = t.divergence_factor
-        h[kernels.H_LR_SCALE] = self._lr_scale
-        c = self._codes
-        c[kernels.C_LOSS] = self._loss_code
-        c[kernels.C_OPTIMIZER] = OPTIMIZER_CODE[t.optimizer]
-        c[kernels.C_SCHEDULE] = kernels.SCHEDULE_CODE[t.schedule]
-        c[kernels.C_L1_PROXIMAL] = t.l1_mode == "proximal"
+        StepSettings.of(self.config, self._loss_code, self._lr_scale).write(self._hyper, self._codes)
 
     # --- public API ------------------------------------------------------------------------
 
@@ -181,7 +160,7 @@ class Run:
         self._initial_loss[0] = 0.0
         self._lr_scale = 1.0
         self._history.clear()
-        self._window_loss[:] = 0.0
+        self._window_loss.clear()
         self._window_grad_norms[:] = 0.0
         self._update_ratio_now[:] = np.nan
         self._grad_norms = np.full(self.layout.n_layers, np.nan)
@@ -213,23 +192,23 @@ class Run:
         if self.config.train.optimizer != old_optimizer:
             self._first[:] = 0.0
             self._second[:] = 0.0
-            self._counters[kernels.K_ADAM_T] = 0
+            self._position.restart_optimizer()
         self._sync_settings()
         if key == "train.steps" and self.finished and self._checked_at != self.step:
             self._check()   # the run ends here, off a check boundary: its end is measured too
 
     @property
     def step(self) -> int:
-        return int(self._counters[kernels.K_STEP])
+        return self._position.step
 
     @property
     def epoch(self) -> int:
-        return int(self._counters[kernels.K_EPOCH])
+        return self._position.epoch
 
     @property
     def diverged_step(self) -> int | None:
         """The step whose loss or weights went non-finite or exploded, if one did."""
-        return int(self._counters[kernels.K_DIVERGED_AT]) or None
+        return self._position.diverged_at
 
     @property
     def diverged(self) -> bool:
@@ -337,7 +316,7 @@ class Run:
             return snap
         train_loss, train_acc = self._measure("train")
         val_loss, val_acc = self._measure("val")
-        steps = self._window_loss[kernels.W_STEPS]
+        steps = self._window_loss.steps
         grad_norms = self._window_grad_norms / steps if steps else self._grad_norms
         return dataclasses.replace(snap, measured_step=self.step, train_loss=train_loss,
                                    val_loss=val_loss, train_acc=train_acc, val_acc=val_acc,
@@ -346,7 +325,7 @@ class Run:
     @property
     def current_lr(self) -> float:
         """The learning rate the next step will use (schedule and plateau included)."""
-        return float(kernels.learning_rate(self._hyper, self._codes[kernels.C_SCHEDULE], self.step))
+        return scheduled_lr(self._hyper, self._codes, self.step)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -356,7 +335,7 @@ class Run:
             self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
             self._order, self._counters, self._streams, self._hyper, self._codes,
             self._batch_rows, n, self._workspace, self._initial_loss,
-            self.config.train.eval_every, self._window_loss, self._window_grad_norms,
+            self.config.train.eval_every, self._window_loss.array, self._window_grad_norms,
             self._update_ratio_now)
         return done
 
@@ -374,16 +353,12 @@ class Run:
         val_loss, val_acc = self._measure("val")
         self._metrics = (train_loss, val_loss, train_acc, val_acc)
         self._checked_at = self.step
-        steps = self._window_loss[kernels.W_STEPS]
-        batch_loss = batch_loss_std = np.nan
+        steps = self._window_loss.steps
         if steps:
             self._grad_norms = self._window_grad_norms / steps
             self._update_ratios = self._update_ratio_now.copy()
-            batch_loss = self._window_loss[kernels.W_LOSS_SUM] / steps
-            mean_square = self._window_loss[kernels.W_LOSS_SQUARES] / steps
-            with np.errstate(over="ignore", invalid="ignore"):   # inf - inf: a NaN spread, no warning
-                batch_loss_std = np.sqrt(max(mean_square - batch_loss * batch_loss, 0.0))
-        self._window_loss[:] = 0.0
+        batch_loss, batch_loss_std = self._window_loss.mean_and_std()
+        self._window_loss.clear()
         self._window_grad_norms[:] = 0.0
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
                              train_acc, val_acc, batch_loss, batch_loss_std, self._grad_norms,
@@ -405,7 +380,7 @@ class Run:
                 self._plateau_bad_checks += 1
                 if self._plateau_bad_checks >= t.plateau_patience:
                     self._lr_scale *= t.plateau_factor
-                    self._hyper[kernels.H_LR_SCALE] = self._lr_scale
+                    set_lr_scale(self._hyper, self._lr_scale)
                     self._plateau_bad_checks = 0
         if t.early_stopping:
             self._early_bad_checks = 0 if improved else self._early_bad_checks + 1

@@ -32,6 +32,7 @@ from .linalg import matmul
 from .losses import LOSS_CODE, output_loss
 from .model import ACTIVATION, N_IN, N_OUT, RESIDUAL
 from .driver import ScriptedRun
+from .kernel_io import Position, dropout_rate, scheduled_lr
 from .phases import backward, forward, logits_view, new_workspace, regularise
 from .phases import loss as batch_loss
 from .run import Run
@@ -177,15 +178,15 @@ def trace_step(run: Run) -> StepTrace:
     first_before, second_before = state.first.copy(), state.second.copy()
     grads = np.zeros_like(params)
     ws = new_workspace(layout.widths, state.capacity)
-    start = int(counters[kernels.K_CURSOR])
+    start = Position(counters).cursor
     rows = kernels.next_batch(run.dataset.x_train, run.dataset.y_train, order, counters,
                               state.streams, state.batch_rows, ws)
-    learning_rate = kernels.learning_rate(state.hyper, state.codes[kernels.C_SCHEDULE], run.step)
+    learning_rate = scheduled_lr(state.hyper, state.codes, run.step)
     grad_norms = np.zeros(layout.n_layers)
     loss = kernels.train_step(params, grads, state.first, state.second, state.weight_mask, table,
                               rows, ws, grad_norms, counters, state.streams, state.hyper,
                               state.codes)
-    dropout = state.hyper[kernels.H_DROPOUT]
+    dropout = dropout_rate(state.hyper)
     # The gradient before penalties and clipping, and the penalties' part: the same kernels
     # once more, on the batch the workspace still holds (with scratch of their own, so the
     # chain rule's factors read below are the ones the step itself wrote).
@@ -253,7 +254,7 @@ def trace_step(run: Run) -> StepTrace:
         loss=float(loss), dlogits=frozen(dlogits), penalty=float(penalty),
         grad_norm_total=grad_norm_total, clip_scale=clip_scale,
         optimizer=train.optimizer, learning_rate=float(learning_rate),
-        optimizer_t=int(counters[kernels.K_ADAM_T]), train=train)
+        optimizer_t=Position(counters).optimizer_steps, train=train)
     # The same batch through the updated weights, with the masks that trained (not redrawn).
     forward(params, table, rows, ws.acts, ws.units, ws.masks, dropout, False, state.streams)
     loss_after = batch_loss(state.loss_code, table, rows, ws)

@@ -69,6 +69,8 @@ class Pace:
 
 
 SLOWEST_PACE = 1.0          # steps per second
+FRAMES_PER_SECOND = 10      # at a pace, steps are taken in batches of one frame's worth
+                            # (the panes redraw at most this often)
 FASTEST_PACE = 1e6          # beyond this the pace is "as fast as the kernels go"
 
 
@@ -102,6 +104,12 @@ class Playback:
         self.paused = paused
         self.reason = ""
         self.pace.restart(now)      # a pause owes no steps
+
+    def frame_steps(self) -> int:
+        """Steps per frame at the current pace: one batch each frame, however slow the pace
+        (at full speed the chunk clock decides instead)."""
+        pace = self.pace.steps_per_second
+        return 1 if pace is None else max(1, math.ceil(pace / FRAMES_PER_SECOND))
 
     def narrated(self) -> bool:
         """A line of narration was said: whether it holds the play there."""

@@ -3,7 +3,7 @@ with times given, not measured."""
 
 from __future__ import annotations
 
-from nnsim.core.pacing import FASTEST_PACE, SLOWEST_PACE, Playback
+from nnsim.core.pacing import FASTEST_PACE, FRAMES_PER_SECOND, SLOWEST_PACE, Playback
 
 
 def test_pause_and_resume_owe_no_steps_for_the_time_paused():
@@ -13,6 +13,22 @@ def test_pause_and_resume_owe_no_steps_for_the_time_paused():
     assert playback.paused
     playback.toggle(now=100.0)
     assert not playback.paused and playback.pace.due(100.5) == 5
+
+
+def test_pause_pauses_and_a_pause_owes_nothing():
+    playback = Playback(10.0)
+    playback.pace.restart(0.0)
+    playback.pause(now=5.0)
+    assert playback.paused and playback.pace.due(5.0) == 0
+    playback.pause(now=6.0)                 # again: still paused
+    assert playback.paused
+
+
+def test_a_frame_holds_a_tenth_of_a_seconds_steps_at_any_pace():
+    """At 10 frames a second a paced run takes its steps in frames of pace/10 (at least one),
+    so the panes move ten times a second, never in bursts longer than a frame."""
+    for pace, steps in ((1.0, 1), (10.0, 1), (25.0, 3), (100.0, 10), (1e5, 10_000)):
+        assert Playback(pace).frame_steps() == steps == max(1, -(-pace // FRAMES_PER_SECOND))
 
 
 def test_it_stops_once_where_asked_and_goes_on_when_resumed():

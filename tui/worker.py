@@ -13,7 +13,6 @@ makes a queue grow and never blocks training.
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -32,8 +31,6 @@ from .frame import Frame, FrameBuilder
 from .messages import FrameReady, Narration, Notice, TraceReady, TrainerMessage
 
 IDLE_POLL_SECONDS = 0.1     # how often an idle worker wakes to check it was cancelled
-FRAMES_PER_SECOND = 10      # at a pace, steps are taken in batches of one frame's worth
-                            # (the panes redraw at most this often)
 SPEED_WINDOW_SECONDS = 1.0  # the steps/s shown is measured over this much wall time
 YOURS = ("Now this is your experiment: the lesson's narration and checks were written for its "
          "own setup and stop here (the Lesson pane lists your changes; b goes back)")
@@ -120,7 +117,7 @@ class Trainer:
             if due is None:
                 self._round(self.fixed_chunk or self.clock.steps)
                 continue
-            batch = self._frame_steps()
+            batch = self.playback.frame_steps()
             if due < batch:
                 self._wait_for_request(min(IDLE_POLL_SECONDS, pace.wait(now, batch - due)))
                 continue
@@ -130,10 +127,6 @@ class Trainer:
         """The session's runs, built (and the kernels loaded, or compiled on a first start)."""
         self.session = Session(self.lesson, self.scenario, open_ended=self.open_ended)
         self._started(new_runs=True)
-
-    def _frame_steps(self) -> int:
-        """Steps per frame at the current pace: one round each frame, however slow the pace."""
-        return max(1, math.ceil(self.playback.pace.steps_per_second / FRAMES_PER_SECOND))
 
     def _wait_for_request(self, timeout: float) -> None:
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import threading
-import time
 
 import pytest
 from rich.console import Console
@@ -16,9 +15,10 @@ from nnsim.core.trace import trace_step
 from nnsim.tui.app import create_app
 from nnsim.tui.diagram import PHASES, Look, story
 from nnsim.tui.stepthrough import StepThroughScreen
+from conftest import PATIENCE
+from pilot import wait_until
 
 
-TIMEOUT = 60.0
 SMALL = """
 title = "A small network"
 lesson = "Two hidden layers on a circle, small batches."
@@ -44,14 +44,6 @@ def small_app(tmp_path, optimizer: str = "sgd", dropout: float = 0.0, stop_at: i
     path = tmp_path / "small.toml"
     path.write_text(SMALL.format(optimizer=optimizer, dropout=dropout))
     return create_app(str(path), seed=3, stop_at=stop_at, show_speed=False, chunk_steps=3)
-
-
-async def wait_until(pilot, condition, timeout: float = TIMEOUT) -> None:
-    """Let the app run until ``condition()`` holds (polling, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the app did not get there in time"
-        await pilot.pause(0.02)
 
 
 def text_of(screen: StepThroughScreen, widget: str = "#st-story") -> str:
@@ -283,7 +275,7 @@ async def test_p_while_the_runs_start_says_so_then_shows_the_first_step(tmp_path
     open_runs = Trainer.open
 
     def open_when_told(trainer):
-        started.wait(TIMEOUT)
+        started.wait(PATIENCE)
         open_runs(trainer)
 
     monkeypatch.setattr(Trainer, "open", open_when_told)

@@ -230,22 +230,24 @@ async def test_the_dashboard_ends_when_its_terminal_is_gone(tmp_path):
     assert proc.returncode == 128 + signal.SIGHUP
 
 
-async def test_quitting_during_the_first_compile_is_prompt(tmp_path):
-    env = {"NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}     # nothing cached: it compiles
+async def test_quitting_during_the_first_compile_does_not_wait_for_it(tmp_path):
+    """`q` while the kernels compile (20 s of CPU and more) ends nnsim at once: the training
+    kernel is never finished, so nothing of it reaches the cache (judged by what was done, not
+    by a clock a loaded machine would make flaky)."""
+    cache = tmp_path / "empty-cache"
+    env = {"NUMBA_CACHE_DIR": str(cache)}     # nothing cached: it compiles
     proc, leader = dashboard_in_a_terminal(scenario_file(tmp_path, ENDLESS), env)
     try:
         assert b"starting" in read_until(leader, proc, b"starting", PATIENCE)
         os.write(leader, b"q")
-        asked = time.monotonic()
         rest = read_until(leader, proc, TO_THE_END, PATIENCE)
         proc.wait(timeout=PATIENCE)
-        took = time.monotonic() - asked
     finally:
         os.close(leader)
         if proc.poll() is None:
             proc.kill()
     assert RESTORED[0] in rest and proc.returncode == 0
-    assert took < 2.0, f"quitting took {took:.1f} s"
+    assert not list(cache.rglob("*train_chunk*")), "it waited for the training kernel to compile"
 
 
 async def test_export_after_the_working_folder_is_deleted_says_so(tmp_path, monkeypatch):

@@ -59,8 +59,11 @@ class Console:
     the live line alone, showing only the runs still going (``nnsim check``'s many runs).
     """
 
-    def __init__(self, out: TextIO, err: TextIO, *, progress: bool, live_only: bool = False):
+    def __init__(self, out: TextIO, err: TextIO, *, progress: bool, live_only: bool = False,
+                 narrate: bool = True):
         self.out, self.err = out, err
+        self.narrate = narrate
+        self.told: list[tuple[int, int, str]] = []     # (step, event, line), until the runs end
         self.live = progress and err.isatty()
         self.progress = self.live if live_only else progress
         self.live_only = live_only
@@ -120,12 +123,23 @@ class Console:
                 self.err.flush()
 
     def tell(self, fired: Fired) -> None:
-        """Narrate an event once, however many variants it applies to."""
-        if not fired.tell:
+        """Narrate an event once, however many variants it applies to (kept until ``retell``:
+        the variants train on threads of their own, one may be at step 1000 while another
+        is at 150)."""
+        if not fired.tell or not self.narrate:
             return
         who = fired.event.variant or "all"
         parts = [p for p in (fired.changes, fired.event.say) if p]
-        self.print(f"[step {fired.step}, {who}] " + " — ".join(parts))
+        with self.lock:
+            self.told.append((fired.step, fired.event.index, f"[step {fired.step}, {who}] "
+                              + " — ".join(parts)))
+
+    def retell(self) -> None:
+        """The narration, in step order (and file order within a step)."""
+        with self.lock:
+            told, self.told = sorted(self.told), []
+        for _, _, line in told:
+            self.print(line)
 
     def note(self, line: str) -> None:
         """Say a line once, however many runs bring it up (a choice the data loader made)."""
@@ -285,6 +299,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
         finally:
             console.done()
     wall = time.perf_counter() - started
+    console.retell()
     results = check(scenario, runs)
     console.print()
     console.print(summary_table(runs))
@@ -347,7 +362,7 @@ def check_scenarios(names: list[str], seeds: Sequence[int], load: Callable[[str,
     workers = workers or WORKERS
     first = {name: load(name, seeds[0]) for name in names}
     narration = open(os.devnull, "w")    # check tells results, not the lessons' narration
-    console = Console(narration, err, progress=progress, live_only=True)
+    console = Console(narration, err, progress=progress, live_only=True, narrate=False)
     cancel = threading.Event()
     started = time.perf_counter()
     failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds

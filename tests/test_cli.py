@@ -243,6 +243,16 @@ def test_run_output_narrates_and_tabulates(compare_out, capsys):
     assert "no_divergence:" in out and "because: Adam adapts" in out
 
 
+def test_run_narrates_in_step_order_whichever_run_got_there_first(capsys):
+    """Each variant tells its lines as it gets there: one after another (or on threads of
+    their own), momentum's slow SGD reached step 1000 before its control reached 150, and
+    printed it first."""
+    assert main(["run", "momentum", "--quiet", "--jobs", "1"]) == 0     # one run after another
+    steps = [int(line.split(",")[0].removeprefix("[step "))
+             for line in capsys.readouterr().out.splitlines() if line.startswith("[step ")]
+    assert len(steps) >= 3 and steps == sorted(steps)
+
+
 def test_progress_lines_when_not_a_terminal(capsys):
     main(["run", str(COMPARE), "--set", "train.steps=40"])
     err = capsys.readouterr().err

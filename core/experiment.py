@@ -14,6 +14,7 @@ very steps the dashboard took; a changed lesson is written as the learner's, not
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class Experiment:
     edits: tuple[Edit, ...]
     lesson: Scenario            # as it loaded: what the experiment is compared with
 
-    @property
+    @functools.cached_property  # asked of every frame and every lesson-pane draw
     def changes(self) -> tuple[Change, ...]:
         """How the runs differ from the lesson's: each setting once, from the first step it
         differed, what it was then (the lesson's value, or its script's at that step) against

@@ -62,7 +62,7 @@ class Trainer:
                  pace: float | None = None, open_ended: bool = False,
                  stop_at: int | None = None, hold_on_narration: bool = False,
                  start_paused: bool = False, chunk_steps: int | None = None) -> None:
-        self.scenario = scenario
+        self.scenario = scenario                # what the session starts from
         self.lesson = lesson or scenario
         self.open_ended = open_ended
         self.fixed_chunk = chunk_steps
@@ -295,7 +295,6 @@ class Trainer:
         return True
 
     def _restarted(self) -> None:
-        self.scenario = self.session.scenario
         self._started(new_runs=True)
         self._fire_due_events()
 

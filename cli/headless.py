@@ -24,6 +24,7 @@ from .core.config import ConfigError
 from .core.data.cleaning import CleaningReport
 from .core.driver import Fired, ScriptedRun, Told, play
 from .core.expectations import Outcome, Result, check_all
+from .core.provenance import recorded_form
 from .core.report import OUT_FILES, metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
 from .core.scenario import Scenario, ScenarioError, Variant, expectation_keys
@@ -368,6 +369,8 @@ def check_scenarios(names: list[str], seeds: Sequence[int], load: Callable[[str,
     failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds
     cells = {name: [scenario.name] for name, scenario in first.items()}
     tally = tally if tally is not None else Tally()
+    for scenario in first.values():
+        tally.define(scenario.name, recorded_form(scenario))
     pairs = ((name, seed) for name in names for seed in seeds)
     in_flight: deque = deque()
     with training_pool(workers, cancel) as pool:

@@ -91,6 +91,12 @@ class Tally:
         self.passed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.figures: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(list)))
+        self.recorded: dict[str, dict] = {}
+
+    def define(self, scenario: str, recorded: Mapping) -> None:
+        """What the scenario is (``provenance.recorded_form``): its ``settings`` and each
+        expectation's ``definition``, written into the summary beside what was measured."""
+        self.recorded[scenario] = dict(recorded)
 
     def add(self, scenario: str, seed: int, results: Iterable[Result],
             asks: Mapping[str, str] | None = None) -> None:
@@ -106,10 +112,12 @@ class Tally:
     def summary(self) -> dict:
         """``{"format": 1, "scenarios": {name: {"seeds", "runs", "expectations": {id: {"kind",
         "asks", "passed", "runs", "pass_rate", "figures": {name: {"median", "p5", "p95", "measured",
-        "infinite"}}}}}}}``."""
+        "infinite"}}, "definition"}}, "settings"}}}``; ``definition`` and ``settings`` as ``define``
+        gave them, for the scenarios it was given."""
         scenarios = {}
         for name, seeds in self.seeds.items():
             runs = len(seeds)
+            recorded = self.recorded.get(name, {})
             expectations = {}
             for id_, kind in self.kinds[name].items():
                 passed = self.passed[name][id_]
@@ -117,7 +125,11 @@ class Tally:
                     "kind": kind, "asks": self.asks[name].get(id_, ""), "passed": passed, "runs": runs, "pass_rate": passed / runs,
                     "figures": {figure: distribution(values)
                                 for figure, values in self.figures[name][id_].items()}}
+                if id_ in recorded.get("expectations", {}):
+                    expectations[id_]["definition"] = recorded["expectations"][id_]
             scenarios[name] = {"seeds": seed_ranges(seeds), "runs": runs, "expectations": expectations}
+            if "settings" in recorded:
+                scenarios[name]["settings"] = recorded["settings"]
         return {"format": FORMAT, "scenarios": scenarios}
 
 
@@ -220,6 +232,7 @@ def check_summary(summary) -> None:
         table(scenario, where)
         need(isinstance(scenario.get("seeds"), str), f"{where}.seeds", "seeds such as \"0-9\"")
         count(scenario.get("runs"), f"{where}.runs")
+        table(scenario.get("settings", {}), f"{where}.settings")
         for id_, expectation in table(scenario.get("expectations"), f"{where}.expectations").items():
             at = f"{where}.expectations.{id_}"
             table(expectation, at)
@@ -228,6 +241,7 @@ def check_summary(summary) -> None:
             for key in ("passed", "runs"):
                 count(expectation.get(key), f"{at}.{key}")
             number(expectation.get("pass_rate"), f"{at}.pass_rate")
+            table(expectation.get("definition", {}), f"{at}.definition")
             for figure, stats in table(expectation.get("figures"), f"{at}.figures").items():
                 table(stats, f"{at}.figures.{figure}")
                 for stat in STATS:

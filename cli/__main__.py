@@ -23,9 +23,11 @@ from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_ov
 from .core.report import OUT_FILES, write_atomically
 from .core.text import one_line
 from .core.validation import Seeds, SummaryError, Tally, merged, read_summary, to_json
+from .executor import CLUSTER_HINT, ExecutorError, open_executor
+from .sweep import METRICS as SWEEP_METRICS
 from .serve import ServeError
 
-COMMANDS = ("list", "run", "check", "show", "trace", "serve")
+COMMANDS = ("list", "run", "check", "sweep", "show", "trace", "serve")
 DEFAULT_SCENARIO = "playground"
 
 
@@ -105,6 +107,24 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+SWEEP_EPILOG = """\
+values of --set KEY=VALUES:
+  0.01,0.1,1          a list (TOML values: [8,8],[16] is two lists; a bare word is a string)
+  100:500:5           a linear range: 5 values from 100 to 500 (100, 200, ... 500)
+  1e-4:10:log13       a log range: 13 values spaced evenly in log10 from 1e-4 to 10,
+                      rounded to 4 significant digits
+  20                  one value: the same setting for every run
+
+examples:
+  nnsim sweep learning-rate --set train.lr=1e-3:10:log9 --seeds 0-19
+  nnsim sweep momentum --set train.momentum=0,0.5,0.9 --set train.lr=0.01,0.1 --out sweep/
+  nnsim sweep relu --set train.steps=200 --set train.lr=0.01:0.1:4 --scheduler tcp://10.0.0.5:8786
+
+Every row of sweep.csv is reproduced bit for bit by `nnsim run SCENARIO --set KEY=VALUE ...
+--seed N`. Exit status: 0 every run finished (diverging is an outcome), 1 a run failed,
+2 bad input or an unreachable scheduler, 130 Ctrl-C (nothing written).
+"""
+
 SCENARIO_HELP = "a built-in lesson's name (see `nnsim list`) or the path to a .toml file"
 
 
@@ -145,7 +165,31 @@ def command_parser() -> argparse.ArgumentParser:
                        help="write each expectation's pass rate and the median, 5th and 95th "
                             "percentile of its figures as JSON into FILE (scenarios already in "
                             "FILE and not checked now are kept): the figures lesson texts quote")
-    _add_pace_options(check)
+    _add_pace_options(check, "process")
+    _add_scheduler_option(check)
+
+    sweep = commands.add_parser(
+        "sweep", help="a scenario over a grid of settings x seeds: medians and bands",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a scenario at every combination of the --set values, at every seed, "
+                    "on a local pool of processes or a Dask cluster; print per grid point the "
+                    "final metric's median and 5th-95th percentile across seeds and how many "
+                    "runs diverged, and for a one-key sweep a plot of it against the value.",
+        epilog=SWEEP_EPILOG)
+    sweep.add_argument("scenario", metavar="SCENARIO", help=SCENARIO_HELP)
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUES", dest="axes",
+                       help="a key and its values: V1,V2,... or a range A:B:N or A:B:logN "
+                            "(see below); repeatable, the grid is every combination")
+    sweep.add_argument("--seeds", type=parse_seeds, default=Seeds([(0, 0)]), metavar="SEEDS",
+                       help="seeds such as 0-9, 3 or 0,2,5: every grid point runs at each (default 0)")
+    sweep.add_argument("--variant", action="append", default=[], metavar="NAME",
+                       help="run only this variant (repeatable; default: every variant)")
+    sweep.add_argument("--metric", choices=SWEEP_METRICS, default=SWEEP_METRICS[0],
+                       help=f"the final metric the table and plot show (default {SWEEP_METRICS[0]})")
+    sweep.add_argument("--out", type=Path, metavar="DIR",
+                       help="write sweep.csv (one row per run) and sweep.json (the table) into DIR")
+    _add_pace_options(sweep, "process")
+    _add_scheduler_option(sweep)
 
     show = commands.add_parser(
         "show", help="a lesson's text, configuration, variants, events and expectations",
@@ -188,10 +232,16 @@ def _add_set_option(parser: argparse.ArgumentParser) -> None:
                              "model.layers=[8,8] (a TOML value; a bare word is a string); repeatable")
 
 
-def _add_pace_options(parser: argparse.ArgumentParser) -> None:
+def _add_pace_options(parser: argparse.ArgumentParser, each: str = "thread") -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--jobs", type=_workers, metavar="N",
-                        help="runs training at once, one thread each (default: one per CPU core)")
+                        help=f"runs training at once, one {each} each (default: one per CPU core)")
+
+
+def _add_scheduler_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+                             f"tcp://10.0.0.5:8786, instead of this machine (the cluster extra: {CLUSTER_HINT})")
 
 
 def tui_parser() -> argparse.ArgumentParser:
@@ -273,14 +323,26 @@ def check_command(args) -> int:
         raise UsageError("no scenarios to check: no built-in lessons are installed")
     previous = read_previous_summary(args.summary) if args.summary else None
     tally = Tally()
-    status = headless.check_scenarios(
-        names, args.seeds, lambda name, seed: load_scenario(name, seed=seed, fill_figures=False),
-        workers=args.jobs, progress=not args.quiet, tally=tally)
+    status = headless.check_scenarios(names, args.seeds, scheduler=args.scheduler, workers=args.jobs,
+                                      progress=not args.quiet, tally=tally)
     if args.summary:
         target = args.summary.resolve()
         write_atomically(target.parent, target.name, to_json(merged(previous, tally.summary())))
         print(f"wrote {args.summary}")
     return status
+
+
+def sweep_command(args) -> int:
+    from .sweep import Sweep, SWEEP_FILES, parse_axis, run_sweep
+
+    if not args.axes:
+        raise UsageError("sweep: expected at least one --set KEY=VALUES (e.g. train.lr=1e-3:1:log7)")
+    sweep = Sweep(args.scenario, [parse_axis(text) for text in args.axes], args.seeds,
+                  variants=args.variant, metric=args.metric)
+    if args.out is not None:
+        check_out_dir(args.out, SWEEP_FILES)
+    with open_executor(args.scheduler, args.jobs, jobs_hint=len(sweep)) as executor:
+        return run_sweep(sweep, executor, out_dir=args.out, quiet=args.quiet)
 
 
 def read_previous_summary(path: Path) -> dict | None:
@@ -343,10 +405,12 @@ def main(argv: list[str] | None = None) -> int:
                          public_url=args.public_url)
         if args.command == "trace":
             return trace.trace_command(args)
+        if args.command == "sweep":
+            return sweep_command(args)
         return run_command(args) if args.command == "run" else check_command(args)
     except ScenarioError as err:    # names, keys and cells from a file: printed without escapes
         print(one_line(str(err)), file=sys.stderr)
-    except (UsageError, ServeError) as err:
+    except (UsageError, ServeError, ExecutorError) as err:
         print(one_line(f"nnsim: {err}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("nnsim: interrupted", file=sys.stderr)

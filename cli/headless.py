@@ -8,17 +8,17 @@ variant, so nothing printed to a file depends on which thread finished first.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
 import threading
 import time
-from collections import deque
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Iterator, Sequence, TextIO
 
 from .core.config import ConfigError
 from .core.data.cleaning import CleaningReport
@@ -27,8 +27,12 @@ from .core.expectations import Outcome, Result, check_all
 from .core.provenance import recorded_form
 from .core.report import OUT_FILES, metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
-from .core.scenario import Scenario, ScenarioError, Variant, expectation_keys
+from .core.scenario import (Scenario, ScenarioError, Variant, expectation_keys, parse_scenario,
+                            toml_value)
 from .core.validation import Tally, format_summary, seed_ranges
+
+if TYPE_CHECKING:
+    from .executor import Done, Executor
 
 
 def _cores() -> int:
@@ -346,58 +350,64 @@ def failure_lines(failures: dict[tuple[str, str, str], list[tuple[int, str]]], n
     return lines
 
 
-def check_scenarios(names: list[str], seeds: Sequence[int], load: Callable[[str, int], Scenario], *,
-                    workers: int | None = None, out: TextIO | None = None,
-                    err: TextIO | None = None, progress: bool = True,
+def check_scenarios(names: list[str], seeds: Sequence[int], *, overrides=(),
+                    scheduler: str | None = None, workers: int | None = None,
+                    executor: "Executor | None" = None,
+                    out: TextIO | None = None, err: TextIO | None = None, progress: bool = True,
                     tally: Tally | None = None) -> int:
-    """``nnsim check``: each scenario loaded per seed (``load``), run and checked; a pass/fail
-    table, and over several seeds each expectation's pass rate and the spread of its figures.
-    ``tally`` (if given) gathers every result, for a validation summary.
+    """``nnsim check``: each scenario at each seed (with ``overrides``, as ``parse_override``
+    gives them) played on ``executor``, by default the Dask cluster at ``scheduler`` or else a
+    local pool of ``workers`` processes (opened once the files are read), and checked; a pass/fail table, and over several seeds each expectation's pass rate and the
+    spread of its figures. ``tally`` (if given) gathers every result, for a validation summary.
 
-    Every name is loaded once up front, so a broken file is reported before anything runs;
-    the scenario x seed pairs are then loaded as the pool gets to them, a few ahead of the
-    runs, so ten thousand seeds start at once and hold only what is in flight. Returns 0
-    when every expectation holds, else 1.
+    Every name is read and parsed once up front, so a broken file is reported before anything
+    runs; the scenario x seed jobs then go out a few ahead of the results, so ten thousand seeds
+    start at once and hold only what is in flight. Returns 0 when every expectation holds, else 1.
     """
+    from .executor import ExecutorError, Job, Progress, job_source, open_executor
+
     out, err = out or sys.stdout, err or sys.stderr
-    workers = workers or WORKERS
-    first = {name: load(name, seeds[0]) for name in names}
-    narration = open(os.devnull, "w")    # check tells results, not the lessons' narration
-    console = Console(narration, err, progress=progress, live_only=True, narrate=False)
-    cancel = threading.Event()
+    sources = {name: job_source(name) for name in names}
+    first = {name: parse_scenario(text, path=Path(path), seed=seeds[0], overrides=tuple(overrides),
+                                  fill_figures=False) for name, (text, path, _) in sources.items()}
+    asks = {name: {e.id: expectation_keys(e) for e in s.expectations} for name, s in first.items()}
+    settings = tuple(f"{key}={toml_value(value)}" for key, value in overrides)
+    jobs = (Job(name, *sources[name], settings, seed, check=True) for name in names for seed in seeds)
     started = time.perf_counter()
     failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds
     cells = {name: [scenario.name] for name, scenario in first.items()}
     tally = tally if tally is not None else Tally()
-    for scenario in first.values():
-        tally.define(scenario.name, recorded_form(scenario))
-    pairs = ((name, seed) for name in names for seed in seeds)
-    in_flight: deque = deque()
-    with training_pool(workers, cancel) as pool:
-        try:
-            while True:
-                while len(in_flight) < 2 * workers and (pair := next(pairs, None)):
-                    name, seed = pair
-                    scenario = first[name] if seed == seeds[0] else load(name, seed)
-                    in_flight.append((name, seed, scenario, submit(
-                        pool, workers, scenario, console, cancel, f"{scenario.name}#{seed}:")))
-                if not in_flight:
-                    break
-                name, seed, scenario, futures = in_flight.popleft()
-                results = check(scenario, gather(futures))
-                tally.add(scenario.name, seed, results,
-                          {e.id: expectation_keys(e) for e in scenario.expectations})
-                failed = [r for r in results if not r.passed]
-                cells[name].append("FAIL" if failed else "ok")
-                for r in failed:
-                    failures.setdefault((scenario.name, r.id, r.kind), []).append((seed, r.message))
-                if progress:
-                    console.print(f"  {scenario.name} seed {seed}: "
-                                  f"{len(results) - len(failed)}/{len(results)} hold", to_err=True)
-        finally:
-            console.done()
-            narration.close()
     total = len(names) * len(seeds)
+    live = Progress(err if progress else io.StringIO(), total, unit="checks")
+    finished: dict[int, Done] = {}
+    next_index = 0
+    with executor or open_executor(scheduler, workers, jobs_hint=total) as engine:
+        try:
+            for index, done in engine.play(jobs):
+                finished[index] = done
+                live.add(bool(done.error))
+                while next_index in finished:       # told in order, whatever order they end in
+                    done = finished.pop(next_index)
+                    name, seed = names[next_index // len(seeds)], seeds[next_index % len(seeds)]
+                    next_index += 1
+                    scenario = first[name]
+                    if done.error:
+                        raise ExecutorError(f"{scenario.name} seed {seed}: {done.error}")
+                    results = [Result(**{**r, "details": tuple(r["details"]),
+                                         "figures": tuple(map(tuple, r["figures"]))})
+                               for r in done.results]
+                    tally.add(scenario.name, seed, results, asks[name])
+                    failed = [r for r in results if not r.passed]
+                    cells[name].append("FAIL" if failed else "ok")
+                    for r in failed:
+                        failures.setdefault((scenario.name, r.id, r.kind), []).append((seed, r.message))
+                    if progress:
+                        live.clear()
+                        err.write(f"  {scenario.name} seed {seed}: "
+                                  f"{len(results) - len(failed)}/{len(results)} hold\n")
+                        err.flush()
+        finally:
+            live.clear()
     bad = sum(cell == "FAIL" for row in cells.values() for cell in row[1:])
     if len(seeds) <= SEED_COLUMNS:
         out.write(format_table(["scenario"] + [f"seed {s}" for s in seeds], list(cells.values())) + "\n")

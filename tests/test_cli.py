@@ -573,23 +573,30 @@ def test_a_signal_during_the_first_compile_ends_it_with_one_line_and_no_files(tm
     assert list(out.iterdir()) == []
 
 
-def test_check_loads_scenarios_as_it_goes_and_tells_each_result(capsys):
-    loads, loaded_at_first_result = [], []
+def test_check_sends_jobs_as_it_goes_and_tells_each_result(capsys):
+    from nnsim.executor import LocalPool
+
+    drawn, drawn_at_first_result = [], []
+
+    class Counting(LocalPool):
+        def play(self, jobs):
+            def counted():
+                for job in jobs:
+                    drawn.append(job.seed)
+                    yield job
+            return super().play(counted())
 
     class Progress(io.StringIO):
         def write(self, text):
-            if "hold" in text and not loaded_at_first_result:
-                loaded_at_first_result.append(len(loads))
+            if "hold" in text and not drawn_at_first_result:
+                drawn_at_first_result.append(len(drawn))
             return super().write(text)
-
-    def load(name, seed):
-        loads.append(seed)
-        return load_scenario(COMPARE, seed=seed, overrides=(("train.steps", 20),))
 
     err = Progress()
     seeds = list(range(12))
-    assert headless.check_scenarios(["compare"], seeds, load, workers=1, out=io.StringIO(), err=err) == 0
-    assert loaded_at_first_result[0] <= 4 and sorted(set(loads)) == seeds
+    assert headless.check_scenarios([str(COMPARE)], seeds, overrides=(("train.steps", 20),),
+                                    executor=Counting(1), out=io.StringIO(), err=err) == 0
+    assert drawn_at_first_result[0] <= 4 and sorted(set(drawn)) == seeds
     assert err.getvalue().count("hold\n") == len(seeds)
 
 

@@ -84,10 +84,8 @@ def test_check_over_seeds_prints_pass_rates_and_writes_the_summary(tmp_path, cap
 def test_many_seeds_give_a_count_per_scenario_not_a_column_per_seed(capsys):
     from nnsim import headless
 
-    def load(name, seed):
-        return load_scenario(COMPARE, seed=seed, overrides=(("train.steps", 20),))
-
-    headless.check_scenarios(["compare"], list(range(11)), load, workers=1, progress=False)
+    headless.check_scenarios([str(COMPARE)], list(range(11)), overrides=(("train.steps", 20),),
+                             workers=1, progress=False)
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["scenario", "seeds", "pass", "fail"]
     assert out.splitlines()[2].split()[:2] == ["compare", "0-10"]
@@ -183,8 +181,7 @@ def test_many_seeds_list_each_failed_expectation_once(tmp_path, capsys):
     lesson.write_text('title = "t"\n[data]\nkind = "circle"\nn_points = 100\n[train]\nsteps = 10\n'
                       '[[expect]]\nkind = "final_above"\nmetric = "val_acc"\nthreshold = 1.01\n')
     seeds = list(range(14))
-    status = headless.check_scenarios([str(lesson)], seeds, lambda name, seed: load_scenario(name, seed=seed),
-                                      workers=1, progress=False)
+    status = headless.check_scenarios([str(lesson)], seeds, workers=1, progress=False)
     failed = capsys.readouterr().out.split("failed:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert status == 1
     assert len(failed) == 1

@@ -377,6 +377,8 @@ def check_scenarios(names: list[str], seeds: Sequence[int], *, overrides=(),
     failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds
     cells = {name: [scenario.name] for name, scenario in first.items()}
     tally = tally if tally is not None else Tally()
+    for scenario in first.values():
+        tally.define(scenario.name, recorded_form(scenario))
     total = len(names) * len(seeds)
     live = Progress(err if progress else io.StringIO(), total, unit="checks")
     finished: dict[int, Done] = {}

@@ -234,7 +234,7 @@ class DaskCluster(Executor):
 
         queue = enumerate(jobs)
         indices = {}
-        finished = as_completed()
+        finished = as_completed(loop=self.client.loop)     # this client's, not a default one
 
         def submit_more() -> None:
             while len(self.futures) < 2 * self.workers and (item := next(queue, None)) is not None:

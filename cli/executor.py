@@ -25,7 +25,7 @@ import os
 import time
 import uuid
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator
 
@@ -54,6 +54,7 @@ class Job:
     seed: int
     variants: tuple[str, ...] = ()  # () = every variant
     check: bool = False            # judge the expectations (nnsim check)
+    threads: int = 1               # the variants train on this many threads at once
 
     def plain(self) -> dict:
         """What crosses to a worker: strings, numbers, booleans and lists of them."""
@@ -127,7 +128,9 @@ def play_job(job: dict) -> dict:
         scenario = parse_scenario(job["text"], path=path, seed=job["seed"], overrides=overrides,
                                   fill_figures=False)
         variants = [v for v in scenario.variants if not job["variants"] or v.name in job["variants"]]
-        runs = [run_variant(scenario, variant) for variant in variants]
+        with ThreadPoolExecutor(job["threads"]) as threads:     # the kernels release the GIL
+            runs = list(threads.map(lambda variant: run_variant(scenario, variant,
+                                                                alongside=job["threads"]), variants))
     except ConfigError as err:          # ScenarioError too: a data file this worker cannot read
         return asdict(Done(error=str(err), seconds=time.perf_counter() - started))
     results = [asdict(r) for r in check(scenario, runs)] if job["check"] else []
@@ -143,6 +146,11 @@ class Executor:
 
     workers = 1
     where = ""
+
+    def threads_per_job(self, jobs: int) -> int:
+        """Threads each of ``jobs`` jobs may train its variants on: more than one only when
+        there are fewer jobs than cores (one lesson at one seed)."""
+        return 1
 
     def __enter__(self) -> "Executor":
         return self
@@ -167,7 +175,8 @@ class LocalPool(Executor):
 
         from .headless import WORKERS
 
-        self.workers = max(1, min(workers or WORKERS, jobs_hint or WORKERS))
+        self.cores = workers or WORKERS
+        self.workers = max(1, min(self.cores, jobs_hint or self.cores))
         self.where = f"{self.workers} local process{'es' if self.workers > 1 else ''}"
         warm_kernels()
         # A worker copies this environment as it starts, which may be at any submit: it is set
@@ -176,6 +185,9 @@ class LocalPool(Executor):
         os.environ.update(WORKER_ENVIRONMENT)
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_ignore_interrupts)
+
+    def threads_per_job(self, jobs: int) -> int:
+        return max(1, self.cores // max(jobs, 1))
 
     def play(self, jobs: Iterable[Job]) -> Iterator[tuple[int, Done]]:
         pending: dict[Future, int] = {}
@@ -285,7 +297,8 @@ def job_source(name: str) -> tuple[str, str, bool]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(str(path), "", f"cannot read the file: {err}") from None
-    return text, str(path), name in builtin_names() and not name.endswith(".toml")
+    # absolute: a worker's working folder may be another (a data file must be at the same path)
+    return text, str(path.absolute()), name in builtin_names() and not name.endswith(".toml")
 
 
 class Progress:

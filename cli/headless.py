@@ -28,7 +28,7 @@ from .core.provenance import recorded_form
 from .core.report import OUT_FILES, metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
 from .core.scenario import (Scenario, ScenarioError, Variant, expectation_keys, parse_scenario,
-                            toml_value)
+                            resolve, toml_value)
 from .core.validation import Tally, format_summary, seed_ranges
 
 if TYPE_CHECKING:
@@ -368,11 +368,10 @@ def check_scenarios(names: list[str], seeds: Sequence[int], *, overrides=(),
 
     out, err = out or sys.stdout, err or sys.stderr
     sources = {name: job_source(name) for name in names}
-    first = {name: parse_scenario(text, path=Path(path), seed=seeds[0], overrides=tuple(overrides),
-                                  fill_figures=False) for name, (text, path, _) in sources.items()}
+    first = {name: parse_scenario(text, path=resolve(name), seed=seeds[0], overrides=tuple(overrides),
+                                  fill_figures=False) for name, (text, _, _) in sources.items()}
     asks = {name: {e.id: expectation_keys(e) for e in s.expectations} for name, s in first.items()}
     settings = tuple(f"{key}={toml_value(value)}" for key, value in overrides)
-    jobs = (Job(name, *sources[name], settings, seed, check=True) for name in names for seed in seeds)
     started = time.perf_counter()
     failures: dict[tuple[str, str, str], list[tuple[int, str]]] = {}   # (scenario, id, kind) -> seeds
     cells = {name: [scenario.name] for name, scenario in first.items()}
@@ -384,6 +383,9 @@ def check_scenarios(names: list[str], seeds: Sequence[int], *, overrides=(),
     finished: dict[int, Done] = {}
     next_index = 0
     with executor or open_executor(scheduler, workers, jobs_hint=total) as engine:
+        threads = engine.threads_per_job(total)
+        jobs = (Job(name, *sources[name], settings, seed, check=True, threads=threads)
+                for name in names for seed in seeds)
         try:
             for index, done in engine.play(jobs):
                 finished[index] = done

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from .core.config import shown
-from .core.scenario import ScenarioError, parse_override, parse_scenario, toml_value
+from .core.scenario import ScenarioError, parse_override, parse_scenario, resolve, toml_value
 from .core.validation import Seeds, distribution
 from .executor import Done, Executor, Job, Progress, job_source
 
@@ -179,13 +179,13 @@ class Sweep:
         known = [v.name for v in first.variants]
         for name in variants:
             if name not in known:
-                raise ScenarioError(self.path, "--variant", f"no variant {name!r}; the variants are "
+                raise ScenarioError(str(resolve(scenario)), "--variant", f"no variant {name!r}; the variants are "
                                                             f"{', '.join(known)}")
         self.scenario = first
         self.variants = tuple(variants) or tuple(known)
 
     def _parse(self, values, seed: int):
-        return parse_scenario(self.text, path=Path(self.path), seed=seed, overrides=values,
+        return parse_scenario(self.text, path=resolve(self.name), seed=seed, overrides=values,
                               fill_figures=False)
 
     def jobs(self):

@@ -65,7 +65,7 @@ def main() -> None:
     started = time.perf_counter()
     with LocalPool(args.workers) as pool, \
             distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                     dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                                     dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             DaskCluster(cluster.scheduler_address) as dask:
         print(f"both engines started and warmed in {time.perf_counter() - started:.1f} s")
         times: dict[str, list[float]] = {"local pool": [], "Dask cluster": []}

@@ -237,7 +237,12 @@ class DaskCluster(Executor):
                                 f"({' '.join(str(err).split()) or type(err).__name__})") from None
         self.workers = max(1, sum(self.client.nthreads().values()))
         self.where = f"the Dask cluster at {address} ({self.workers} worker threads)"
-        self.client.run(prepare_worker)         # each worker warms its kernels once
+        try:
+            self.client.run(prepare_worker)     # each worker warms its kernels once
+        except Exception as err:    # e.g. a worker without nnsim: ModuleNotFoundError
+            self.client.close()
+            raise ExecutorError(f"--scheduler {address}: its workers cannot run nnsim (install the "
+                                f"same nnsim on each): {type(err).__name__}: {err}") from None
         self.token = uuid.uuid4().hex[:12]
         self.futures: set = set()
 

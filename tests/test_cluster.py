@@ -33,7 +33,7 @@ GRID = ["--set", "train.steps=40", "--set", "train.lr=0.1,3.0", "--seeds", "0-3"
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as local:
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as local:
         yield local
 
 

@@ -9,6 +9,7 @@ one line that gives the measured numbers. The checker never trains: it observes.
 from __future__ import annotations
 
 import math
+import operator
 import re
 import types
 from dataclasses import dataclass, fields
@@ -63,6 +64,22 @@ class Result:
     @property
     def status(self) -> str:
         return {True: "pass", False: "FAIL", None: "pending"}[self.passed]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a kind measured in the runs as they stand, and its verdict if they ended now.
+
+    Every kind returns one; ``Expectation.check`` alone turns it into a ``Result``: open while
+    a run it reads is still going (unless ``settled``), decided once they have all ended.
+    """
+
+    passed: bool | None        # None: nothing could be measured (a NaN, a step not logged)
+    message: str               # one line with the measured numbers
+    figures: tuple = ()        # (name, value): the numbers it compared
+    details: tuple = ()
+    settled: bool = False      # the rest of the runs cannot change it (a logged check, a divergence)
+    so_far: str = " so far"    # how an open message ends ("" where its words already say "yet")
 
 
 def figure_text(x: float) -> str:
@@ -163,11 +180,15 @@ _REQUIRED: Any = _Required()
 
 @dataclass(frozen=True, kw_only=True)
 class Expectation:
-    """Keys common to every kind: ``kind``, an optional ``id`` and an optional ``because``."""
+    """Keys common to every kind: ``kind``, an optional ``id``, an optional ``because``, and
+    ``control``: the settings that remove the effect the expectation states. Run with them, the
+    lesson must fail it (the suite's negative controls): a check that passes either way proves
+    nothing. Written ``control = { "train.optimizer" = "sgd" }``; the scenario parser checks it."""
 
     kind: ClassVar[str] = ""
     id: str = ""
     because: str = ""
+    control: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def keys(cls) -> list[tuple[str, bool, Any]]:
@@ -184,20 +205,27 @@ class Expectation:
     def validate(self, configs: Mapping[str, RunConfig]) -> None:
         """Checks that need the scenario's runs; raise ``ConfigError(key, message)``."""
 
-    def check(self, outcomes: Mapping[str, Outcome]) -> Result:
+    def measure(self, outcomes: Mapping[str, Outcome]) -> Measured:
         raise NotImplementedError
 
-    def result(self, passed: bool | None, message: str, details=(), figures=()) -> Result:
-        return Result(self.kind, passed, message, self.because, tuple(details),
-                      tuple((name, float(value)) for name, value in figures), self.id)
+    def ended(self, outcomes: Mapping[str, Outcome]) -> bool:
+        """Every run this expectation reads has finished."""
+        return all(outcomes[name].snapshot.finished for name in self.runs())
 
-    def _pending(self, outcomes, message: str, so_far: str = " so far") -> Result | None:
-        if all(outcomes[name].snapshot.finished for name in self.runs()):
-            return None
-        return self.result(None, message + so_far)
+    def check(self, outcomes: Mapping[str, Outcome]) -> Result:
+        measured = self.measure(outcomes)
+        details = tuple(measured.details)
+        if not measured.settled and not self.ended(outcomes):
+            return Result(self.kind, None, measured.message + measured.so_far, self.because,
+                          details, (), self.id)
+        passed, message = measured.passed, measured.message
+        if passed is None:
+            passed, message = False, message + ": not measured"
+        figures = tuple((name, float(value)) for name, value in measured.figures)
+        return Result(self.kind, passed, message, self.because, details, figures, self.id)
 
 
-COMMON_KEYS = ("id", "because")
+COMMON_KEYS = ("id", "because", "control")
 
 
 KINDS: dict[str, type[Expectation]] = {}
@@ -219,17 +247,21 @@ class Diverges(Expectation):
     variant: str = ""
     before_step: int = 0
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         snap = outcomes[self.variant].snapshot
         if snap.diverged:
             ok = not self.before_step or snap.diverged_step < self.before_step
             needed = f", needed before step {self.before_step}" if self.before_step else ""
-            return self.result(ok, f"{self.variant} diverged at step {snap.diverged_step}{needed}",
-                               figures=[("diverged_step", snap.diverged_step)])
-        return (self._pending(outcomes, f"{self.variant} has not diverged")
-                or self.result(False, f"{self.variant} did not diverge in {snap.step} steps "
-                                      f"(final train_loss {_num(snap.train_loss)})",
-                               figures=[("diverged_step", math.inf)]))
+            return Measured(ok, f"{self.variant} diverged at step {snap.diverged_step}{needed}",
+                            [("diverged_step", snap.diverged_step)], settled=True)
+        return Measured(False, _not_diverged(self.variant, snap, self.ended(outcomes)),
+                        [("diverged_step", math.inf)])
+
+
+def _not_diverged(variant: str, snap: Snapshot, ended: bool) -> str:
+    if not ended:
+        return f"{variant} has not diverged"
+    return f"{variant} did not diverge in {snap.step} steps (final train_loss {_num(snap.train_loss)})"
 
 
 @kind("no_divergence")
@@ -239,15 +271,13 @@ class NoDivergence(Expectation):
 
     variant: str = ""
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         snap = outcomes[self.variant].snapshot
         if snap.diverged:
-            return self.result(False, f"{self.variant} diverged at step {snap.diverged_step}",
-                               figures=[("diverged_step", snap.diverged_step)])
-        return (self._pending(outcomes, f"{self.variant} has not diverged")
-                or self.result(True, f"{self.variant} did not diverge ({snap.step} steps, "
-                                     f"final train_loss {_num(snap.train_loss)})",
-                               figures=[("diverged_step", math.inf)]))
+            return Measured(False, f"{self.variant} diverged at step {snap.diverged_step}",
+                            [("diverged_step", snap.diverged_step)], settled=True)
+        return Measured(True, _not_diverged(self.variant, snap, self.ended(outcomes)),
+                        [("diverged_step", math.inf)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,7 +287,7 @@ class _Final(Expectation):
     threshold: float | None = None
     than: str = ""
     factor: float = 1.0
-    below: ClassVar[bool]
+    relation: ClassVar[str]          # how the final value must compare with its bound: "<" or ">="
 
     def validate(self, configs):
         if (self.threshold is None) == (not self.than):
@@ -267,9 +297,9 @@ class _Final(Expectation):
         if self.factor <= 0:
             raise ConfigError("factor", f"expected a number > 0, got {self.factor!r}")
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         value = final_value(outcomes[self.variant], self.metric)
-        relation = "<" if self.below else ">="
+        relation = self.relation
         figures = [("value", value)]
         if self.than:
             other = final_value(outcomes[self.than], self.metric)
@@ -283,10 +313,8 @@ class _Final(Expectation):
             message = (f"{self.variant} final {self.metric} {_num(value)} "
                        f"(needed {relation} {_num(bound)})")
         if math.isnan(value) or math.isnan(bound):
-            return self._pending(outcomes, message) or self.result(
-                False, message + ": not measured", figures=figures)
-        passed = value < bound if self.below else value >= bound
-        return self._pending(outcomes, message) or self.result(passed, message, figures=figures)
+            return Measured(None, message, figures)
+        return Measured(RELATIONS[relation](value, bound), message, figures)
 
 
 @kind("final_below")
@@ -294,7 +322,7 @@ class _Final(Expectation):
 class FinalBelow(_Final):
     """The variant's final `metric` is < `threshold`, or < `factor` × the final `metric` of variant `than`."""
 
-    below: ClassVar[bool] = True
+    relation: ClassVar[str] = "<"
 
 
 @kind("final_above")
@@ -302,7 +330,10 @@ class FinalBelow(_Final):
 class FinalAbove(_Final):
     """The variant's final `metric` is >= `threshold`, or >= `factor` × the final `metric` of variant `than`."""
 
-    below: ClassVar[bool] = False
+    relation: ClassVar[str] = ">="
+
+
+RELATIONS = {"<": operator.lt, ">=": operator.ge}
 
 
 def _history_metric(metric: str) -> None:
@@ -332,7 +363,7 @@ class Reaches(Expectation):
         if self.ratio <= 0:
             raise ConfigError("ratio", f"expected a number > 0, got {self.ratio!r}")
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         own = first_step_reaching(outcomes[self.variant], self.metric, self.threshold)
         in_time = own is not None and (not self.within or own <= self.within)
         target = f"{self.metric} {_num(self.threshold)}"
@@ -341,10 +372,8 @@ class Reaches(Expectation):
             message = f"{self._reached(outcomes, self.variant, own, target)}{limit}"
             out_of_time = self.within and outcomes[self.variant].snapshot.step > self.within
             figures = [("step", own if own is not None else math.inf)]
-            if in_time or out_of_time:
-                return self.result(bool(in_time), message, figures=figures)
-            return (self._pending(outcomes, message, so_far="")
-                    or self.result(False, message, figures=figures))
+            return Measured(bool(in_time), message, figures, settled=bool(in_time or out_of_time),
+                            so_far="")
         other = first_step_reaching(outcomes[self.faster_than], self.metric, self.threshold)
         if own is not None and other is not None:
             ratio = other / max(own, 1)
@@ -360,10 +389,8 @@ class Reaches(Expectation):
         # Decided before both runs end: the other run has gone `ratio` times as far without
         # getting there. Whenever it arrives now, the final ratio can only be larger.
         other_so_far = outcomes[self.faster_than].snapshot.step
-        if in_time and other is None and other_so_far >= self.ratio * max(own, 1):
-            return self.result(True, message, figures=figures)
-        return (self._pending(outcomes, message, so_far="")
-                or self.result(in_time and ratio >= self.ratio, message, figures=figures))
+        outrun = in_time and other is None and other_so_far >= self.ratio * max(own, 1)
+        return Measured(in_time and ratio >= self.ratio, message, figures, settled=outrun, so_far="")
 
     @staticmethod
     def _reached(outcomes, variant: str, step: int | None, target: str) -> str:
@@ -386,12 +413,11 @@ class _FinalToMinimum(Expectation):
         if self.factor < 1:
             raise ConfigError("factor", f"expected a number >= 1, got {self.factor!r}")
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         history = outcomes[self.variant].snapshot.history
         val_loss = np.asarray(history.val_loss)
         if len(val_loss) == 0 or np.isnan(val_loss).all():
-            return self._pending(outcomes, "no validation loss") or self.result(
-                False, f"{self.variant} has no finite validation loss")
+            return Measured(None, f"{self.variant} has no finite validation loss")
         best = int(np.nanargmin(val_loss))
         final, minimum = float(val_loss[-1]), float(val_loss[best])
         ratio = final / minimum if minimum > 0 else math.inf
@@ -405,7 +431,7 @@ class _FinalToMinimum(Expectation):
             passed = ratio < self.factor
         figures = [("minimum", minimum), ("final", final), ("ratio", ratio),
                    ("best_step", int(history.step[best]))]
-        return self._pending(outcomes, message) or self.result(passed, message, figures=figures)
+        return Measured(passed, message, figures)
 
 
 @kind("overfits")
@@ -436,60 +462,19 @@ class EarlyStop(Expectation):
         if configs[self.variant].train.early_stopping == 0:
             raise ConfigError("variant", f"{self.variant!r} has train.early_stopping = 0 (off)")
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         snap = outcomes[self.variant].snapshot
         needed = f" (needed before epoch {self.before_epoch})" if self.before_epoch else ""
         if not snap.stopped_early:
-            return (self._pending(outcomes, f"{self.variant} has not stopped early")
-                    or self.result(False, f"{self.variant} did not stop early: ran to step "
-                                          f"{snap.step}, epoch {snap.epoch}{needed}",
-                                   figures=[("step", math.inf), ("epoch", math.inf)]))
+            message = (f"{self.variant} did not stop early: ran to step {snap.step}, epoch "
+                       f"{snap.epoch}{needed}" if self.ended(outcomes)
+                       else f"{self.variant} has not stopped early")
+            return Measured(False, message, [("step", math.inf), ("epoch", math.inf)])
         best = f", best at step {snap.best_step}" if snap.best_step is not None else ""
         passed = not self.before_epoch or snap.epoch < self.before_epoch
-        return self.result(passed, f"{self.variant} stopped early at step {snap.step} "
-                                   f"(epoch {snap.epoch}){best}{needed}",
-                           figures=[("step", snap.step), ("epoch", snap.epoch)])
-
-
-@kind("grad_ratio")
-@dataclass(frozen=True, kw_only=True)
-class GradRatio(Expectation):
-    """The gradient norm of layer `layers[0]` divided by that of layer `layers[1]` (0 = first hidden layer, -1 = output layer), each averaged over the last `last` checks, is < `below` or > `above`."""
-
-    variant: str = ""
-    layers: tuple[int, ...] = (0, -1)
-    below: float | None = None
-    above: float | None = None
-    last: int = 1
-
-    def validate(self, configs):
-        if (self.below is None) == (self.above is None):
-            raise ConfigError("below", "expected exactly one of 'below' or 'above'")
-        n_layers = len(configs[self.variant].model.layers) + 1
-        if len(self.layers) != 2 or not all(-n_layers <= i < n_layers for i in self.layers):
-            raise ConfigError("layers", f"expected two layer indexes in [{-n_layers}, {n_layers - 1}]"
-                                        f" ({self.variant!r} has {n_layers} layers), got {list(self.layers)}")
-        checks = _checks(configs[self.variant])
-        if not 1 <= self.last <= checks:
-            raise ConfigError("last", f"expected from 1 to {checks} checks (what {self.variant!r} "
-                                      f"makes), got {shown(self.last)}")
-
-    def check(self, outcomes):
-        snap = outcomes[self.variant].snapshot
-        norms = np.asarray(snap.history.grad_norms)[-self.last:]
-        first, second = self.layers
-        if len(norms) == 0:
-            return self._pending(outcomes, "no gradient norms") or self.result(False, "no gradient norms")
-        top, bottom = float(np.mean(norms[:, first])), float(np.mean(norms[:, second]))
-        ratio = _ratio(top, bottom)
-        over = f"mean of the last {len(norms)} checks" if self.last > 1 else "at the last check"
-        bound = f"< {_num(self.below)}" if self.below is not None else f"> {_num(self.above)}"
-        names = layer_names(norms.shape[1])
-        message = (f"{self.variant} gradient norm {names[first]} / {names[second]} = {_num(top)} / "
-                   f"{_num(bottom)} = {_times(ratio)} ({over}; needed {bound})")
-        passed = ratio < self.below if self.below is not None else ratio > self.above
-        return self._pending(outcomes, message) or self.result(passed, message,
-                                                               figures=[("ratio", ratio)])
+        return Measured(passed, f"{self.variant} stopped early at step {snap.step} "
+                                f"(epoch {snap.epoch}){best}{needed}",
+                        [("step", snap.step), ("epoch", snap.epoch)], settled=True)
 
 
 @kind("sparse")
@@ -512,25 +497,24 @@ class Sparse(Expectation):
         if self.tol <= 0:
             raise ConfigError("tol", f"expected a number > 0, got {self.tol!r}")
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         weights = outcomes[self.variant].weights
         if weights is None:
-            return self.result(None, f"{self.variant}'s weights are read when it ends")
+            return Measured(None, f"{self.variant}'s weights are read when it ends", so_far="")
         flat = np.concatenate([np.ravel(w) for w in weights])
         near_zero = float(np.mean(np.abs(flat) < self.tol))
         if self.at_most is None:
             passed, needed = near_zero >= self.fraction, f">= {self.fraction:.0%}"
         else:
             passed, needed = near_zero <= self.at_most, f"<= {self.at_most:.0%}"
-        return self.result(passed, f"{self.variant}: {near_zero:.1%} of {flat.size} weights have "
-                                   f"|w| < {_num(self.tol)} (needed {needed})",
-                           figures=[("fraction", near_zero)])
+        return Measured(passed, f"{self.variant}: {near_zero:.1%} of {flat.size} weights have "
+                                f"|w| < {_num(self.tol)} (needed {needed})", [("fraction", near_zero)])
 
 
 @kind("race")
 @dataclass(frozen=True, kw_only=True)
 class Race(Expectation):
-    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` in <= 1/`ratio` of b's steps (b never reaching counts as infinitely slow) is >= `at_least`. Pairs where both reach it at the same step by the first check after training starts are ties no optimizer decides: they count as "no", or with `exclude_first_check_ties` leave the count."""
+    """Over `pairs` of variants [a, b]: the fraction of pairs in which a reaches `metric` `threshold` first (strictly: a tie is no win) and in <= 1/`ratio` of b's steps (`ratio` >= 1; b never reaching counts as infinitely slow) is >= `at_least`. Pairs where both reach it at the same step by the first check after training starts are ties no optimizer decides: they count as "no", or with `exclude_first_check_ties` leave the count."""
 
     pairs: tuple[tuple[str, ...], ...] = _REQUIRED
     metric: str = _REQUIRED
@@ -551,14 +535,17 @@ class Race(Expectation):
                 raise ConfigError("pairs", unknown_variant(name, configs))
         if not 0 <= self.at_least <= 1:
             raise ConfigError("at_least", f"expected a fraction in [0, 1], got {self.at_least!r}")
+        if self.ratio < 1:
+            raise ConfigError("ratio", f"expected a number >= 1 (a race is won by getting there "
+                                       f"first), got {self.ratio!r}")
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         wins, ties, details = 0, 0, []
         for first, second in self.pairs:
             a = first_step_reaching(outcomes[first], self.metric, self.threshold)
             b = first_step_reaching(outcomes[second], self.metric, self.threshold)
             tied = a is not None and a == b and a <= _first_check(outcomes[first])
-            win = a is not None and (b is None or b >= self.ratio * max(a, 1))
+            win = a is not None and (b is None or (b > a and b >= self.ratio * max(a, 1)))
             ties += tied
             lr_a, lr_b = outcomes[first].config.train.lr, outcomes[second].config.train.lr
             if tied and self.exclude_first_check_ties:
@@ -574,13 +561,11 @@ class Race(Expectation):
         if ties:
             tie_note = (f", {ties} tied at the first check " +
                         ("left out" if self.exclude_first_check_ties else "counted as no"))
-        message = (f"the first of a pair reached {self.metric} {_num(self.threshold)} in <= 1/"
-                   f"{_num(self.ratio)} of the second's steps in {wins} of {counted} pairs "
+        within = f" in <= 1/{_num(self.ratio)} of the second's steps" if self.ratio > 1 else ""
+        message = (f"the first of a pair reached {self.metric} {_num(self.threshold)} before the "
+                   f"second{within} in {wins} of {counted} pairs "
                    f"({_share(share)}; needed >= {self.at_least:.0%}){tie_note}")
-        if self._pending(outcomes, message):
-            return self.result(None, message + " so far", details)
-        return self.result(share >= self.at_least, message, details,
-                           figures=[("share", share), ("ties", ties)])
+        return Measured(share >= self.at_least, message, [("share", share), ("ties", ties)], details)
 
 
 def _first_check(outcome: Outcome) -> int:
@@ -629,14 +614,12 @@ class _Bounds(Expectation):
         return " and ".join(f"{word} {_num(bound)}" for word, bound in ((">", self.above), ("<", self.below))
                             if bound is not None)
 
-    def judge(self, outcomes, value: float | None, message: str, figures, *, logged=False) -> Result:
+    def judge(self, value: float | None, message: str, figures, *, logged=False) -> Measured:
         """``logged``: ``value`` is from a check already made, so it is decided now, mid-run."""
         message += f" (needed {self.needed()})"
         if value is None or math.isnan(value):
-            return self._pending(outcomes, message) or self.result(
-                False, message + ": not measured", figures=figures)
-        return ((not logged and self._pending(outcomes, message))
-                or self.result(self.within_bounds(value), message, figures=figures))
+            return Measured(None, message, figures)
+        return Measured(self.within_bounds(value), message, figures, settled=logged)
 
 
 def _step_metric(metric: str) -> None:
@@ -675,11 +658,11 @@ class AtStep(_Bounds):
         _logged_step(self.step, configs, self.runs())
         self.validate_bounds()
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         value = value_at_step(outcomes[self.variant], self.metric, self.step)
         shown = _num(value) if value is not None else "not logged"
         if not self.than:
-            return self.judge(outcomes, value, f"{self.variant} {self.metric} at step {self.step} "
+            return self.judge(value, f"{self.variant} {self.metric} at step {self.step} "
                                                f"{shown}", [("value", _or_nan(value))], logged=True)
         other = value_at_step(outcomes[self.than], self.metric, self.step)
         ratio = _ratio(value, other) if None not in (value, other) else None
@@ -687,7 +670,41 @@ class AtStep(_Bounds):
                    f"{_num(other) if other is not None else 'not logged'}: "
                    f"{_times(ratio) if ratio is not None else 'n/a'}x")
         figures = [("value", _or_nan(value)), ("other", _or_nan(other)), ("ratio", _or_nan(ratio))]
-        return self.judge(outcomes, ratio, message, figures, logged=True)
+        return self.judge(ratio, message, figures, logged=True)
+
+
+@kind("grad_ratio")
+@dataclass(frozen=True, kw_only=True)
+class GradRatio(_Bounds):
+    """The gradient norm of layer `layers[0]` divided by that of layer `layers[1]` (0 = first hidden layer, -1 = output layer), each averaged over the last `last` checks, is < `below`, > `above` or within `near` ± `tolerance`."""
+
+    variant: str = ""
+    layers: tuple[int, ...] = (0, -1)
+    last: int = 1
+
+    def validate(self, configs):
+        self.validate_bounds()
+        n_layers = len(configs[self.variant].model.layers) + 1
+        if len(self.layers) != 2 or not all(-n_layers <= i < n_layers for i in self.layers):
+            raise ConfigError("layers", f"expected two layer indexes in [{-n_layers}, {n_layers - 1}]"
+                                        f" ({self.variant!r} has {n_layers} layers), got {list(self.layers)}")
+        checks = _checks(configs[self.variant])
+        if not 1 <= self.last <= checks:
+            raise ConfigError("last", f"expected from 1 to {checks} checks (what {self.variant!r} "
+                                      f"makes), got {shown(self.last)}")
+
+    def measure(self, outcomes):
+        norms = np.asarray(outcomes[self.variant].snapshot.history.grad_norms)[-self.last:]
+        if len(norms) == 0:
+            return Measured(None, f"{self.variant} has no gradient norms")
+        first, second = self.layers
+        top, bottom = float(np.mean(norms[:, first])), float(np.mean(norms[:, second]))
+        ratio = _ratio(top, bottom)
+        over = f"mean of the last {len(norms)} checks" if self.last > 1 else "at the last check"
+        names = layer_names(norms.shape[1])
+        return self.judge(ratio, f"{self.variant} gradient norm {names[first]} / {names[second]} = "
+                                 f"{_num(top)} / {_num(bottom)} = {_times(ratio)}, {over}",
+                          [("ratio", ratio)])
 
 
 @kind("relate")
@@ -707,7 +724,7 @@ class Relate(_Bounds):
             _logged_step(self.step, configs, self.runs())
         self.validate_bounds()
 
-    def check(self, outcomes):
+    def measure(self, outcomes):
         outcome = outcomes[self.variant]
         if self.step is None:
             value, to, when = final_value(outcome, self.metric), final_value(outcome, self.to), "final"
@@ -718,7 +735,7 @@ class Relate(_Bounds):
         ratio = _ratio(value, to) if None not in (value, to) else None
         message = (f"{self.variant} {when} {self.metric} / {self.to} = {_num(_or_nan(value))} / "
                    f"{_num(_or_nan(to))} = {_times(_or_nan(ratio))}")
-        return self.judge(outcomes, ratio, message,
+        return self.judge(ratio, message,
                           [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
                           logged=self.step is not None)
 

@@ -5,9 +5,10 @@ A lesson's text quotes its validation (``{validation.…}``), so the lesson must
 experiment that was validated. ``nnsim check --summary`` records, per lesson, ``settings``: the
 resolved configuration of every run (``train.seed`` aside: the check sets it per seed) with its
 ``seed_offset``, and every event that changes a setting; and, per expectation, ``definition``:
-its ``[[expect]]`` table as the TOML file gives it, ``because`` aside. Prose is not the
-experiment: a narration-only event or a ``because`` may change without a new validation (a test
-keeps narration from changing numbers). ``changes_since_validation`` names every difference.
+its ``[[expect]]`` table as the TOML file gives it, ``because`` and ``control`` aside. Neither
+is the experiment: a narration-only event or a ``because`` is prose, and a ``control`` only
+names the settings of a different experiment (the negative control, run by the tests); either
+may change without a new validation (a test keeps narration from changing numbers). ``changes_since_validation`` names every difference.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .config import KEYS, config_to_dict
 from .scenario import Scenario, _read_toml
 
 UNRECORDED = ("train.seed",)       # set per seed by the check itself
-PROSE = ("because",)               # an expectation's explanation, shown with its result
+NOT_MEASURED = ("because", "control")   # an expectation's explanation, its negative control
 
 
 def _plain(value: Any) -> Any:
@@ -44,9 +45,9 @@ def settings_form(scenario: Scenario) -> dict:
 
 def expectation_tables(scenario: Scenario) -> dict[str, dict]:
     """Each ``[[expect]]`` table of the scenario's file as parsed, by id (its position when it
-    has none), ``because`` left out."""
+    has none), ``because`` and ``control`` left out."""
     doc = _read_toml(scenario.path.read_text(encoding="utf-8"), scenario.path)
-    return _plain({str(table.get("id", i)): {k: v for k, v in table.items() if k not in PROSE}
+    return _plain({str(table.get("id", i)): {k: v for k, v in table.items() if k not in NOT_MEASURED}
                    for i, table in enumerate(doc.get("expect", []), start=1)})
 
 

@@ -120,6 +120,15 @@ class Scenario:
                  for e in self.events if e.applies_to(variant)]
         return sorted(timed, key=lambda pair: (pair[0], pair[1].index))
 
+    def negative_control(self, expectation: Expectation) -> "Scenario":
+        """The runs ``expectation`` reads with its ``control`` applied: the same experiment with
+        the effect it states removed, which must fail it. A check that passes either way proves
+        nothing. The settings apply after the variants' own, as ``--set`` does."""
+        runs = expectation.runs()
+        variants = tuple(replace(v, config=with_values(v.config, expectation.control))
+                         for v in self.variants if v.name in runs)
+        return replace(self, base=with_values(self.base, expectation.control), variants=variants)
+
 
 # ----------------------------------------------------------------------------- finding files
 
@@ -295,29 +304,48 @@ class _Parser:
                       for v in self.variants(self.tables(doc, "variant"), written, (), seed)}
         events = tuple(self.event(i, t, configs, as_written) for i, t in
                        enumerate(self.tables(doc, "event"), start=1))
-        expectations = self.expectations(self.tables(doc, "expect"), configs)
+        expectations = self.expectations(self.tables(doc, "expect"), configs, as_written)
         return Scenario(name=name, path=self.path, title=title, summary=summary,
                         lesson=self.text(doc, "lesson"), base=base, variants=variants,
                         events=events, expectations=tuple(expectations),
                         seconds=self.view_seconds(doc.get("view", {})))
 
-    def expectations(self, tables: list[dict], configs: dict[str, RunConfig]) -> tuple[Expectation, ...]:
-        """Each ``[[expect]]`` table; one without an ``id`` is known by its position (1, 2, ...)."""
+    def expectations(self, tables: list[dict], configs: dict[str, RunConfig],
+                     as_written: dict[str, RunConfig]) -> tuple[Expectation, ...]:
+        """Each ``[[expect]]`` table; one without an ``id`` is known by its position (1, 2, ...).
+        A ``control`` is judged against the runs as the file writes them, not after ``--set``."""
         expectations: list[Expectation] = []
         for i, table in enumerate(tables, start=1):
             try:
                 expectation = parse_expectation(
-                    {key: plain(v) if isinstance(v, str) else v for key, v in table.items()}, configs)
+                    {key: plain(v) if isinstance(v, str) else v for key, v in table.items()
+                     if key != "control"}, configs)
             except ConfigError as err:
                 raise self.config_error(f"expect[{i}]", err) from None
+            control = self.control(f"expect[{i}].control", table.get("control", {}),
+                                   [as_written[name] for name in expectation.runs()])
             if "id" in table and not _ID.match(expectation.id):
                 raise self.error(f"expect[{i}].id", "expected a name that starts with a letter, of "
                                                     f"letters, digits and _ -, got {expectation.id!r}")
             if expectation.id in (e.id for e in expectations):
                 raise self.error(f"expect[{i}].id", f"the id {expectation.id!r} is used twice")
-            expectations.append(replace(expectation, id=expectation.id or str(i),
+            expectations.append(replace(expectation, id=expectation.id or str(i), control=control,
                                         because=self.filled(f"expect[{i}].because", expectation.because)))
         return tuple(expectations)
+
+    def control(self, where: str, table, configs: list[RunConfig]) -> tuple[tuple[str, Any], ...]:
+        """An expectation's ``control``: settings every run it reads accepts, and that change one."""
+        if not isinstance(table, dict):
+            raise self.error(where, 'expected an inline table, e.g. control = { "train.lr" = 0.1 }')
+        changes = tuple(_flatten(table))
+        try:
+            controlled = [with_values(cfg, changes) for cfg in configs]
+        except ConfigError as err:
+            raise self.error(f"{where}.{err.key}", err.message) from None
+        if changes and controlled == configs:
+            raise self.error(where, "expected settings that change a run the expectation reads; "
+                                    "these are its settings already")
+        return changes
 
     def view_seconds(self, view) -> float:
         """``[view] seconds``: how long the dashboard takes to play ``train.steps``."""
@@ -478,8 +506,9 @@ def reference_markdown() -> str:
               + ", ".join(f"`{k}`" for k in sorted(LIVE_KEYS)) + ".", ""]
     lines += ["### `[[expect]]` kinds", "",
               "Every expectation has `kind`, an optional `id` (a name for `nnsim check`'s statistics "
-              "and the lesson's placeholders; default its position, 1, 2, ...) and an optional "
-              "`because` (shown with the result).",
+              "and the lesson's placeholders; default its position, 1, 2, ...), an optional "
+              "`because` (shown with the result) and an optional `control`: the settings that "
+              "remove the effect it states, which the lesson must then fail (see Negative controls).",
               "`variant` may be left out when the scenario has a single run.", "",
               "| kind | keys (default) | passes when |", "|---|---|---|"]
     for kind, cls in KINDS.items():

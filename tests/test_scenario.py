@@ -319,6 +319,25 @@ def test_race_counts_pairs():
     assert expect({**table, "at_least": 0.7}, pairs).passed is False
 
 
+def test_a_race_is_won_only_by_getting_there_first():
+    """"At least as fast" is what a copy of the other run achieves: with `ratio` 1 a pair that
+    arrives at the same step (past the first check) is no win, so a lesson whose two optimizers
+    were made the same cannot pass."""
+    def reaching_at(name, step):
+        return outcome(name, history([0, 10, 20, 30], val_loss=[1.0 if s < step else 0.05
+                                                               for s in (0, 10, 20, 30)]))
+
+    pairs = runs(reaching_at("a0", 20), reaching_at("b0", 20), reaching_at("a1", 20),
+                 reaching_at("b1", 30), reaching_at("a2", 30), reaching_at("b2", 20))
+    table = {"kind": "race", "pairs": [["a0", "b0"], ["a1", "b1"], ["a2", "b2"]],
+             "metric": "val_loss", "threshold": 0.1, "ratio": 1.0, "at_least": 0.3}
+    result = expect(table, pairs)
+    assert dict(result.figures)["share"] == pytest.approx(1 / 3) and "1 of 3 pairs" in result.message
+    assert [d.endswith(": yes") for d in result.details] == [False, True, False]
+    copies = runs(reaching_at("a0", 20), reaching_at("b0", 20))
+    assert expect({**table, "pairs": [["a0", "b0"]]}, copies).passed is False
+
+
 def test_results_are_pending_while_a_run_is_going():
     going = outcome("a", history([0, 10], val_loss=[1.0, 0.5]), finished=False)
     one = runs(going)
@@ -342,6 +361,8 @@ def test_results_are_pending_while_a_run_is_going():
     ({"kind": "race", "pairs": [["a"]], "metric": "val_loss", "threshold": 1, "at_least": 0.5}, "pairs"),
     ({"kind": "race", "pairs": [["a", "z"]], "metric": "val_loss", "threshold": 1, "at_least": 0.5},
      "pairs"),
+    ({"kind": "race", "pairs": [["a", "a"]], "metric": "val_loss", "threshold": 1, "at_least": 0.5,
+      "ratio": 0.5}, "ratio"),
     ({"kind": "sparse", "fraction": 1.5}, "fraction"),
     ({"kind": "overfits", "factr": 2}, "factr"),
     ({"kind": "no_divergence", "variant": "b"}, "variant"),
@@ -352,6 +373,31 @@ def test_bad_expectations(table, key):
     with pytest.raises(ConfigError) as info:
         parse_expectation(table, configs)
     assert info.value.key == key
+
+
+@pytest.mark.parametrize("control, key, words", [
+    ('{ "train.lr" = -1 }', "expect[1].control.train.lr", "expected a learning rate > 0"),
+    ('{ "train.lrr" = 0.1 }', "expect[1].control.train.lrr", "did you mean 'train.lr'"),
+    ('"train.lr = 0.1"', "expect[1].control", "expected an inline table"),
+    ('{ "train.lr" = 0.01 }', "expect[1].control", "these are its settings already"),
+])
+def test_a_control_must_be_settings_that_change_the_runs_it_reads(control, key, words):
+    err = error_of('title = "t"\n[train]\nlr = 0.01\n[[expect]]\nkind = "no_divergence"\n'
+                   f'control = {control}\n')
+    assert err.key == key and words in err.message and "\n" not in str(err)
+
+
+def test_a_negative_control_applies_its_settings_after_the_variants_own():
+    scenario = parse('title = "t"\n[train]\nlr = 0.01\n[[variant]]\nname = "a"\n'
+                     '[[variant]]\nname = "b"\ntrain.lr = 0.3\n[[variant]]\nname = "c"\n'
+                     '[[expect]]\nkind = "final_below"\nmetric = "val_loss"\nvariant = "b"\n'
+                     'than = "a"\ncontrol = { train = { lr = 0.01 } }\n', seed=4)
+    [expectation] = scenario.expectations
+    assert expectation.control == (("train.lr", 0.01),)
+    control = scenario.negative_control(expectation)
+    assert [v.name for v in control.variants] == ["a", "b"]          # only the runs it reads
+    assert {v.config.train.lr for v in control.variants} == {0.01}
+    assert [v.config.train.seed for v in control.variants] == [4, 4]
 
 
 def test_variant_may_be_left_out_only_with_one_run():

@@ -175,12 +175,13 @@ class Sweep:
         self.seeds = seeds
         self.metric = metric
         self.text, self.path, self.builtin = job_source(scenario)
-        first = [self._parse(point.values, seeds[0]) for point in self.points][0]
+        parsed = [self._parse(point.values, seeds[0]) for point in self.points]    # each checked
+        first = parsed[0]
         known = [v.name for v in first.variants]
         for name in variants:
             if name not in known:
-                raise ScenarioError(str(resolve(scenario)), "--variant", f"no variant {name!r}; the variants are "
-                                                            f"{', '.join(known)}")
+                raise ScenarioError(str(resolve(scenario)), "--variant",
+                                    f"no variant {name!r}; the variants are {', '.join(known)}")
         self.scenario = first
         self.variants = tuple(variants) or tuple(known)
 
@@ -188,11 +189,12 @@ class Sweep:
         return parse_scenario(self.text, path=resolve(self.name), seed=seed, overrides=values,
                               fill_figures=False)
 
-    def jobs(self):
+    def jobs(self, threads: int = 1):
+        """Every grid point at every seed, in that order; ``threads``: per job, for its variants."""
         for point in self.points:
             for seed in self.seeds:
                 yield Job(self.name, self.text, self.path, self.builtin, point.settings(), seed,
-                          self.variants)
+                          self.variants, threads=threads)
 
     def __len__(self) -> int:
         return len(self.points) * len(self.seeds)
@@ -202,7 +204,7 @@ class Sweep:
         and the failures, one line each."""
         done: dict[int, Done] = {}
         try:
-            for index, result in executor.play(self.jobs()):
+            for index, result in executor.play(self.jobs(executor.threads_per_job(len(self)))):
                 done[index] = result
                 progress.add(bool(result.error))
         finally:

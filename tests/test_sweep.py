@@ -188,6 +188,19 @@ def test_the_pool_size_does_not_change_a_number(swept, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_every_variant_runs_unless_one_is_named(tmp_path, capsys):
+    compare = str(Path(__file__).parent / "scenarios" / "compare.toml")
+    for named, expected in (([], ["adam", "sgd"]), (["--variant", "sgd"], ["sgd"])):
+        out = tmp_path / "-".join(expected)
+        assert main(["sweep", compare, "--set", "train.steps=20", "--set", "train.lr=0.01,0.1",
+                     "--jobs", "1", "--out", str(out), *named]) == 0
+        rows = read_csv(out / "sweep.csv")
+        assert [(r["train.lr"], r["variant"]) for r in rows] == [
+            (lr, v) for lr in ("0.01", "0.1") for v in expected]
+        header = capsys.readouterr().out.split("\n\n")[1].splitlines()[0].split()
+        assert ("variant" in header) == (len(expected) > 1)
+
+
 def test_scheduler_without_dask_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)       # import distributed fails
     assert main(["sweep", LESSON, "--set", STEPS, "--scheduler", "tcp://127.0.0.1:8786"]) == 2

@@ -1,5 +1,5 @@
-"""The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``show``,
-``trace``, and ``serve`` (the dashboard in web browsers).
+"""The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``sweep``,
+``show``, ``trace``, and ``serve`` (the dashboard in web browsers).
 
 Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file, and
 standard output closed at the start: nothing could be shown), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
@@ -122,7 +122,8 @@ examples:
 
 Every row of sweep.csv is reproduced bit for bit by `nnsim run SCENARIO --set KEY=VALUE ...
 --seed N`. Exit status: 0 every run finished (diverging is an outcome), 1 a run failed,
-2 bad input or an unreachable scheduler, 130 Ctrl-C (nothing written).
+2 bad input, an unreachable scheduler or a local worker process that died (nothing written),
+130 Ctrl-C (nothing written).
 """
 
 SCENARIO_HELP = "a built-in lesson's name (see `nnsim list`) or the path to a .toml file"

@@ -9,7 +9,8 @@ CPU (``core/jit.py`` says what bit-reproducible means).
 
 Two engines take jobs and hand back ``(index, Done)`` in the order they finish:
 
-- ``LocalPool``: worker processes on this machine (``--jobs N``, default one per core);
+- ``LocalPool``: worker processes on this machine (``--jobs N``, default one per core); one
+  that dies ends the command (one line, nothing written): no retries here;
 - ``DaskCluster``: a Dask distributed scheduler (``--scheduler tcp://HOST:8786``; the
   ``cluster`` extra). Dask does the distributing: retries, a worker that dies (its jobs go to
   another), cancelling.
@@ -26,6 +27,7 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator
 
@@ -201,6 +203,9 @@ class LocalPool(Executor):
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=pending.get):
                 index = pending.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    raise ExecutorError("a local worker process ended unexpectedly (killed, or out "
+                                        "of memory?); the runs were stopped and nothing written")
                 yield index, _done(future.result)
 
     def close(self, cancel: bool) -> None:

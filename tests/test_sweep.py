@@ -22,7 +22,9 @@ import pytest
 from conftest import poll_until
 from nnsim.__main__ import main
 from nnsim.core.scenario import ScenarioError
-from nnsim.sweep import parse_axis, split_values
+from nnsim.core.validation import Seeds
+from nnsim.executor import ExecutorError, LocalPool
+from nnsim.sweep import Sweep, parse_axis, run_sweep, split_values
 
 LESSON = str(Path(__file__).parent / "scenarios" / "sweep-loop.toml")    # a tiny network, quick
 STEPS = "train.steps=25"
@@ -199,6 +201,23 @@ def test_every_variant_runs_unless_one_is_named(tmp_path, capsys):
             (lr, v) for lr in ("0.01", "0.1") for v in expected]
         header = capsys.readouterr().out.split("\n\n")[1].splitlines()[0].split()
         assert ("variant" in header) == (len(expected) > 1)
+
+
+def test_a_local_worker_that_dies_ends_the_sweep_in_one_line_with_nothing_written(tmp_path):
+    class KillingAWorker(LocalPool):
+        def play(self, jobs):
+            for count, item in enumerate(super().play(jobs)):
+                if count == 0:
+                    os.kill(next(iter(self.pool._processes)), signal.SIGKILL)
+                yield item
+
+    sweep = Sweep(LESSON, [parse_axis("train.steps=3000"), parse_axis("train.lr=0.01:1:6")],
+                  Seeds([(0, 9)]))
+    out = tmp_path / "out"
+    with pytest.raises(ExecutorError, match="a local worker process ended unexpectedly"):
+        with KillingAWorker(2) as executor:
+            run_sweep(sweep, executor, out_dir=out, out=io.StringIO(), err=io.StringIO())
+    assert not out.exists()
 
 
 def test_scheduler_without_dask_says_how_to_install_it(monkeypatch, capsys):

@@ -114,9 +114,11 @@ values of --set KEY=VALUES:
   1e-4:10:log13       a log range: 13 values spaced evenly in log10 from 1e-4 to 10,
                       rounded to 4 significant digits
   20                  one value: the same setting for every run
+A value applies to the base and every variant, as `nnsim run --set` does: to sweep a setting the
+variants differ in, pick one with --variant.
 
 examples:
-  nnsim sweep learning-rate --set train.lr=1e-3:10:log9 --seeds 0-19
+  nnsim sweep learning-rate --variant good --set train.lr=1e-3:10:log9 --seeds 0-19
   nnsim sweep momentum --set train.momentum=0,0.5,0.9 --set train.lr=0.01,0.1 --out sweep/
   nnsim sweep relu --set train.steps=200 --set train.lr=0.01:0.1:4 --scheduler tcp://10.0.0.5:8786
 

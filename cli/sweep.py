@@ -312,10 +312,16 @@ def sweep_plot(sweep: Sweep, summaries: list[dict], *, width: int = 80, height: 
     plot.plotsize(width, height)
     if axis.log:
         plot.xscale("log")
+    series = []
     for variant in sweep.variants:
         points = [(s["set"][axis.key], s["metrics"][sweep.metric]) for s in summaries
                   if s["variant"] == variant]
-        points = [(x, d) for x, d in points if all(math.isfinite(d[q]) for q in ("median", "p5", "p95"))]
+        series.append((variant, [(x, d) for x, d in points
+                                 if all(math.isfinite(d[q]) for q in ("median", "p5", "p95"))]))
+    ys = [d[q] for _, points in series for _, d in points for q in ("p5", "p95")]
+    if ys and min(ys) > 0 and max(ys) / min(ys) >= 1e3:    # a diverged rate dwarfs the U-curve
+        plot.yscale("log")
+    for variant, points in series:
         if not points:
             continue
         xs = [float(x) for x, _ in points]

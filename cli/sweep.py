@@ -20,6 +20,7 @@ import json
 import math
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -199,9 +200,9 @@ class Sweep:
     def __len__(self) -> int:
         return len(self.points) * len(self.seeds)
 
-    def run(self, executor: Executor, progress: Progress) -> tuple[list[RunRow], list[str]]:
+    def run(self, executor: Executor, progress: Progress) -> tuple[list[RunRow], list[str], float]:
         """Every run's row, in grid, seed and variant order whatever order they finished in;
-        and the failures, one line each."""
+        the failures, one line each; and the seconds the jobs took, added up."""
         done: dict[int, Done] = {}
         try:
             for index, result in executor.play(self.jobs(executor.threads_per_job(len(self)))):
@@ -216,7 +217,7 @@ class Sweep:
             if done[index].error:
                 failures.append(f"{self._describe(point)} seed {seed}: {done[index].error}")
             rows += [RunRow(point, seed, numbers) for numbers in done[index].runs]
-        return rows, failures
+        return rows, failures, sum(d.seconds for d in done.values())
 
     def _describe(self, point: int) -> str:
         return " ".join(self.points[point].settings())
@@ -353,7 +354,8 @@ def run_sweep(sweep: Sweep, executor: Executor, *, out_dir: Path | None = None,
               f"on {executor.where}\n")
     out.flush()
     progress = Progress(err if not quiet else io.StringIO(), len(sweep))
-    rows, failures = sweep.run(executor, progress)
+    rows, failures, busy = sweep.run(executor, progress)
+    wall = time.monotonic() - progress.started
     summaries = point_summaries(sweep, rows)
     out.write("\n" + sweep_table(sweep, summaries) + "\n")
     plot = sweep_plot(sweep, summaries, color=out.isatty())
@@ -361,6 +363,7 @@ def run_sweep(sweep: Sweep, executor: Executor, *, out_dir: Path | None = None,
         out.write("\n" + plot + "\n")
     if failures:
         out.write(f"\n{len(failures)} failed:\n" + "".join(f"  {line}\n" for line in failures))
+    out.write(f"\n{_count(n_runs, 'run')} in {wall:.1f} s (their jobs' own times add up to {busy:.1f} s)\n")
     if out_dir is not None:
         texts = (sweep_csv(sweep, rows), sweep_json(sweep, summaries, failures))
         files = [write_atomically(out_dir, name, text) for name, text in zip(SWEEP_FILES, texts)]

@@ -88,7 +88,7 @@ def test_a_killed_workers_runs_are_redone_and_counted_once(cluster, local_csv):
     sweep = Sweep(LESSON, [parse_axis("train.steps=40"), parse_axis("train.lr=0.1,3.0")],
                   Seeds([(0, 3)]))
     with KillingAWorker(cluster.scheduler_address) as executor:
-        rows, failures = sweep.run(executor, Progress(io.StringIO(), len(sweep)))
+        rows, failures, _ = sweep.run(executor, Progress(io.StringIO(), len(sweep)))
     assert KillingAWorker.killed and failures == []
     assert sweep_csv(sweep, rows).encode() == local_csv
 

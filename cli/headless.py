@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence, TextIO
 
+from .core import narration
 from .core.config import ConfigError
 from .core.data.cleaning import CleaningReport
 from .core.driver import Fired, ScriptedRun, Told, play
@@ -27,6 +28,7 @@ from .core.expectations import Outcome, Result, check_all
 from .core.provenance import recorded_form
 from .core.report import OUT_FILES, metrics_csv, summary_json, summary_rows, write_atomically
 from .core.run import Run
+from .core.snapshot import History
 from .core.scenario import (Scenario, ScenarioError, Variant, expectation_keys, parse_scenario,
                             resolve, toml_value)
 from .core.validation import Tally, format_summary, seed_ranges
@@ -133,18 +135,18 @@ class Console:
         is at 150)."""
         if not fired.tell or not self.narrate:
             return
-        who = fired.event.variant or "all"
-        parts = [p for p in (fired.changes, fired.event.say) if p]
         with self.lock:
-            self.told.append((fired.step, fired.event.index, f"[step {fired.step}, {who}] "
-                              + " — ".join(parts)))
+            self.told.append((fired.step, fired.event.index, fired))
 
-    def retell(self) -> None:
-        """The narration, in step order (and file order within a step)."""
+    def retell(self, histories: Mapping[str, History]) -> None:
+        """The narration, in step order (and file order within a step), its ``{run.…}``
+        figures from the runs' ``histories`` at the step each line was told."""
         with self.lock:
-            told, self.told = sorted(self.told), []
-        for _, _, line in told:
-            self.print(line)
+            told, self.told = sorted(self.told, key=lambda item: item[:2]), []
+        for step, _, fired in told:
+            say = narration.told(fired.event.say, step, histories)
+            parts = [p for p in (fired.changes, say) if p]
+            self.print(f"[step {step}, {fired.event.variant or 'all'}] " + " — ".join(parts))
 
     def note(self, line: str) -> None:
         """Say a line once, however many runs bring it up (a choice the data loader made)."""
@@ -304,7 +306,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, overrides=(), o
         finally:
             console.done()
     wall = time.perf_counter() - started
-    console.retell()
+    console.retell({run.variant.name: run.outcome.snapshot.history for run in runs})
     results = check(scenario, runs)
     console.print()
     console.print(summary_table(runs))

@@ -116,12 +116,15 @@ def _layer_values(source, metric: str):
     return np.asarray(source.update_ratios if name == "update_ratio" else source.grad_norms)[..., layer]
 
 
-def history_values(outcome: Outcome, metric: str) -> np.ndarray:
-    """A logged metric at every kept check of the run, oldest first."""
-    history = outcome.snapshot.history
+def logged_values(history, metric: str) -> np.ndarray:
+    """A logged metric at every kept check of a run's history, oldest first."""
     if layer_metric(metric):
         return _layer_values(history, metric)
     return np.asarray(getattr(history, metric))
+
+
+def history_values(outcome: Outcome, metric: str) -> np.ndarray:
+    return logged_values(outcome.snapshot.history, metric)
 
 
 def final_value(outcome: Outcome, metric: str) -> float:

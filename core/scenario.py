@@ -26,6 +26,7 @@ from .config import (
 from .data.dataset import training_rows_before_loading
 from .expectations import COMMON_KEYS, KINDS, Expectation, parse_expectation, unknown_variant
 from .text import plain
+from .narration import RUN_FIGURE, NarrationError, check_figures
 from .validation import PlaceholderError, fill
 
 VALIDATION_FILE = "validation.json"     # beside the lessons: the figures their texts quote
@@ -262,7 +263,9 @@ class _Parser:
                 err = unknown_key_error(f"{where}.{key}" if where else key, valid)
                 raise self.error(err.key, err.message)
 
-    def text(self, doc: dict, key: str, required: bool = False, where: str = "") -> str:
+    def text(self, doc: dict, key: str, required: bool = False, where: str = "", runs=()) -> str:
+        """A text, its ``{validation.…}`` figures filled; only a narration line (told while
+        ``runs`` train) may quote them with ``{run.…}`` figures, filled as it is told."""
         if key not in doc:
             if required:
                 raise self.error(key, "missing; expected a string")
@@ -270,7 +273,15 @@ class _Parser:
         value = doc[key]
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
-        return self.filled(where or key, plain(value).strip())
+        text = self.filled(where or key, plain(value).strip())
+        try:
+            if not runs and RUN_FIGURE.search(text):
+                raise NarrationError(f"{RUN_FIGURE.search(text).group(0)}: only an event's say, "
+                                     f"told as the runs train, can quote a run's figures")
+            check_figures(text, runs)
+        except NarrationError as err:
+            raise self.error(where or key, str(err)) from None
+        return text
 
     def tables(self, doc: dict, key: str) -> list[dict]:
         value = doc.get(key, [])
@@ -441,7 +452,7 @@ class _Parser:
             if key not in LIVE_KEYS:
                 raise self.error(f"{where}.set.{key}", "cannot change during a run; make it a "
                                  f"[[variant]] instead (settable: {', '.join(sorted(LIVE_KEYS))})")
-        say = self.text(table, "say", where=f"{where}.say")
+        say = self.text(table, "say", where=f"{where}.say", runs=list(configs))
         if not changes and not say:
             raise self.error(where, "expected 'set' and/or 'say' (an event must do something)")
         return Event(index=index, at_step=table.get("at_step"), at_epoch=table.get("at_epoch"),

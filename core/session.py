@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from .config import LIVE_KEYS, OPTIMIZERS, ConfigError, RunConfig, get_value, with_value, with_values
 from .experiment import Edit, Experiment, describe_change, restarted, split_changes
 from .scenario import Scenario
+from .snapshot import History
 
 if TYPE_CHECKING:       # the driver loads Numba: the dashboard shows its first frame before
     from .driver import Fired, ScriptedRun
@@ -97,6 +98,10 @@ class Session:
         return tuple(settings)
 
     # ------------------------------------------------------------------ the script
+
+    def histories(self) -> dict[str, History]:
+        """Every run's checks so far, by name: what a narration line quotes as it is told."""
+        return {run.name: run.run.history for run in self.runs}
 
     def fire_due(self) -> list[Fired]:
         """Fire every run's due events (their changes apply whoever made the experiment); the

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from .expectations import Result, figure_text
+from .narration import shown
 
 STATS = ("median", "p5", "p95")
 QUANTILES = {"median": 0.5, "p5": 0.05, "p95": 0.95}
@@ -173,6 +174,24 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown_section(name: str, scenario: dict) -> str:
+    """One lesson's section of ``scenarios/VALIDATION.md``: its seed block, then per expectation
+    the seeds it held on and each figure's median and 5th/95th percentile (as placeholders show
+    them), from the lesson's entry in a summary."""
+    lines = [f"## {name}", "", f"Seeds {scenario['seeds']} ({scenario['runs']} runs).", "",
+             "| expectation | kind | held on | figure | median | 5th pct | 95th pct |",
+             "|---|---|---|---|---|---|---|"]
+    for id_, e in scenario["expectations"].items():
+        lead = f"| `{id_}` | {e['kind']} | {e['passed']} / {e['runs']} ({e['pass_rate']:.1%}) |"
+        if not e["figures"]:
+            lines.append(f"{lead}  |  |  |  |")
+        for figure, d in e["figures"].items():
+            lines.append(f"{lead} {figure} | " + " | ".join(_show(d[stat], None, figure)
+                                                            for stat in STATS) + " |")
+            lead = "|  |  |  |"
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- placeholders
 
 class PlaceholderError(Exception):
@@ -304,6 +323,6 @@ def _show(value, spec: str | None, placeholder: str) -> str:
         whole = isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e6)
         return str(int(value)) if whole else figure_text(value)
     try:
-        return format(value, spec)
+        return shown(float(value), spec)
     except ValueError as err:
         raise PlaceholderError(placeholder, f"bad format {spec!r}: {err}") from None

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from textual.message import Message
 
+from ..core.narration import told
 from ..core.pacing import ChunkClock, Playback
 from ..core.scenario import Scenario
 from ..core.session import Note, Session
@@ -209,7 +210,7 @@ class Trainer:
         (written for its setup, they would describe runs that are not on screen)."""
         speaks = self.session.is_lesson
         for fired in self.session.fire_due():
-            say = fired.event.say if speaks else ""
+            say = told(fired.event.say, fired.step, self.session.histories()) if speaks else ""
             if not say and not fired.event.set:
                 continue
             # held for space only if there is something to go on to

@@ -23,7 +23,7 @@ from conftest import poll_until
 from nnsim.__main__ import main
 from nnsim.core.scenario import ScenarioError
 from nnsim.core.validation import Seeds
-from nnsim.executor import ExecutorError, LocalPool
+from nnsim.executor import Done, ExecutorError, Job, LocalPool
 from nnsim.sweep import Sweep, parse_axis, run_sweep, split_values
 
 LESSON = str(Path(__file__).parent / "scenarios" / "sweep-loop.toml")    # a tiny network, quick
@@ -218,6 +218,42 @@ def test_a_local_worker_that_dies_ends_the_sweep_in_one_line_with_nothing_writte
         with KillingAWorker(2) as executor:
             run_sweep(sweep, executor, out_dir=out, out=io.StringIO(), err=io.StringIO())
     assert not out.exists()
+
+
+def test_a_job_that_fails_in_its_worker_comes_back_as_its_message(tmp_path):
+    """A data file the worker cannot find (it was there when the sweep was checked)."""
+    gone = json.dumps(str(tmp_path / "gone.csv"))
+    settings = ("data.kind=csv", f"data.path={gone}", "data.target_column=label")
+    job = Job(LESSON, Path(LESSON).read_text(), LESSON, False, settings, seed=0)
+    with LocalPool(1) as executor:
+        [(index, done)] = list(executor.play([job]))
+    assert (index, done.runs) == (0, []) and "gone.csv" in done.error and "no such CSV file" in done.error
+
+
+class Failing:
+    """An executor whose second job fails: what the sweep reports of a failed run."""
+
+    workers, where = 1, "a test double"
+
+    def threads_per_job(self, jobs):
+        return 1
+
+    def play(self, jobs):
+        with LocalPool(1) as pool:
+            for index, done in pool.play(jobs):
+                yield index, Done(error="ValueError: planted") if index == 1 else done
+
+
+def test_a_failed_run_is_counted_listed_and_left_out_of_the_csv(tmp_path):
+    sweep = Sweep(LESSON, [parse_axis(STEPS), parse_axis("train.lr=0.1,3.0")], Seeds([(0, 1)]))
+    out, err = io.StringIO(), io.StringIO()
+    assert run_sweep(sweep, Failing(), out_dir=tmp_path, out=out, err=err) == 1
+    assert "1 failed:\n  train.steps=25 train.lr=0.1 seed 1: ValueError: planted\n" in out.getvalue()
+    rows = read_csv(tmp_path / "sweep.csv")
+    assert [(r["train.lr"], r["seed"]) for r in rows] == [("0.1", "0"), ("3.0", "0"), ("3.0", "1")]
+    summary = json.loads((tmp_path / "sweep.json").read_text())
+    assert [p["runs"] for p in summary["points"]] == [1, 2]
+    assert summary["failed"] == ["train.steps=25 train.lr=0.1 seed 1: ValueError: planted"]
 
 
 def test_scheduler_without_dask_says_how_to_install_it(monkeypatch, capsys):

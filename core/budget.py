@@ -140,3 +140,19 @@ def _check_share(key: str, needs: str, total: int, available: int | None, alongs
         f"with {runs - 1} other run{'s' if runs > 2 else ''} at once, at most {SHARE_OF_AVAILABLE / runs:.0%} of it"
     raise ConfigError(key, f"{needs} about {gib(total)} of memory; this process has {gib(available)} "
                            f"available and a run may take {share}: {advice}")
+
+
+TRAJECTORY_ROWS = 128          # checks a run's recorded path keeps at most (core.landscape)
+MIN_TRAJECTORY_ROWS = 8        # fewer than this is no path worth drawing: none is recorded
+TRAJECTORY_BYTES = 16 * 2**20  # what one run's path may take at most, however much is free
+
+
+def trajectory_rows(n_params: int, available: int | None, alongside: int = 1) -> int:
+    """How many checks of a run's weights (``n_params`` float64s each) its path may keep: at
+    most ``TRAJECTORY_ROWS``, within ``TRAJECTORY_BYTES`` and the run's share of what is
+    available; 0 when that is under ``MIN_TRAJECTORY_ROWS`` (then no path is recorded)."""
+    allowed = TRAJECTORY_BYTES
+    if available is not None:
+        allowed = min(allowed, int(SHARE_OF_AVAILABLE * available / max(1, alongside)) // 4)
+    rows = min(TRAJECTORY_ROWS, allowed // (FLOAT_BYTES * max(1, n_params)))
+    return rows if rows >= MIN_TRAJECTORY_ROWS else 0

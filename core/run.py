@@ -26,6 +26,7 @@ from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_va
 from .data import Dataset, build_dataset
 from .data.csv_loader import file_bytes
 from .history import HistoryBuffer
+from .landscape import Trajectory
 from .kernel_io import LossWindow, Position, StepSettings, scheduled_lr, set_lr_scale
 from .losses import LOSS_CODE
 from .model import ACTIVATION, Layout, build_layout, init_params
@@ -89,6 +90,7 @@ class Run:
         self.boundary_shape = (40, 40)
         self._base_dir = base_dir
         self._alongside = alongside
+        self.trajectory: Trajectory | None = None     # the weights at each check, when recorded
         self._build(dataset)
 
     # --- construction ----------------------------------------------------------------------
@@ -160,6 +162,8 @@ class Run:
         self._initial_loss[0] = 0.0
         self._lr_scale = 1.0
         self._history.clear()
+        if self.trajectory is not None:
+            self.trajectory.clear()
         self._window_loss.clear()
         self._window_grad_norms[:] = 0.0
         self._update_ratio_now[:] = np.nan
@@ -174,6 +178,13 @@ class Run:
         self._early_bad_checks = 0
         self._sync_settings()
         self._check()
+
+    def record_trajectory(self, capacity: int) -> None:
+        """From now on keep the weights at each check, at most ``capacity`` of them (thinned as
+        the history is): the path the loss landscape draws (``core.landscape``). Reading only:
+        no result changes."""
+        self.trajectory = Trajectory(self.layout.n_params, capacity)
+        self.trajectory.add(self.step, self.params)
 
     def reseed(self, seed: int) -> None:
         """Start again from new initial weights, data sample and batch order."""
@@ -363,6 +374,8 @@ class Run:
         self._history.append(self.step, self.epoch, self.current_lr, train_loss, val_loss,
                              train_acc, val_acc, batch_loss, batch_loss_std, self._grad_norms,
                              self._update_ratios)
+        if self.trajectory is not None:
+            self.trajectory.add(self.step, self.params)
         if self.diverged:
             return
         t = self.config.train

@@ -22,7 +22,7 @@ distributed = pytest.importorskip(
     "distributed", reason="the cluster tests need Dask distributed: pip install '.[cluster]'")
 
 from nnsim.__main__ import main                          # noqa: E402
-from nnsim.executor import DaskCluster, Progress         # noqa: E402
+from nnsim.executor import DaskCluster, LocalPool, Progress     # noqa: E402
 from nnsim.sweep import Sweep, parse_axis, sweep_csv     # noqa: E402
 from nnsim.core.validation import Seeds                  # noqa: E402
 
@@ -84,13 +84,17 @@ class KillingAWorker(DaskCluster):
             yield index, done
 
 
-def test_a_killed_workers_runs_are_redone_and_counted_once(cluster, local_csv):
-    sweep = Sweep(LESSON, [parse_axis("train.steps=40"), parse_axis("train.lr=0.1,3.0")],
-                  Seeds([(0, 3)]))
+def test_a_killed_workers_runs_are_redone_and_counted_once(cluster):
+    # runs long enough (~0.1 s each) that most are still to do when the first result is in
+    sweep = Sweep(LESSON, [parse_axis("train.steps=1500"), parse_axis("train.lr=0.1,3.0")],
+                  Seeds([(0, 5)]))
+    with LocalPool(2) as executor:
+        local, failures, _ = sweep.run(executor, Progress(io.StringIO(), len(sweep)))
     with KillingAWorker(cluster.scheduler_address) as executor:
-        rows, failures, _ = sweep.run(executor, Progress(io.StringIO(), len(sweep)))
+        remote, failures, _ = sweep.run(executor, Progress(io.StringIO(), len(sweep)))
     assert KillingAWorker.killed and failures == []
-    assert sweep_csv(sweep, rows).encode() == local_csv
+    assert sweep_csv(sweep, remote) == sweep_csv(sweep, local)
+    assert len(remote) == 2 * 6
 
 
 def test_ctrl_c_cancels_every_run_still_out(cluster):

@@ -334,8 +334,9 @@ class Progress:
         total = f"/{self.total}" if self.total is not None else ""
         text = f"{self.unit} {self.done}{total} done, {self.failed} failed"
         if self.total and self.done:
-            left = (now - self.started) / self.done * (self.total - self.done)
-            text += f", ETA {int(left) // 60}:{int(left) % 60:02d}"
+            left = int((now - self.started) / self.done * (self.total - self.done))
+            hours = f"{left // 3600}:" if left >= 3600 else ""
+            text += f", ETA {hours}{left // 60 % 60:{'02' if hours else ''}d}:{left % 60:02d}"
         return text
 
     def clear(self) -> None:

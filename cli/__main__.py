@@ -1,5 +1,5 @@
 """The ``nnsim`` command: the dashboard, the headless ``list``, ``run``, ``check``, ``sweep``,
-``show``, ``trace``, and ``serve`` (the dashboard in web browsers).
+``show``, ``trace``, ``landscape``, ``lr-find``, and ``serve`` (the dashboard in web browsers).
 
 Exit status: 0 success, 1 an expectation failed, 2 bad input (usage, scenario, data file, and
 standard output closed at the start: nothing could be shown), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import __version__, trace
+from . import __version__, landscape, trace
 from .core.config import MAX_SEED, shown
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
 from .core.report import OUT_FILES, write_atomically
@@ -27,7 +27,7 @@ from .executor import CLUSTER_HINT, ExecutorError, open_executor
 from .sweep import METRICS as SWEEP_METRICS
 from .serve import ServeError
 
-COMMANDS = ("list", "run", "check", "sweep", "show", "trace", "serve")
+COMMANDS = ("list", "run", "check", "sweep", "show", "trace", "landscape", "lr-find", "serve")
 DEFAULT_SCENARIO = "playground"
 
 
@@ -226,6 +226,7 @@ def command_parser() -> argparse.ArgumentParser:
                        help="where browsers reach the server through a reverse proxy, e.g. "
                             "https://class.example.org/nnsim (its host is allowed too)")
     trace.add_parser(commands, SCENARIO_HELP)
+    landscape.add_parsers(commands, SCENARIO_HELP)
     return parser
 
 
@@ -408,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
                          public_url=args.public_url)
         if args.command == "trace":
             return trace.trace_command(args)
+        if args.command == "landscape":
+            return landscape.landscape_command(args)
+        if args.command == "lr-find":
+            return landscape.lr_find_command(args)
         if args.command == "sweep":
             return sweep_command(args)
         return run_command(args) if args.command == "run" else check_command(args)

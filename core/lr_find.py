@@ -28,9 +28,12 @@ from .snapshot import frozen
 START_RATE = 1e-6
 END_RATE = 10.0
 STEPS = 200
-SMOOTHING = 0.98            # the loss's exponential moving average (bias-corrected), as fastai
+SMOOTHING = 0.9             # the loss's exponential moving average (bias-corrected); fastai's
+                            # 0.98 lags 50 steps, almost two decades of rate at 200 steps
 STOP_FACTOR = 4.0           # stop once the smoothed loss exceeds this times its lowest
 SKIP_START = 10             # the first steps' smoothed slope is mostly the average warming up
+SLOPE_REACH = 7             # the slope at a step: over the steps this many before and after it
+                            # (half a decade of rate at 200 steps), so one noisy batch is no descent
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,12 +97,17 @@ def range_test(run, start: float = START_RATE, end: float = END_RATE,
 
 
 def steepest_descent(tried: np.ndarray, smoothed: np.ndarray, diverged: int | None) -> int | None:
-    """The index where ``smoothed`` falls fastest per decade of rate, before it diverged and
-    after the first ``SKIP_START`` steps; None when it never falls."""
+    """The index where ``smoothed`` falls fastest per decade of rate (its slope over
+    ``SLOPE_REACH`` steps either side), before it diverged and after the first ``SKIP_START``
+    steps; None when it never falls."""
     end = len(smoothed) if diverged is None else diverged
-    if end - SKIP_START < 3:
+    reach = SLOPE_REACH
+    centres = np.arange(max(SKIP_START, reach), end - reach)
+    if not len(centres):
         return None
-    slope = np.gradient(smoothed[SKIP_START:end], np.log10(tried[SKIP_START:end]))
+    log_rates = np.log10(tried)
+    slope = ((smoothed[centres + reach] - smoothed[centres - reach])
+             / (log_rates[centres + reach] - log_rates[centres - reach]))
     finite = np.where(np.isfinite(slope), slope, np.inf)
     best = int(np.argmin(finite))
-    return SKIP_START + best if finite[best] < 0 else None
+    return int(centres[best]) if finite[best] < 0 else None

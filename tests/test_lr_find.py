@@ -59,8 +59,12 @@ def test_it_stops_when_the_loss_diverges_and_suggests_the_steepest_descent():
     assert test.smoothed[test.diverged] > lr_find.STOP_FACTOR * np.min(test.smoothed[:test.diverged])
     assert test.suggestion is not None
     assert test.rates[0] < test.suggestion < test.rates[test.diverged]
-    slopes = np.gradient(test.smoothed[:test.diverged], np.log10(test.rates[:test.diverged]))
-    assert slopes[test.steepest] == pytest.approx(slopes[lr_find.SKIP_START:].min())
+    reach, log_rates = lr_find.SLOPE_REACH, np.log10(test.rates)
+    centres = np.arange(lr_find.SKIP_START, test.diverged - reach)
+    slopes = ((test.smoothed[centres + reach] - test.smoothed[centres - reach])
+              / (log_rates[centres + reach] - log_rates[centres - reach]))
+    assert slopes.min() < 0
+    assert test.steepest == centres[np.argmin(slopes)]
 
 
 def test_the_run_is_not_touched():

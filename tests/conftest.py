@@ -16,6 +16,19 @@ import pytest
 PATIENCE = 120.0
 
 
+def pytest_sessionstart(session):
+    """With pytest-xdist, compile (or load) the training kernels once here, before the workers
+    start: on a fresh clone they would otherwise all compile the same kernels at once, each
+    paying the whole compile on a shared machine (the saves themselves are safe: core/jit.py
+    locks them)."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return                      # a worker, or no workers at all
+    from nnsim.executor import warm_kernels
+
+    warm_kernels()
+
+
 def poll_until(condition, what: str, timeout: float = PATIENCE):
     """Poll ``condition`` from this thread until it returns something true (a process, a browser
     or a terminal to get somewhere); its value, or AssertionError. A dashboard in a pilot test

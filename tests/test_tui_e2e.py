@@ -61,7 +61,7 @@ def test_nnsim_trains_pauses_takes_keys_and_quits(tmp_path):
         terminal.keys("Space")
         terminal.wait_for(" paused ")
         terminal.keys("+")
-        terminal.wait_for("lr 0.02 ")
+        terminal.wait_for("lr 0.02")        # the status line's end: no space after it at 100 columns
         terminal.keys("2")
         terminal.wait_for("Decision boundary")
         terminal.keys("q")

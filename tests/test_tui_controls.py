@@ -80,9 +80,12 @@ async def test_a_live_change_applies_at_the_next_step(tmp_path):
         assert app.frame.snapshots[0].lr == 0.03
 
 
-@pytest.mark.parametrize("key, typed", [("model.layers", "0, 8"), ("train.l2", "-1"),
-                                        ("data.split", "0.5, 0.2, 0.2"), ("data.noise", "11")])
-async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path, key, typed):
+# Values no run can take, each typed where a learner would: one dashboard tries them all.
+IMPOSSIBLE = [("model.layers", "0, 8"), ("train.l2", "-1"), ("data.split", "0.5, 0.2, 0.2"),
+              ("data.noise", "11")]
+
+
+async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path):
     app = create(tmp_path, SINGLE, stop_at=30)
     said = []
     app.notify = lambda text, **kwargs: said.append((text, kwargs.get("severity")))
@@ -90,15 +93,19 @@ async def test_an_impossible_value_is_refused_with_the_loaders_message(tmp_path,
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
         before = app.frame.configs
-        await type_into(pilot, next(f for f in controls.query(Field) if f.name == key), typed)
-        await wait_until(pilot, lambda: "expected" in message(app))
-        value = parse_override(f"{key}=[{typed}]" if "," in typed else f"{key}={typed}")[1]
-        with pytest.raises(ScenarioError) as loader:      # the same value given to `nnsim run`
-            load_scenario(scenario_file(tmp_path, SINGLE), overrides=((key, value),))
-        assert str(loader.value) == f"--set: {message(app)}"
-        assert (message(app), "error") in said          # where the eye is, too
-        field = next(f for f in controls.query(Field) if f.name == key)
-        assert field.value == typed                     # kept, to fix
+        for key, typed in IMPOSSIBLE:
+            value = parse_override(f"{key}=[{typed}]" if "," in typed else f"{key}={typed}")[1]
+            with pytest.raises(ScenarioError) as loader:      # the same value given to `nnsim run`
+                load_scenario(scenario_file(tmp_path, SINGLE), overrides=((key, value),))
+            shown = message(app)
+            await type_into(pilot, next(f for f in controls.query(Field) if f.name == key), typed)
+            await wait_until(pilot, lambda: message(app) != shown and "expected" in message(app),
+                             f"{key} = {typed} to be refused")
+            assert str(loader.value) == f"--set: {message(app)}", key
+            assert (message(app), "error") in said, key        # where the eye is, too
+            field = next(f for f in controls.query(Field) if f.name == key)
+            assert field.value == typed, key                   # kept, to fix
+            assert app.frame.configs == before and not app.frame.past, key
         await pilot.pause(0.3)
         assert app.frame.configs == before and app.frame.step == 30 and not app.frame.past
 

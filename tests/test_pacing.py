@@ -140,3 +140,23 @@ def test_a_chunk_of_one_step_is_observed_too():
     clock = ChunkClock(seconds=0.04, first=1)
     clock.observe(1, 1e-4)                          # far quicker than its share: grow, 4x at most
     assert clock.steps == 4
+
+
+def test_a_round_of_no_steps_leaves_the_chunk_size_alone():
+    """A round that took no step (every run at a stop, an event, the end) says nothing about
+    the machine's speed: the next chunk is as long as before, not one step."""
+    clock = ChunkClock(seconds=0.04, first=10)
+    clock.observe(400, 0.04)
+    clock.observe(0, 0.0)
+    clock.observe(0, 1.0)
+    assert clock.steps == 400
+
+
+def test_the_default_chunk_keeps_snapshots_fresh_several_times_a_second():
+    """Chunks sized for the dashboard's default: on a steady machine a chunk settles at tens
+    of milliseconds of work, so the panes get a fresh snapshot 10 to 50 times a second."""
+    speed = 20_000.0                # steps a second
+    clock = ChunkClock()
+    for _ in range(30):
+        clock.observe(clock.steps, clock.steps / speed)
+    assert 0.02 <= clock.steps / speed <= 0.1

@@ -78,3 +78,28 @@ def test_full_speed_returns_to_the_pace_it_left():
     playback.scale(0.5, now=3.0, measured=1000.0)       # a new pace forgets the one left
     playback.toggle_full_speed(now=4.0)
     assert playback.pace.steps_per_second is None
+
+
+def test_a_playback_that_has_not_paused_by_itself_gives_no_reason():
+    """The status line shows the reason a play paused by itself (a line of narration) in place
+    of its own detail: a dashboard that starts paused, or is paused by a key, has none."""
+    assert Playback(10.0).reason == "" and Playback(None, paused=True).reason == ""
+    playback = Playback(10.0, stop_at=5)
+    playback.reached([5])
+    assert playback.paused and playback.reason == ""
+
+
+def test_full_speed_without_a_pace_to_return_to_stays_full_speed():
+    """`f` on a dashboard that started at full speed has no pace to go back to."""
+    playback = Playback(None)
+    playback.toggle_full_speed(now=0.0)
+    assert playback.pace.steps_per_second is None
+    assert playback.pace.due(1.0) is None and playback.pace.wait(1.0) == 0.0
+
+
+def test_the_slowest_pace_is_a_step_a_second():
+    """Slower and slower ends at a step a second, never a step every few seconds."""
+    playback = Playback(3.0)
+    for _ in range(10):
+        playback.scale(0.5, now=0.0)
+    assert playback.pace.steps_per_second == 1.0

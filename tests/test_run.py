@@ -103,6 +103,27 @@ def test_snapshot_gradient_norms_and_update_ratios_match_the_reference():
     np.testing.assert_allclose(snapshot.update_ratios, ratios, rtol=1e-9)
 
 
+def test_a_checks_batch_loss_is_the_mean_and_spread_of_the_steps_since_the_last_check():
+    """Full batch, so each step's batch loss is the reference loss of the whole split at the
+    weights it started from: a check records their mean and (population) standard deviation
+    over the steps since the previous check, and nothing at step 0, before any step."""
+    every = 4
+    run = Run(merged(FULL_BATCH, train={"eval_every": every, "steps": 20}))
+    x, y = run.split("train")
+    losses = []
+    for _ in range(20):
+        layers = reference.unpack(run.layout.table, run.params)
+        losses.append(reference.loss_and_gradients(layers, x, y, "bce")[0])
+        run.advance(1)
+    history = run.history
+    assert list(history.step) == list(range(0, 21, every))
+    assert math.isnan(history.batch_loss[0]) and math.isnan(history.batch_loss_std[0])
+    windows = np.array(losses).reshape(-1, every)          # (checks, steps since the last)
+    assert windows.std(axis=1).min() > 1e-6                 # the loss moved within each window
+    np.testing.assert_allclose(history.batch_loss[1:], windows.mean(axis=1), rtol=1e-10)
+    np.testing.assert_allclose(history.batch_loss_std[1:], windows.std(axis=1), rtol=1e-6)
+
+
 # --- determinism -------------------------------------------------------------------------
 
 def test_same_config_and_seed_give_bit_identical_runs(assert_identical):

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from .core.layers import layer_names
 from .core.scenario import load_scenario
 
 MAX_COLUMNS = 8      # units (or inputs) shown side by side in a table
@@ -126,14 +127,16 @@ def as_text(scenario: str, trace, examples: int) -> list[str]:
 
 
 def _layer_name(trace, i: int) -> str:
-    return "output layer" if i == len(trace.layers) - 1 else f"hidden layer {i + 1}"
+    """``h2 (hidden layer 2)``, ``out (output layer)``: the name every view uses, and what it is."""
+    name = layer_names(len(trace.layers))[i]
+    return f"{name} (output layer)" if i == len(trace.layers) - 1 else f"{name} (hidden layer {i + 1})"
 
 
 def _forward_text(trace, shown: int) -> list[str]:
     lines = ["", "1. Forward pass: each layer computes z = inputs @ W + b, then its activation."]
     lines += _table("inputs", trace.inputs[:shown], "example", "x")
     for i, layer in enumerate(trace.layers):
-        lines += ["", f"Layer {i + 1} ({_layer_name(trace, i)}): {layer.inputs.shape[1]} -> "
+        lines += ["", f"{_layer_name(trace, i)}: {layer.inputs.shape[1]} -> "
                       f"{layer.pre_activations.shape[1]}, {layer.activation}"
                       f"{', plus its input (residual)' if layer.residual else ''}"]
         lines += _table("z", layer.pre_activations[:shown], "example", "unit")
@@ -175,13 +178,14 @@ def _backprop_text(trace, shown: int) -> list[str]:
     for i in range(n_layers - 1, -1, -1):
         layer = trace.layers[i]
         if i == n_layers - 1:
-            lines += ["", f"Layer {i + 1} ({_layer_name(trace, i)}): dL/d(outputs) = dL/dlogits "
+            lines += ["", f"{_layer_name(trace, i)}: dL/d(outputs) = dL/dlogits "
                           "= dL/dz (its activation is part of the loss)"]
         else:
-            skip = (f" + dL/d(outputs) of layer {i + 2} (its skip connection)"
+            above = layer_names(n_layers)[i + 1]
+            skip = (f" + dL/d(outputs) of {above} (its skip connection)"
                     if trace.layers[i + 1].residual else "")
-            lines += ["", f"Layer {i + 1} ({_layer_name(trace, i)}, {layer.activation}): "
-                          f"dL/d(outputs) = dL/dz of layer {i + 2} @ W{i + 2}^T{skip}"]
+            lines += ["", f"{_layer_name(trace, i)}, {layer.activation}: "
+                          f"dL/d(outputs) = dL/dz of {above} @ {above}'s W^T{skip}"]
             lines += _table("dL/d(outputs)", layer.grad_outputs[:shown], "example", "unit")
             if layer.dropout_mask is not None:
                 lines += _table("dropout mask", layer.dropout_mask[:shown], "example", "unit")
@@ -205,7 +209,7 @@ def _update_text(trace) -> list[str]:
         lines += ["", f"Penalties: every weight's gradient gains {' + '.join(terms)}; biases none. "
                       f"The penalty itself, {trace.penalty:.6g}, is not in the loss above."]
         for i, layer in enumerate(trace.layers):
-            lines += _table(f"layer {i + 1}: penalty term", layer.penalty_grad_weights, "input",
+            lines += _table(f"{layer_names(len(trace.layers))[i]}: penalty term", layer.penalty_grad_weights, "input",
                             "unit", rows=MAX_ROWS)
     if train.clip_norm > 0:
         lines += ["", f"Clipping: |gradient| over every parameter = {trace.grad_norm_total:.6g}"

@@ -227,7 +227,7 @@ def test_every_number_on_screen_follows_from_those_beside_it(network, seed):
     agrees(dlogit, own / divisor, own)
     # 3. Backpropagation: dL/da = Σ dL/dz × w (+ skip), then × mask × act'(z).
     text = story_text(trace, 2, example)
-    for line in re.findall(r"Layer \d+, unit 1: dL/da = .*", text):
+    for line in re.findall(r"h\d+, unit 1: dL/da = .*", text):
         products = [(float(a), float(b)) for a, b in re.findall(rf"\({NUMBER}×{NUMBER}\)", line)]
         skip = numbers_after(line, rf"skip {NUMBER}")[0] if "skip" in line else 0.0
         (grad_output,) = numbers_after(line, rf"= {NUMBER}(?:;|$)")
@@ -288,7 +288,7 @@ async def test_p_while_the_runs_start_says_so_then_shows_the_first_step(tmp_path
         assert "The runs are starting" in text_of(screen, "#st-diagram")
         started.set()
         await wait_until(pilot, lambda: screen.trace is not None)
-        assert screen.trace.step == 0 and "Example 1, layer 1, unit 1" in text_of(screen)
+        assert screen.trace.step == 0 and "Example 1, h1, unit 1" in text_of(screen)
 
 
 async def test_at_160x48_the_boundary_fills_the_room_and_marks_the_followed_example(tmp_path):
@@ -305,7 +305,7 @@ async def test_at_160x48_the_boundary_fills_the_room_and_marks_the_followed_exam
         assert boundary.picture.followed == int(screen.trace.batch_rows[1])
         assert "example 2" in str(boundary.border_subtitle)
         # The story beside it follows example 2 as well.
-        assert "Example 2, layer 1, unit 1: z =" in text_of(screen).replace("\n", " ")
+        assert "Example 2, h1, unit 1: z =" in text_of(screen).replace("\n", " ")
         for _ in range(len(PHASES) - 1):
             await pilot.press("right")
         await wait_until(pilot, lambda: screen.boundary_step == screen.trace.step + 1)

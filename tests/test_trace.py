@@ -154,7 +154,7 @@ def test_text_shows_the_four_phases_for_the_first_examples(capsys):
              enumerate(("Forward pass", "Loss", "Backpropagation", "Update"), start=1)]
     assert order == sorted(order)
     assert "step 2 " in text and "The tables show the first 3" in text
-    inputs_table = text[text.index("  inputs"):text.index("Layer 1")]
+    inputs_table = text[text.index("  inputs"):text.index("h1 (hidden layer 1)")]
     assert "example 3" in inputs_table and "example 4" not in inputs_table
 
 
@@ -197,13 +197,14 @@ def test_text_shows_every_factor_and_they_multiply_out(case, tmp_path, capsys):
     printed_close(table_in(text, "dL/dlogits = that / 8"), table_in(text, "p - y") / 8)
     assert table_in(text, "each example's loss").shape == (1, 8)
     for i in range(n_layers - 1, 0, -1):
-        section = f"Layer {i} (hidden layer {i}, "
+        section = f"h{i} (hidden layer {i}), "
         grad_outputs = table_in(text, "dL/d(outputs)", section)
         slopes = table_in(text, "act'(z)", section)
         deltas = table_in(text, "dL/dz", section)
         mask = table_in(text, "dropout mask", section) if case == "everything" else 1.0
         printed_close(deltas, grad_outputs * mask * slopes, factors=3)
-        assert section + "tanh): dL/d(outputs) = dL/dz of layer" in text
+        above = f"h{i + 1}" if i < n_layers - 1 else "out"
+        assert section + f"tanh: dL/d(outputs) = dL/dz of {above} @ {above}'s W^T" in text
     assert ("its skip connection" in text) == bool(FACTOR_CASES[case].get("model", {}).get("residual"))
     if case != "residual":
         assert "Clipping: |gradient| over every parameter" in text

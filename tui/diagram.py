@@ -17,6 +17,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..core.layers import layer_names
+
 if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the first frame
     from ..core.trace import StepTrace
 
@@ -100,8 +102,9 @@ def slice_note(trace: StepTrace, look: Look) -> str:
     notes = []
     shown = _columns(trace, look)
     if len(shown) < len(trace.layers):
-        which = (f"layer {shown.start + 1}" if len(shown) == 1
-                 else f"layers {shown.start + 1}-{shown.stop}")
+        names = layer_names(len(trace.layers))
+        which = (names[shown.start] if len(shown) == 1
+                 else f"{names[shown.start]}-{names[shown.stop - 1]}")
         notes.append(f"{which} of {len(trace.layers)} ([ ] move)")
     widths = [trace.inputs.shape[1]] + [layer.activations.shape[1] for layer in trace.layers]
     if max(widths) > MAX_UNITS:
@@ -116,13 +119,14 @@ def diagram(trace: StepTrace, look: Look) -> Table:
     shown = _columns(trace, look)
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=False)
     first_inputs = trace.layers[shown.start].inputs[e]
-    table.add_column(Text("inputs\n" if shown.start == 0 else f"layer {shown.start}\noutputs",
+    names = layer_names(len(trace.layers))
+    table.add_column(Text("inputs\n" if shown.start == 0 else f"{names[shown.start - 1]}\noutputs",
                           style="bold"), no_wrap=True)
     cells = [[styled(v, _scale(first_inputs), exact) for v in first_inputs[:MAX_UNITS]]]
     for i in shown:
         layer = trace.layers[i]
         last = i == len(trace.layers) - 1
-        title = f"→ {'output' if last else f'layer {i + 1}'}\n  {'' if last else layer.activation}"
+        title = f"→ {names[i]}\n  {'' if last else layer.activation}"
         table.add_column(Text(title, style="bold"), no_wrap=True)
         cells.append([_unit(trace, i, j, look) for j in range(min(MAX_UNITS, layer.activations.shape[1]))])
     for row in range(max(len(column) for column in cells)):
@@ -181,7 +185,7 @@ def _forward_story(trace: StepTrace, look: Look) -> list:
     more = " + …" if layer.inputs.shape[1] > MAX_UNITS else ""
     lines = [Text("Each unit adds up its inputs times their weights, plus its bias: the weighted "
                   "sum z; then its activation turns z into what it passes on (z→a).")]
-    sum_line = Text(f"Example {e + 1}, layer {look.layer + 1}, unit 1: z = {' + '.join(terms)}"
+    sum_line = Text(f"Example {e + 1}, {layer_names(len(trace.layers))[look.layer]}, unit 1: z = {' + '.join(terms)}"
                     f"{more} + ({number(layer.biases_before[0], exact)}) = "
                     f"{number(layer.pre_activations[e, 0], exact)}")
     if layer.activation != "linear":
@@ -244,7 +248,7 @@ def _backprop_story(trace: StepTrace, look: Look) -> list:
     lines = [Text("From the output back, the chain rule: each unit's dL/dz = dL/da × mask × "
                   "act'(z) (drawn: dL/dz, then the ×act'(z) factor that carried it); a unit's "
                   "dL/da is the sum over the units above of their dL/dz × the weight between.")]
-    lines.append(Text(f"Example {e + 1}, output: dL/dz = "
+    lines.append(Text(f"Example {e + 1}, out: dL/dz = "
                       f"{_example_gradient(trace.loss_function)} ÷ {trace.loss_divisor} = "
                       f"{plain(trace.example_dlogits[e, 0], exact)} ÷ {trace.loss_divisor} = "
                       f"{plain(trace.layers[-1].deltas[e, 0], exact)}"))
@@ -254,16 +258,16 @@ def _backprop_story(trace: StepTrace, look: Look) -> list:
     norms = Text("‖dL/dW‖ from the output back: ")
     for i in range(len(trace.layers) - 1, -1, -1):
         norms.append(plain(trace.layers[i].grad_norm, exact), style="bold")
-        norms.append(f" (layer {i + 1})" + (" ← " if i else ""), style="dim")
+        norms.append(f" ({layer_names(len(trace.layers))[i]})" + (" ← " if i else ""), style="dim")
     lines.append(norms)
     i = look.layer
-    layer = trace.layers[i]
-    lines.append(Text(f"Layer {i + 1}, weight in1→u1: dL/dW = Σ over the batch of input × dL/dz; "
+    layer, name = trace.layers[i], layer_names(len(trace.layers))[i]
+    lines.append(Text(f"{name}, weight in1→u1: dL/dW = Σ over the batch of input × dL/dz; "
                       f"example {e + 1}'s: {plain(layer.inputs[e, 0], exact)} × "
                       f"{plain(layer.deltas[e, 0], exact)} = "
                       f"{plain(layer.inputs[e, 0] * layer.deltas[e, 0], exact)}; the batch's: "
                       f"{plain(layer.data_grad_weights[0, 0], exact)}"))
-    lines.append(Text(f"dL/dW of layer {i + 1} (its inputs × its units):", style="bold"))
+    lines.append(Text(f"dL/dW of {name} (its inputs × its units):", style="bold"))
     lines.append(_matrix(layer.data_grad_weights, exact))
     return lines
 
@@ -276,7 +280,7 @@ def _chain_line(trace: StepTrace, i: int, e: int, exact: bool) -> Text:
              for dz, w in zip(above.deltas[e, :MAX_UNITS], above.weights_before[0, :MAX_UNITS])]
     more = " + …" if len(above.deltas[e]) > MAX_UNITS else ""
     skip = (f" + skip {plain(above.grad_outputs[e, 0], exact)}" if above.residual else "")
-    line = Text(f"Layer {i + 1}, unit 1: dL/da = {' + '.join(terms)}{more}{skip} = "
+    line = Text(f"{layer_names(len(trace.layers))[i]}, unit 1: dL/da = {' + '.join(terms)}{more}{skip} = "
                 f"{plain(layer.grad_outputs[e, 0], exact)}")
     if layer.dropout_mask is not None:
         line.append(f"; × mask {plain(layer.dropout_mask[e, 0], exact)}")
@@ -290,7 +294,7 @@ def _update_story(trace: StepTrace, look: Look) -> list:
 
     exact = look.exact
     i = look.layer
-    layer = trace.layers[i]
+    layer, name = trace.layers[i], layer_names(len(trace.layers))[i]
     change = layer.weights_after - layer.weights_before
     verdict = ("lower" if trace.loss_after < trace.loss else
                "HIGHER: the step overshot (too big a learning rate?)")
@@ -303,11 +307,11 @@ def _update_story(trace: StepTrace, look: Look) -> list:
              Text.assemble("Same batch again: loss ", plain(trace.loss, exact), " → ",
                            (plain(trace.loss_after, exact), "bold"), f"  {verdict}")]
     if exact:
-        lines.append(Text(f"Layer {i + 1}'s weights:", style="bold"))
+        lines.append(Text(f"{name}'s weights:", style="bold"))
         lines.append(_weight_list({"before": layer.weights_before, "after": layer.weights_after,
                                    "change": change}))
         return lines
-    grids = [(f"Layer {i + 1}'s weights before:", layer.weights_before),
+    grids = [(f"{name}'s weights before:", layer.weights_before),
              ("after:", layer.weights_after), ("their change, −lr × step:", change)]
     if trace.optimizer != "sgd":      # the optimizer's part: how far it is from plain SGD
         grids.append(("plain SGD's change would be −lr × gradient:",
@@ -326,7 +330,8 @@ def _followed_weight(trace: StepTrace, i: int, exact: bool) -> list[Text]:
 
     layer, train, lr = trace.layers[i], trace.train, trace.learning_rate
     w, g = layer.weights_before[0, 0], layer.data_grad_weights[0, 0]
-    lines = [Text(f"Layer {i + 1}, weight in1→u1 = {f(w)}: its gradient {f(g)}", style="bold")]
+    lines = [Text(f"{layer_names(len(trace.layers))[i]}, weight in1→u1 = {f(w)}: its gradient {f(g)}",
+                  style="bold")]
     if layer.penalty_grad_weights is not None:
         terms = [f"L2 {f(train.l2)}×{f(w)}"] if train.l2 > 0 else []
         if train.l1 > 0 and not trace.l1_proximal:

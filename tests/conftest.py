@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import signal
 import time
 
 import numpy as np
@@ -39,6 +40,13 @@ def poll_until(condition, what: str, timeout: float = PATIENCE):
             raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
         time.sleep(0.1)
     return value
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child a test sends SIGINT: Ctrl-C's default, as a terminal's
+    foreground job has it. A suite started in the background (``nohup pytest &``) hands its
+    children SIGINT ignored, and the child rightly never ends on it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 
 # A two-variant lesson for the dashboard's tests: an event for one variant and one for both.
 LESSON = """

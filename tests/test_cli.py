@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LESSON
+from conftest import LESSON, interruptible
 from nnsim import headless
 from nnsim.__main__ import main, parse_seeds
 from nnsim.core.config import TrainConfig
@@ -541,7 +541,8 @@ def test_a_signal_mid_run_ends_it_with_one_line_and_no_files(tmp_path, signum, s
                     "--set", "train.steps=20"], capture_output=True)   # 1: expectations unmet
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
                              "--set", "train.steps=50000000", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     assert proc.stdout.readline().startswith("playground:")
     assert proc.stdout.readline().startswith("1 run")     # training starts after this line
     time.sleep(0.5)
@@ -561,7 +562,8 @@ def test_a_signal_during_the_first_compile_ends_it_with_one_line_and_no_files(tm
     cold = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", "run", "playground", "--quiet",
                              "--out", str(out)], env=cold,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     assert proc.stdout.readline().startswith("playground:")
     assert proc.stdout.readline().startswith("1 run")
     time.sleep(1.0)

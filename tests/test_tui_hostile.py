@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import ENDLESS, LESSON
+from conftest import ENDLESS, LESSON, interruptible
 from nnsim.tui import app as app_module
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.status import StatusLine
@@ -177,7 +177,7 @@ def dashboard_in_a_terminal(path: str, env: dict | None = None,
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", path], stdin=follower, stdout=follower,
                             stderr=follower, env={**os.environ, "TERM": "xterm-256color", **(env or {})},
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=interruptible)
     os.close(follower)
     return proc, leader
 

@@ -124,11 +124,15 @@ class Scenario:
     def negative_control(self, expectation: Expectation) -> "Scenario":
         """The runs ``expectation`` reads with its ``control`` applied: the same experiment with
         the effect it states removed, which must fail it. A check that passes either way proves
-        nothing. The settings apply after the variants' own, as ``--set`` does."""
-        runs = expectation.runs()
+        nothing. The settings apply after the variants' own, as ``--set`` does, and hold for the
+        whole run: an event of the script no longer sets those keys."""
+        runs, controlled = expectation.runs(), {key for key, _ in expectation.control}
         variants = tuple(replace(v, config=with_values(v.config, expectation.control))
                          for v in self.variants if v.name in runs)
-        return replace(self, base=with_values(self.base, expectation.control), variants=variants)
+        events = tuple(replace(e, set=tuple((k, v) for k, v in e.set if k not in controlled))
+                       for e in self.events)
+        return replace(self, base=with_values(self.base, expectation.control), variants=variants,
+                       events=events)
 
 
 # ----------------------------------------------------------------------------- finding files

@@ -391,13 +391,15 @@ def test_a_negative_control_applies_its_settings_after_the_variants_own():
     scenario = parse('title = "t"\n[train]\nlr = 0.01\n[[variant]]\nname = "a"\n'
                      '[[variant]]\nname = "b"\ntrain.lr = 0.3\n[[variant]]\nname = "c"\n'
                      '[[expect]]\nkind = "final_below"\nmetric = "val_loss"\nvariant = "b"\n'
-                     'than = "a"\ncontrol = { train = { lr = 0.01 } }\n', seed=4)
+                     'than = "a"\ncontrol = { train = { lr = 0.01 } }\n'
+                     '[[event]]\nat_step = 5\nset = { "train.lr" = 0.5, "model.dropout" = 0.1 }\n', seed=4)
     [expectation] = scenario.expectations
     assert expectation.control == (("train.lr", 0.01),)
     control = scenario.negative_control(expectation)
     assert [v.name for v in control.variants] == ["a", "b"]          # only the runs it reads
     assert {v.config.train.lr for v in control.variants} == {0.01}
     assert [v.config.train.seed for v in control.variants] == [4, 4]
+    assert control.events[0].set == (("model.dropout", 0.1),)      # the script cannot undo it
 
 
 def test_variant_may_be_left_out_only_with_one_run():

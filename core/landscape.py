@@ -306,3 +306,25 @@ def step_line(run, points: int = 31) -> StepLine:
     losses = losses_on_plane(run, plane, t, np.zeros(1))[0]
     return StepLine(run.name, run.step, lr, float(np.linalg.norm(update)), frozen(t),
                     frozen(losses))
+
+
+# --- what the dashboard shows ---------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Valley:
+    """The landscape pane's numbers for one moment: the plane and the selected run's next step
+    along the slope, or why there are none (``reason``)."""
+
+    landscape: Landscape | None
+    line: StepLine | None
+    reason: str = ""
+
+
+def valley(runs, selected: int, shape: tuple[int, int]) -> Valley:
+    """``landscape`` and ``step_line`` of ``runs[selected]``; none for a run whose weights are
+    no longer numbers."""
+    run = runs[selected]
+    if not np.isfinite(run.params).all():
+        return Valley(None, None, f"{run.name} diverged at step {run.diverged_step}: its weights "
+                                  "are no longer numbers, there is no valley to draw")
+    return Valley(landscape(runs, selected, shape), step_line(run))

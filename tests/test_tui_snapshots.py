@@ -131,6 +131,11 @@ def test_network_pane_160x48(snap_compare, tmp_path):
                         run_before=network_pane(("6", "down", "down")))
 
 
+def test_landscape_pane_80x24(snap_compare, tmp_path):
+    assert snap_compare(app_after_fixed_steps(tmp_path), terminal_size=(80, 24),
+                        run_before=network_pane(("7",)))
+
+
 async def controls_after_a_change(pilot) -> None:
     """The controls open (`c`), after adding a hidden layer: a new run at step 0, the old one faded."""
     from nnsim.tui.controls import ControlsPanel

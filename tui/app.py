@@ -33,7 +33,8 @@ from .commands import CommandPalette, ControlCommands, DashboardCommands
 from .controls import ControlsPanel, ControlsScreen
 from .dashboard import DashboardScreen
 from .frame import Frame
-from .messages import FrameReady, Narration, Notice, TraceReady
+from .messages import FrameReady, Narration, Notice, RateFound, TraceReady
+from .rate_finder import RateFinderScreen
 from .screens import HelpScreen, ScenarioPicker, WriteScreen
 from . import requests as ask
 from .stepthrough import HOME_LESSONS, StepThroughScreen
@@ -104,6 +105,9 @@ class NnsimApp(App[int]):
                 tooltip="Write the current setup as a scenario file (nnsim run replays it)"),
         Binding("p", "step_through", "Phases", id="step-through",
                 tooltip="Step through one training step, phase by phase (pauses first)"),
+        Binding("g", "find_rate", "Rate finder", id="find-rate", show=False,
+                tooltip="Learning-rate range test on a copy of the selected run's weights "
+                        "(loss against a growing rate; offers a rate)"),
         Binding("enter", "resume", "Go on", id="resume", show=False,
                 tooltip="Resume (after a narration in --replay)"),
     ]
@@ -135,6 +139,7 @@ class NnsimApp(App[int]):
         self._started = 0.0
         self._spinner = 0
         self._watched: int | None = 0      # what the trainer was last told to watch (its default)
+        self._landscape_watched = None      # the landscape pane's run and grid, as last told
 
     @property
     def frame(self) -> Frame | None:
@@ -206,6 +211,7 @@ class NnsimApp(App[int]):
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.failure = ""
         self._watched = 0
+        self._landscape_watched = None
         self._started = time.monotonic()
         self.dashboard.set_scenario(self.scenario)
         self.sub_title = self.scenario.title
@@ -272,6 +278,9 @@ class NnsimApp(App[int]):
             if self.dashboard.watched != self._watched:    # the network pane came or went
                 self._watched = self.dashboard.watched
                 self.ask(ask.Watch(self._watched))
+            if self.dashboard.landscape_watched != self._landscape_watched:
+                self._landscape_watched = self.dashboard.landscape_watched
+                self.ask(ask.ShowLandscape(self._landscape_watched))
 
     # ------------------------------------------------------------------ actions
 
@@ -392,6 +401,19 @@ class NnsimApp(App[int]):
 
     def action_step_through(self) -> None:
         self.push_screen(StepThroughScreen(self.ask, self.dashboard.view.variant))
+
+    def action_find_rate(self) -> None:
+        frame = self.frame
+        if frame is None or self.trainer is None:
+            self.notify("the runs are still starting", severity="warning")
+            return
+        variant = min(self.dashboard.view.variant, len(frame.names) - 1)
+        self.push_screen(RateFinderScreen(frame.names[variant], self.configure))
+        self.ask(ask.FindRate(variant))
+
+    def on_rate_found(self, message: RateFound) -> None:
+        if self._mine(message) and isinstance(self.screen, RateFinderScreen):
+            self.screen.show_test(message.test, message.reason)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

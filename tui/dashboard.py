@@ -243,11 +243,20 @@ class DashboardScreen(Screen):
         return self.panes["network"].selected(self.frame, self.view)
 
     @property
+    def landscape_watched(self) -> tuple[int, tuple[int, int]] | None:
+        """The landscape pane's run and grid, or None while it is not on screen (the worker
+        measures the landscape only then)."""
+        pane = self.panes["landscape"]
+        shape = pane.grid_shape() if self.frame is not None and pane.display else None
+        return None if shape is None else (pane.selected(self.frame, self.view), shape)
+
+    @property
     def up_to_date(self) -> bool:
         """Every visible pane shows the latest frame, drawn at the size it has now (tests and
         screenshots wait for it; a pane resized by a narration bar arriving is not yet)."""
         return self.frame is not None and not any(
             pane in self._stale or self._drawn.get(pane, (None, None))[1] != widget.drawn_size
+            or not widget.measured(self.frame)
             for pane, widget in self.panes.items() if widget.display)
 
     # ------------------------------------------------------------------ drawing

@@ -9,7 +9,9 @@ each ended run's verdict, the network pane's unit maps).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +22,12 @@ from ..core.expectations import Outcome, Result
 from ..core.session import PastRun, Session
 from ..core.snapshot import Pictures, Snapshot, UnitMaps, frozen
 
+if TYPE_CHECKING:       # core.landscape loads the kernels (Numba): not before the first frame
+    from ..core.landscape import Valley
+
 TIMELINE_ROWS = 64          # moments of the weight histograms kept per run
+LANDSCAPE_SHARE = 0.05      # of the training thread's time the landscape may take while shown
+LANDSCAPE_SECONDS = 0.5     # and it is measured again at most this often
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class Frame:
                                                 # network pane shows (None for the others)
     past: tuple[PastRun, ...] = ()      # oldest first
     experiment: Experiment | None = None    # what the runs are, as a scenario file states it
+    valley: Valley | None = None        # the landscape pane's numbers, while it is on screen
 
     @property
     def step(self) -> int:
@@ -112,16 +120,23 @@ class FrameBuilder:
         self._final_outcomes: dict[int, Outcome] = {}
         self._units: dict[int, tuple[Snapshot, UnitMaps]] = {}  # run index: (snapshot, its maps)
         self._pictures: dict[int, tuple[Snapshot, Pictures]] = {}     # the same, its pictures
+        # The landscape pane's (run, (grid rows, cols)) while it is on screen, else None; the
+        # last valley measured with what it was measured for, and when it may be measured again.
+        self.landscape_view: tuple[int, tuple[int, int]] | None = None
+        self._valley: tuple[tuple, Valley] | None = None
+        self._valley_due = 0.0
 
     def start(self, session: Session) -> None:
         """The session's runs are new (other data, perhaps): forget the old ones."""
         self._points = tuple(PlanePoints.of(run.run.dataset) for run in session.runs)
         self._units.clear()
         self.restart(session)
+        self._record_paths(session)
 
     def restart(self, session: Session) -> None:
         """The runs are back at step 0."""
         self._pictures.clear()
+        self._valley = None
         self._timelines = [WeightTimeline().add(0, self._pictures_of(session, i).weight_hist, 0)
                            for i in range(len(session.runs))]
         self._final_outcomes.clear()
@@ -160,6 +175,7 @@ class FrameBuilder:
             units=tuple(self._unit_maps(session, i) for i in range(len(runs))),
             past=tuple(session.past),
             experiment=experiment,
+            valley=self._valley_of(session),
         )
 
     def _outcome(self, session: Session, index: int) -> Outcome:
@@ -194,3 +210,51 @@ class FrameBuilder:
         if kept is None or kept[0] is not run.snapshot:
             kept = self._units[index] = (run.snapshot, run.run.unit_maps())
         return kept[1]
+
+    @staticmethod
+    def _record_paths(session: Session) -> None:
+        """Every new run keeps its weights at each check, the path the landscape pane draws,
+        when the memory estimate allows (``budget.trajectory_rows``): bounded, a few MiB at
+        most, and a copy of the weights per check costs nothing beside the check itself."""
+        from ..core.budget import available_bytes, trajectory_rows
+
+        available = available_bytes()
+        for scripted in session.runs:
+            rows = trajectory_rows(scripted.run.layout.n_params, available, len(session.runs))
+            if rows:
+                scripted.run.record_trajectory(rows)
+
+    def _valley_key(self, session: Session) -> tuple | None:
+        if self.landscape_view is None:
+            return None
+        index, shape = self.landscape_view
+        return (min(index, len(session.runs) - 1), shape,
+                tuple((run.step, run.run.config.train.lr) for run in session.runs))
+
+    def valley_due(self, session: Session) -> bool:
+        """The valley on screen is not the runs' now, and may be measured again (a paused
+        dashboard publishes a frame for it)."""
+        key = self._valley_key(session)
+        return key is not None and (self._valley is None or self._valley[0] != key) \
+            and time.monotonic() >= self._valley_due
+
+    def _valley_of(self, session: Session) -> Valley | None:
+        """The landscape pane's valley, only while it is on screen; measured again when the runs
+        moved, at most every ``LANDSCAPE_SECONDS`` and within ``LANDSCAPE_SHARE`` of the thread's
+        time (a grid of a thousand points is a thousand passes over the training split):
+        between two measurements the pane shows the last one, which says its step."""
+        key = self._valley_key(session)
+        if key is None:
+            return None
+        kept = self._valley
+        if kept is not None and (kept[0] == key or (kept[0][:2] == key[:2]
+                                                    and time.monotonic() < self._valley_due)):
+            return kept[1]      # another run or grid is measured at once
+        from ..core.landscape import valley
+
+        started = time.perf_counter()
+        measured = valley([run.run for run in session.runs], key[0], key[1])
+        cost = time.perf_counter() - started
+        self._valley = (key, measured)
+        self._valley_due = time.monotonic() + max(LANDSCAPE_SECONDS, cost / LANDSCAPE_SHARE)
+        return measured

@@ -46,3 +46,13 @@ class TraceReady(TrainerMessage):
         super().__init__()
         self.trace = trace
         self.reason = reason
+
+
+class RateFound(TrainerMessage):
+    """The learning-rate range test's result (an immutable ``RangeTest``), or ``None`` and
+    ``reason`` when it could not run."""
+
+    def __init__(self, test, reason: str = "") -> None:
+        super().__init__()
+        self.test = test
+        self.reason = reason

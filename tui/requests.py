@@ -99,3 +99,17 @@ class Watch(Request):
     """The run whose units the network pane shows (None: the pane is not on screen)."""
 
     run: int | None
+
+
+@dataclass(frozen=True)
+class ShowLandscape(Request):
+    """The landscape pane's run and grid (rows, cols) while it is on screen; None: it is not."""
+
+    view: tuple[int, tuple[int, int]] | None
+
+
+@dataclass(frozen=True)
+class FindRate(Request):
+    """The learning-rate range test on a copy of run ``run``'s weights (the run untouched)."""
+
+    run: int

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any, Callable
 
+import numpy as np
 from textual.message import Message
 
 from ..core.narration import told
@@ -29,7 +30,7 @@ from ..core.scenario import Scenario
 from ..core.session import Note, Session
 from . import requests as ask
 from .frame import Frame, FrameBuilder
-from .messages import FrameReady, Narration, Notice, TraceReady, TrainerMessage
+from .messages import FrameReady, Narration, Notice, RateFound, TraceReady, TrainerMessage
 
 IDLE_POLL_SECONDS = 0.1     # how often an idle worker wakes to check it was cancelled
 SPEED_WINDOW_SECONDS = 1.0  # the steps/s shown is measured over this much wall time
@@ -112,6 +113,8 @@ class Trainer:
             self._drain()
             if self.playback.paused or not self._trainable():
                 self._wait_for_request(IDLE_POLL_SECONDS)
+                if self.frames.valley_due(self.session):    # the landscape of the last steps
+                    self._publish()
                 continue
             now = time.monotonic()
             due = pace.due(now)
@@ -324,6 +327,23 @@ class Trainer:
             return True
         self._traced = None
         self._round(1, adapt=False, peek=True)
+        return False
+
+    @handle.register
+    def _(self, request: ask.ShowLandscape) -> bool:
+        self.frames.landscape_view = request.view
+        return request.view is not None
+
+    @handle.register
+    def _(self, request: ask.FindRate) -> bool:
+        """The range test on copies of the run's state: the run, paused or not, is untouched."""
+        from ..core.lr_find import range_test
+
+        run = self.runs[min(request.run, len(self.runs) - 1)].run
+        if not np.isfinite(run.params).all():
+            self._post(RateFound(None, f"{run.name} diverged: its weights are not numbers"))
+        else:
+            self._post(RateFound(range_test(run)))
         return False
 
     @handle.register

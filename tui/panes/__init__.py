@@ -6,12 +6,13 @@ from __future__ import annotations
 from .base import Pane, View
 from .boundary import BoundaryPane
 from .gradients import GradientsPane
+from .landscape import LandscapePane
 from .lesson import LessonPane
 from .loss import LossPane
 from .network import NetworkPane
 from .weights import WeightsPane
 
 PANES: tuple[type[Pane], ...] = (LossPane, BoundaryPane, GradientsPane, WeightsPane, LessonPane,
-                                 NetworkPane)
+                                 NetworkPane, LandscapePane)
 
 __all__ = ["PANES", "Pane", "View"]

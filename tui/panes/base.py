@@ -87,6 +87,11 @@ class Pane(Vertical):
         """The sizes its pictures were fitted to: the pane's and each plot's in it."""
         return (self.size, tuple(plot.size for plot in self.query("Plot")))
 
+    def measured(self, frame: Frame) -> bool:
+        """Whether ``frame`` holds what this pane needs at its size (the worker measures some
+        pictures for the pane on screen, after it asked): screenshots and tests wait for it."""
+        return True
+
     def fingerprint(self, frame: Frame, view: View):
         """What this pane's picture depends on, when that is less than the whole frame; a frame
         with the same fingerprint as the one drawn is not drawn again (a paced run changes its

@@ -1,0 +1,93 @@
+"""The valley in the dashboard: the landscape pane (measured only while on screen, the paths of
+runs that share a start, what it says) and the learning-rate range test's modal (`g`): its
+result, setting the rate as the learner's change, and the live run untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conftest import LESSON
+from nnsim.core import lr_find
+from nnsim.core.run import Run
+from nnsim.tui.app import create_app
+from nnsim.tui.panes import PANES
+from nnsim.tui.panes.landscape import LandscapePane, LandscapeView
+from nnsim.tui.rate_finder import RateFinderScreen
+from pilot import scenario_file, settled, shown_text, wait_until
+
+LANDSCAPE_TAB = str(1 + PANES.index(LandscapePane))
+
+
+async def test_the_landscape_is_measured_only_while_the_pane_is_on_screen(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=40, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:          # tabs: the loss pane first
+        await wait_until(pilot, lambda: settled(app)() and app.frame.valley is None)
+        await pilot.press(LANDSCAPE_TAB)
+        pane = app.dashboard.panes["landscape"]
+        # the grid follows the map's size (measured again once the caption has its lines)
+        await wait_until(pilot, lambda: app.frame.valley is not None and app.up_to_date
+                         and app.frame.valley.landscape.losses.shape == pane.grid_shape(),
+                         "the landscape to be measured at the map's size and drawn")
+        land = app.frame.valley.landscape
+        assert land.step == 40 and land.plane.kind == "pca"
+        assert [path.name for path in land.paths] == ["adam", "sgd"]     # one start, one plane
+        note = app.dashboard.query_one("#landscape-note").render().plain
+        assert f"slice through {land.n_params:,} dimensions" in note
+        assert f"{land.plane.explained:.0%} of their variance" in note
+        assert "next step (lr" in note
+        picture = shown_text(app.dashboard.query_one(LandscapeView))
+        assert picture.count("●") == 2 and "○" in picture
+        await pilot.press("1")
+        await pilot.press("n")                                   # a step with the pane hidden
+        await wait_until(pilot, lambda: app.frame.step == 41 and app.frame.valley is None,
+                         "a frame without the landscape")
+
+
+async def test_the_grid_is_the_selected_runs_weights(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=30, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        await pilot.press(LANDSCAPE_TAB, "v")                    # the second run: sgd
+        await wait_until(pilot, lambda: app.frame.valley is not None
+                         and app.frame.valley.landscape.run == "sgd" and app.up_to_date)
+        land = app.frame.valley.landscape
+        live = app.trainer.session.runs[1].run
+        np.testing.assert_array_equal(land.plane.origin, live.params)
+        assert app.frame.valley.line.step == live.step
+
+
+async def test_the_range_test_offers_a_rate_and_sets_it_as_the_learners_change(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        live = app.trainer.session.runs[0].run
+        before = live.params.copy()
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, RateFinderScreen)
+                         and app.screen.test is not None, "the range test's result")
+        test = app.screen.test
+        # the same numbers as the range test on a twin run at the same step
+        twin = Run(live.config, name=live.name, base_dir=app.scenario.base_dir)
+        twin.advance(20)
+        expected = lr_find.range_test(twin)
+        np.testing.assert_array_equal(test.losses, expected.losses)
+        np.testing.assert_array_equal(live.params, before)        # the live run untouched
+        assert test.suggestion is not None
+        await pilot.press("enter")
+        suggested = float(f"{test.suggestion:.3g}")
+        await wait_until(pilot, lambda: not isinstance(app.screen, RateFinderScreen)
+                         and app.frame.configs[0].train.lr == suggested, "the rate set")
+        assert not app.frame.experiment.is_lesson                 # the learner's change
+
+
+async def test_escape_closes_the_range_test_and_changes_nothing(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        lr = app.frame.configs[0].train.lr
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, RateFinderScreen)
+                         and app.screen.test is not None)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, RateFinderScreen))
+        assert app.frame.configs[0].train.lr == lr and app.frame.experiment.is_lesson

@@ -103,3 +103,19 @@ def test_the_slowest_pace_is_a_step_a_second():
     for _ in range(10):
         playback.scale(0.5, now=0.0)
     assert playback.pace.steps_per_second == 1.0
+
+
+def test_slower_from_full_speed_before_any_measurement_starts_from_the_fastest_pace():
+    playback = Playback(None)
+    playback.scale(0.5, now=0.0)                # nothing measured yet
+    assert playback.pace.steps_per_second == FASTEST_PACE / 2
+
+
+def test_faster_stops_at_the_fastest_pace_before_going_to_full_speed():
+    playback = Playback(FASTEST_PACE / 2)
+    playback.scale(2.0, now=0.0)
+    assert playback.pace.steps_per_second == FASTEST_PACE
+    playback.scale(2.0, now=0.0)
+    assert playback.pace.steps_per_second is None
+    playback.toggle_full_speed(now=1.0)         # reached by `.`, not `f`: no pace to go back to
+    assert playback.pace.steps_per_second is None and playback.pace.due(2.0) is None

@@ -181,6 +181,18 @@ def test_a_refused_change_changes_nothing(tmp_path):
     assert session.runs is runs and session.is_lesson and not session.past
 
 
+def test_a_live_value_one_run_refuses_is_said_as_that_runs_error(tmp_path):
+    """Each run takes a live change in turn: the runs before the one that refuses keep it, and
+    the refusal names the run and says the loader's words, as an error."""
+    session = Session(lesson_at(tmp_path, LESSON))
+    advance(session, 10)
+    (note,) = session.set_everywhere("train.lr", lambda cfg: 0.05 if cfg.train.optimizer == "adam" else -1.0)
+    assert note.severity == "error"
+    assert note.text.startswith("sgd: ") and "train.lr" in note.text and "-1" in note.text
+    assert [run.run.config.train.lr for run in session.runs] == [0.05, 0.3]
+    assert [(c.variant, c.key, c.after) for c in session.experiment.changes] == [("adam", "train.lr", 0.05)]
+
+
 def test_changes_of_several_runs_are_said_once_when_alike(tmp_path):
     session = Session(lesson_at(tmp_path, LESSON))
     advance(session, 10)

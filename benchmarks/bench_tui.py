@@ -24,6 +24,12 @@ Run from the repository root, against the installed package:
    playground's steady steps/s headless with and without ``unit_maps`` after every chunk (as
    the worker publishes), and in the dashboard at 80x24 with the network tab shown against
    the loss tab. ``--network`` runs only this part.
+6. The landscape pane: what one measurement costs (the worker's ``core.landscape.valley``: the
+   grid's losses and the step line, at the grid 80x24 and 160x48 give the map, against the
+   ``Run.pictures`` the worker takes for every frame; drawing the map, against drawing the
+   decision boundary at the same size), and the CPU of the paced dashboard (sgd-vs-adam at its
+   lesson's pace, 80x24) with the landscape tab shown against the loss tab.
+   ``--landscape`` runs only this part.
 Nothing here asserts a timing; the issue's targets are printed beside the figures.
 """
 
@@ -303,8 +309,78 @@ def network_pane() -> None:
     print(f"   unit_maps took {min(shares):.1%} of the wall time (least of {REPEATS} runs)")
 
 
+LANDSCAPE_PACED = """
+import asyncio, os, sys, time
+from nnsim.tui.app import create_app
+tab = sys.argv[1]
+async def main():
+    app = create_app("sgd-vs-adam", seed=0, paced=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.frame is None or app.frame.step < 10:
+            await asyncio.sleep(0.01)
+        await pilot.press(tab)
+        await asyncio.sleep(2.0)                     # the first measurement, the tab drawn
+        cpu, wall, step = sum(os.times()[:2]), time.perf_counter(), app.frame.step
+        await asyncio.sleep(10.0)
+        cpu, wall = sum(os.times()[:2]) - cpu, time.perf_counter() - wall
+        print(f"{cpu / wall:.4f} {(app.frame.step - step) / wall:.1f}")
+asyncio.run(main())
+"""
+
+
+def landscape_pane() -> None:
+    from nnsim.core.landscape import valley
+    from nnsim.core.run import Run
+    from nnsim.tui.frame import PlanePoints
+    from nnsim.tui.panes.boundary import BoundaryPicture
+    from nnsim.tui.panes.landscape import LandscapePicture
+
+    print("6. the landscape pane (measured only while on screen, at most every 0.5 s and within "
+          "5% of the training thread)")
+    print("   ms per measurement or drawing (best of 20 calls)")
+    print(f"   {'':<40}{'landscape':>9}   {'reference':>17}  {'ratio':>8}")
+    for name in ("sgd-vs-adam", "momentum"):
+        scenario = load_scenario(name, seed=0)
+        runs = [Run(v.config, name=v.name, alongside=len(scenario.variants))
+                for v in scenario.variants]
+        for run in runs:
+            run.record_trajectory(128)
+            run.advance(run.config.train.steps // 4)
+        pictures_ms = best_ms(runs[0].pictures, 20)
+        run = runs[0]
+        boundary_pictures = run.pictures()
+        boundary = BoundaryPicture(boundary_pictures.boundary, boundary_pictures.boundary_extent,
+                                   run.dataset.task, PlanePoints.of(run.dataset))
+        # The map's grid and drawing area: a tab at 80x24, the grid's cell at 160x48.
+        for grid, (width, height) in (((26, 32), (36, 13)), ((16, 32), (42, 8))):
+            valley_ms = best_ms(lambda: valley(runs, 0, grid), 20)
+            print(f"   {f'{name} valley, grid {grid[0]}x{grid[1]}':<40}{valley_ms:>9.2f}   "
+                  f"{pictures_ms:>8.2f} pictures  {valley_ms / pictures_ms:>8.2f}")
+            picture = LandscapePicture(valley(runs, 0, grid).landscape, run.name,
+                                       tuple(r.name for r in runs))
+            draw_ms = best_ms(lambda: drawn(picture, width, height), 20)
+            boundary_ms = best_ms(lambda: drawn(boundary, width, height), 20)
+            print(f"   {f'{name} map drawn at {width}x{height}':<40}{draw_ms:>9.2f}   "
+                  f"{boundary_ms:>8.2f} boundary  {draw_ms / boundary_ms:>8.2f}")
+    print("   CPU of the paced dashboard, sgd-vs-adam at 80x24 (share of one core over 10 s; "
+          "best of interleaved runs)")
+    shares: dict[str, list[float]] = {}
+    for _ in range(REPEATS):
+        for tab, label in (("1", "loss tab"), ("7", "landscape tab")):
+            out = subprocess.run([sys.executable, "-c", LANDSCAPE_PACED, tab], check=True,
+                                 capture_output=True, text=True).stdout.split()
+            shares.setdefault(label, []).append(float(out[0]))
+    for label, values in shares.items():
+        print(f"   {label:<20}{min(values):6.1%} of a core   (runs: "
+              f"{', '.join(f'{v:.1%}' for v in values)})")
+    print(f"   ratio {min(shares['landscape tab']) / min(shares['loss tab']):.2f}")
+
+
 def main() -> None:
     names = sys.argv[1:] or ["playground", "sgd-vs-adam", "learning-rate"]
+    if names == ["--landscape"]:
+        landscape_pane()
+        return
     if names == ["--paced"]:
         paced_cpu()
         return
@@ -317,6 +393,7 @@ def main() -> None:
     startup()
     paced_cpu()
     network_pane()
+    landscape_pane()
 
 
 if __name__ == "__main__":

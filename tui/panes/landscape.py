@@ -46,6 +46,20 @@ def loss_colors(losses: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def line_pixels(row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of straight segments joining consecutive points (row[i], col[i]), every
+    segment at once: one pixel per step along its longer axis."""
+    if len(row) < 2:
+        return row, col
+    r0, c0, dr, dc = row[:-1], col[:-1], np.diff(row), np.diff(col)
+    lengths = np.maximum(np.abs(dr), np.abs(dc)) + 1                     # pixels per segment
+    segment = np.repeat(np.arange(len(lengths)), lengths)
+    along = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    share = along / np.maximum(lengths - 1, 1)[segment]
+    return ((r0[segment] + dr[segment] * share).round().astype(int),
+            (c0[segment] + dc[segment] * share).round().astype(int))
+
+
 class LandscapePicture(Picture):
     """The map of one ``Landscape`` with the paths, filling the space it is given."""
 
@@ -69,12 +83,9 @@ class LandscapePicture(Picture):
             color = colors.variant_color(self.names.index(path.name)) if path.name in self.names \
                 else colors.NEUTRAL
             row, col = self._pixels(path.coordinates, pixel_rows, cols)
-            for r0, c0, r1, c1 in zip(row, col, row[1:], col[1:]):
-                n = max(abs(r1 - r0), abs(c1 - c0)) + 1
-                rr = np.linspace(r0, r1, n).round().astype(int)
-                cc = np.linspace(c0, c1, n).round().astype(int)
-                inside = (rr >= 0) & (rr < pixel_rows) & (cc >= 0) & (cc < cols)
-                rgb[rr[inside], cc[inside]] = color
+            rr, cc = line_pixels(row, col)
+            inside = (rr >= 0) & (rr < pixel_rows) & (cc >= 0) & (cc < cols)
+            rgb[rr[inside], cc[inside]] = color
             if len(row) and 0 <= row[0] < pixel_rows and 0 <= col[0] < cols:
                 marks[(int(row[0]) // 2, int(col[0]))] = (START_MARK, colors.NEUTRAL)
             if len(row) and 0 <= row[-1] < pixel_rows and 0 <= col[-1] < cols:
@@ -87,8 +98,11 @@ class LandscapePicture(Picture):
         coordinates = coordinates[np.isfinite(coordinates).all(axis=1)]
         a0, a1 = land.alphas[0], land.alphas[-1]
         b0, b1 = land.betas[0], land.betas[-1]
-        col = np.floor((coordinates[:, 0] - a0) / ((a1 - a0) or 1.0) * cols).astype(int)
-        row = np.floor((b1 - coordinates[:, 1]) / ((b1 - b0) or 1.0) * pixel_rows).astype(int)
+        # Clipped a pixel beyond the edges: a point far off the map is drawn towards it.
+        col = np.clip(np.floor((coordinates[:, 0] - a0) / ((a1 - a0) or 1.0) * cols),
+                      -1, cols).astype(int)
+        row = np.clip(np.floor((b1 - coordinates[:, 1]) / ((b1 - b0) or 1.0) * pixel_rows),
+                      -1, pixel_rows).astype(int)
         return np.minimum(row, pixel_rows - 1), np.minimum(col, cols - 1)
 
 

@@ -221,13 +221,16 @@ import asyncio, os, sys, time
 from nnsim.tui.app import create_app
 from nnsim.tui.requests import ScalePace
 pace, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+scenario, tab = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else ("playground", "1")
 async def main():
-    app = create_app("playground", seed=0, paced=True)
+    app = create_app(scenario, seed=0, paced=True)
     async with app.run_test(size=(width, height)) as pilot:
         while app.frame is None or app.frame.step < 10:
             await asyncio.sleep(0.01)
-        app.trainer.send(ScalePace(pace / app.frame.pace))
-        await asyncio.sleep(2.0)                     # settle at the new pace
+        if pace:                                     # 0: the lesson's own pace
+            app.trainer.send(ScalePace(pace / app.frame.pace))
+        await pilot.press(tab)
+        await asyncio.sleep(2.0)                     # settle at the new pace, the tab drawn
         cpu, wall, step = sum(os.times()[:2]), time.perf_counter(), app.frame.step
         await asyncio.sleep(10.0)
         cpu, wall = sum(os.times()[:2]) - cpu, time.perf_counter() - wall
@@ -309,25 +312,6 @@ def network_pane() -> None:
     print(f"   unit_maps took {min(shares):.1%} of the wall time (least of {REPEATS} runs)")
 
 
-LANDSCAPE_PACED = """
-import asyncio, os, sys, time
-from nnsim.tui.app import create_app
-tab = sys.argv[1]
-async def main():
-    app = create_app("sgd-vs-adam", seed=0, paced=True)
-    async with app.run_test(size=(80, 24)) as pilot:
-        while app.frame is None or app.frame.step < 10:
-            await asyncio.sleep(0.01)
-        await pilot.press(tab)
-        await asyncio.sleep(2.0)                     # the first measurement, the tab drawn
-        cpu, wall, step = sum(os.times()[:2]), time.perf_counter(), app.frame.step
-        await asyncio.sleep(10.0)
-        cpu, wall = sum(os.times()[:2]) - cpu, time.perf_counter() - wall
-        print(f"{cpu / wall:.4f} {(app.frame.step - step) / wall:.1f}")
-asyncio.run(main())
-"""
-
-
 def landscape_pane() -> None:
     from nnsim.core.landscape import valley
     from nnsim.core.run import Run
@@ -367,8 +351,8 @@ def landscape_pane() -> None:
     shares: dict[str, list[float]] = {}
     for _ in range(REPEATS):
         for tab, label in (("1", "loss tab"), ("7", "landscape tab")):
-            out = subprocess.run([sys.executable, "-c", LANDSCAPE_PACED, tab], check=True,
-                                 capture_output=True, text=True).stdout.split()
+            out = subprocess.run([sys.executable, "-c", PACED, "0", "80", "24", "sgd-vs-adam",
+                                  tab], check=True, capture_output=True, text=True).stdout.split()
             shares.setdefault(label, []).append(float(out[0]))
     for label, values in shares.items():
         print(f"   {label:<20}{min(values):6.1%} of a core   (runs: "

@@ -14,7 +14,7 @@ from nnsim.core.driver import ScriptedRun, play
 from nnsim.core.experiment import scenario_toml
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
-from nnsim.core.session import Session
+from nnsim.core.session import Note, Session
 from nnsim.tui.frame import FrameBuilder
 from nnsim.tui.messages import Narration, Notice
 from nnsim.tui.requests import BackToLesson, Configure, Resume, ScaleSetting
@@ -191,6 +191,17 @@ def test_a_live_value_one_run_refuses_is_said_as_that_runs_error(tmp_path):
     assert note.text.startswith("sgd: ") and "train.lr" in note.text and "-1" in note.text
     assert [run.run.config.train.lr for run in session.runs] == [0.05, 0.3]
     assert [(c.variant, c.key, c.after) for c in session.experiment.changes] == [("adam", "train.lr", 0.05)]
+
+
+def test_the_rate_keys_say_the_rates_they_set(tmp_path):
+    """`+` and `-` answer with every run's new rate (an 80-column status line may have no room
+    for them): times or divided by the factor, and "for every run" only when there are several."""
+    both = Session(lesson_at(tmp_path, LESSON))             # adam 0.01, sgd 0.3
+    assert both.scale("train.lr", 2.0) == [Note("learning rate ×2 for every run: 0.02, 0.6")]
+    assert both.scale("train.lr", 0.25) == [Note("learning rate ÷4 for every run: 0.005, 0.15")]
+    one = Session(lesson_at(tmp_path))                       # 0.01
+    assert one.scale("train.lr", 0.5) == [Note("learning rate ÷2: 0.005")]
+    assert one.scale("train.lr", 1.0) == [Note("learning rate ×1: 0.005")]
 
 
 def test_changes_of_several_runs_are_said_once_when_alike(tmp_path):

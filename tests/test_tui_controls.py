@@ -263,3 +263,21 @@ async def test_one_press_one_unit_however_quick_the_presses(tmp_path):
                          "five more units")
         await pilot.pause(0.3)
         assert app.frame.configs[0].model.layers == (before[0] + 5, *before[1:])
+
+
+async def test_the_controls_beside_the_panes_leave_the_data_the_network_and_the_lesson_on_screen(tmp_path):
+    """Playground steers with the data, the network and its output in view: at 160x48 the panel
+    takes the weights' and the valley's places, never the network's."""
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_until(pilot, settled(app))
+        await open_controls(pilot)
+        await pilot.pause()
+        screen = app.screen.region
+        for pane in ("loss", "boundary", "network", "gradients", "lesson"):
+            widget = app.dashboard.panes[pane]
+            assert widget.display and widget.region.height >= 8, pane
+            assert screen.contains_region(widget.region), pane
+        assert not app.dashboard.panes["weights"].display
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.dashboard.panes["weights"].display)

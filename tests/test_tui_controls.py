@@ -281,3 +281,22 @@ async def test_the_controls_beside_the_panes_leave_the_data_the_network_and_the_
         assert not app.dashboard.panes["weights"].display
         await pilot.press("c")
         await wait_until(pilot, lambda: app.dashboard.panes["weights"].display)
+
+
+@pytest.mark.parametrize("size", [(80, 24), WIDE], ids=["modal", "beside"])
+async def test_pgdn_and_pgup_jump_between_the_sections_of_the_controls(tmp_path, size):
+    """At 80x24 the training settings were twenty tabs down: a section is one key away."""
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, settled(app))
+        await open_controls(pilot)
+        focused = lambda: app.screen.focused.name
+        await wait_until(pilot, lambda: app.screen.focused is not None and focused() == "data.kind")
+        for key, wanted in (("pagedown", "model.layers"), ("pagedown", "train.loss"),
+                            ("pagedown", "train.loss"), ("pageup", "model.layers"),
+                            ("pageup", "data.kind"), ("pageup", "data.kind")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda: focused() == wanted, f"{key} to reach {wanted}")
+        panel(app).focus_control("model.activation")          # mid-section: the next one
+        await pilot.press("pagedown")
+        await wait_until(pilot, lambda: focused() == "train.loss", "pgdn from activation")

@@ -171,7 +171,9 @@ class Field(Input):
 class ControlsPanel(VerticalScroll):
     """Every control; it shows the selected run's settings and sends changes through the app."""
 
-    BINDINGS = [Binding("escape", "leave", "Back to the panes", show=False)]
+    BINDINGS = [Binding("escape", "leave", "Back to the panes", show=False),
+                Binding("pagedown", "section(1)", "Next section", show=False),
+                Binding("pageup", "section(-1)", "Previous section", show=False)]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -238,7 +240,7 @@ class ControlsPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self.border_title = "Controls"
-        self.border_subtitle = "enter sets · esc back"
+        self.border_subtitle = "pgdn/pgup sections · enter sets · esc back"
         self.call_after_refresh(self._start)
 
     def _start(self) -> None:
@@ -418,6 +420,17 @@ class ControlsPanel(VerticalScroll):
             self.screen.dismiss()
         else:
             self.screen.set_focus(None)
+
+    def action_section(self, step: int) -> None:
+        """pgdn / pgup: the first control of the next or the previous section (data, network,
+        training), so that a control at the bottom is a few keys away, not twenty tabs."""
+        node, children = self.screen.focused, list(self.children)
+        while node is not None and node.parent is not self:
+            node = node.parent
+        before = children[:children.index(node) + 1] if node is not None else []
+        current = max(0, sum(child.has_class("controls-section") for child in before) - 1)
+        target = min(max(current + step, 0), len(SECTIONS) - 1)
+        self.focus_control(SECTIONS[target][1][0])
 
     def focus_control(self, key: str) -> None:
         """Put the focus on ``key``'s control (the palette's "set …" commands)."""

@@ -40,6 +40,14 @@ MIN_PCA_SHARE = 1e-12       # a second singular value below this share of the fi
 RANDOM_SEED = 2018          # the random plane's seed (the year of Li et al.)
 MARGIN = 0.25               # the grid reaches this share of the paths' span beyond them
 LINE_STEPS = 3.0            # the step line runs from the weights before the step to 3 steps on
+LINE_POINTS = 31            # values of t along it
+# What the dashboard's worker may spend on one measurement, in examples × parameters (one
+# forward pass over one example costs about one multiply-add per parameter): 1.5e8 is about
+# 60 ms here, a 26 × 32 grid of sgd-vs-adam. A bigger network or data set gets a coarser grid,
+# down to MIN_GRID a side, then the loss on the first rows of the (shuffled) training split.
+DASHBOARD_WORK = 1.5e8
+MIN_GRID = 12
+MIN_ROWS = 32
 
 
 # --- the path -------------------------------------------------------------------------------
@@ -163,10 +171,12 @@ def grid_losses(loss_code, origin, first, second, alphas, betas, table, x, y, bl
                                         scratch)[0]
 
 
-def losses_on_plane(run, plane: Plane, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
-    """(len(betas), len(alphas)) the training loss of ``run``'s data over the plane's grid."""
+def losses_on_plane(run, plane: Plane, alphas: np.ndarray, betas: np.ndarray,
+                    rows: int | None = None) -> np.ndarray:
+    """(len(betas), len(alphas)) the training loss of ``run``'s data over the plane's grid (on
+    the first ``rows`` rows of the training split; None: all of it)."""
     state = run.train_state()           # copies: the capacity and loss code the run measures with
-    x, y = run.dataset.x_train, run.dataset.y_train
+    x, y = run.dataset.x_train[:rows], run.dataset.y_train[:rows]
     out = np.empty((len(betas), len(alphas)))
     # Writable copies: a read-only array (a frozen one) would be another compiled signature.
     origin, first, second, alphas, betas = (np.array(a, dtype=float) for a in (
@@ -200,6 +210,8 @@ class Landscape:
     betas: np.ndarray           # (rows,) b of each grid row
     losses: np.ndarray          # (rows, cols) the training loss at (alphas[i], betas[j])
     paths: tuple[RunPath, ...]  # every run on this plane (the selected one among them)
+    examples: int               # the training examples the losses are measured on: the first
+    train_rows: int             # ``examples`` of the split's ``train_rows`` (all, headless)
 
 
 def shares_start(run, other) -> bool:
@@ -225,10 +237,28 @@ def path_points(run) -> tuple[np.ndarray, np.ndarray]:
     return steps, weights
 
 
-def landscape(runs, selected: int = 0, shape: tuple[int, int] = (21, 21)) -> Landscape:
+def within(work: float | None, shape: tuple[int, int], n_params: int,
+           train_rows: int) -> tuple[tuple[int, int], int]:
+    """The grid (rows, cols) and the training rows a measurement of ``shape`` over ``train_rows``
+    may take for ``work`` (examples × parameters; None: no limit): the grid shrinks first (to
+    ``MIN_GRID`` a side, its shape kept), then the rows (to ``MIN_ROWS``)."""
+    rows, cols = shape
+    if work is None or rows * cols * train_rows * n_params <= work:
+        return shape, train_rows
+    scale = max(np.sqrt(work / (rows * cols * train_rows * n_params)),
+                MIN_GRID / min(rows, cols))
+    shape = (max(2, min(rows, round(rows * scale))), max(2, min(cols, round(cols * scale))))
+    examples = int(work // (shape[0] * shape[1] * n_params))
+    return shape, max(min(MIN_ROWS, train_rows), min(train_rows, examples))
+
+
+def landscape(runs, selected: int = 0, shape: tuple[int, int] = (21, 21),
+              work: float | None = None) -> Landscape:
     """The loss over the plane through ``runs[selected]``'s weights (``shape``: grid rows,
-    cols), with the path of every run that shares its start."""
+    cols), with the path of every run that shares its start; ``work``: see ``within``."""
     run = runs[selected]
+    train_rows = len(run.dataset.y_train)
+    shape, examples = within(work, shape, run.layout.n_params, train_rows)
     together = [other for other in runs if shares_start(run, other)]
     paths = [(other.name, *path_points(other)) for other in together]
     origin = run.params.copy()
@@ -238,8 +268,9 @@ def landscape(runs, selected: int = 0, shape: tuple[int, int] = (21, 21)) -> Lan
     drawn = tuple(RunPath(name, frozen(steps, dtype=np.int64), frozen(plane.coordinates(weights)))
                   for name, steps, weights in paths)
     alphas, betas = grid_axes(plane, drawn, shape)
+    losses = losses_on_plane(run, plane, alphas, betas, examples)
     return Landscape(run.name, run.step, run.layout.n_params, plane, frozen(alphas), frozen(betas),
-                     frozen(losses_on_plane(run, plane, alphas, betas)), drawn)
+                     frozen(losses), drawn, examples, train_rows)
 
 
 def grid_axes(plane: Plane, paths, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +299,8 @@ class StepLine:
     learning_rate: float
     step_length: float          # ‖update‖
     t: np.ndarray               # (n,) 0 … LINE_STEPS
-    losses: np.ndarray          # (n,)
+    losses: np.ndarray          # (n,) on the first ``examples`` rows of the training split
+    examples: int
 
     @property
     def landed(self) -> float:
@@ -297,15 +329,19 @@ def next_update(run) -> tuple[np.ndarray, float]:
     return state.params - before, run.current_lr
 
 
-def step_line(run, points: int = 31) -> StepLine:
-    """The loss along the run's next step (see ``StepLine``), at ``points`` values of t."""
+def step_line(run, points: int = LINE_POINTS, work: float | None = None) -> StepLine:
+    """The loss along the run's next step (see ``StepLine``), at ``points`` values of t;
+    ``work``: see ``within`` (the line's points are kept, the rows shrink)."""
     update, lr = next_update(run)
     t = np.linspace(0.0, LINE_STEPS, points)
     plane = Plane(run.params.copy(), np.vstack([update, np.zeros_like(update)]), "line",
                   float("nan"))
-    losses = losses_on_plane(run, plane, t, np.zeros(1))[0]
+    train_rows = len(run.dataset.y_train)
+    examples = train_rows if work is None else max(
+        min(MIN_ROWS, train_rows), min(train_rows, int(work // (points * run.layout.n_params))))
+    losses = losses_on_plane(run, plane, t, np.zeros(1), examples)[0]
     return StepLine(run.name, run.step, lr, float(np.linalg.norm(update)), frozen(t),
-                    frozen(losses))
+                    frozen(losses), examples)
 
 
 # --- what the dashboard shows ---------------------------------------------------------------
@@ -315,16 +351,19 @@ class Valley:
     """The landscape pane's numbers for one moment: the plane and the selected run's next step
     along the slope, or why there are none (``reason``)."""
 
+    shape: tuple[int, int]      # the grid asked for (the landscape's may be coarser: ``within``)
     landscape: Landscape | None
     line: StepLine | None
     reason: str = ""
 
 
-def valley(runs, selected: int, shape: tuple[int, int]) -> Valley:
-    """``landscape`` and ``step_line`` of ``runs[selected]``; none for a run whose weights are
-    no longer numbers."""
+def valley(runs, selected: int, shape: tuple[int, int], work: float | None = DASHBOARD_WORK
+           ) -> Valley:
+    """``landscape`` and ``step_line`` of ``runs[selected]`` within ``work`` each; none for a run
+    whose weights are no longer numbers."""
     run = runs[selected]
     if not np.isfinite(run.params).all():
-        return Valley(None, None, f"{run.name} diverged at step {run.diverged_step}: its weights "
-                                  "are no longer numbers, there is no valley to draw")
-    return Valley(landscape(runs, selected, shape), step_line(run))
+        return Valley(shape, None, None,
+                      f"{run.name} diverged at step {run.diverged_step}: its weights are no "
+                      "longer numbers, there is no valley to draw")
+    return Valley(shape, landscape(runs, selected, shape, work), step_line(run, work=work))

@@ -170,3 +170,31 @@ def test_a_rate_too_high_overshoots_the_line_and_too_low_stops_short():
     point uphill on the whole split)."""
     assert L.step_line(trained(steps=60, lr=30.0, batch_size=0)).lowest < 1.0
     assert L.step_line(trained(steps=60, lr=0.01, batch_size=0)).lowest > 1.0
+
+
+def test_the_dashboards_work_shrinks_the_grid_then_the_rows():
+    assert L.within(None, (30, 30), 10**4, 10**4) == ((30, 30), 10**4)
+    assert L.within(1e9, (20, 20), 100, 1000) == ((20, 20), 1000)         # it fits
+    assert L.within(2e7, (20, 20), 100, 1000) == ((14, 14), 1000)        # a coarser grid
+    assert L.within(1e6, (20, 20), 100, 1000) == ((12, 12), 69)          # then fewer rows
+    (rows, cols), examples = L.within(1e6, (32, 16), 10**4, 1000)
+    assert min(rows, cols) == L.MIN_GRID and rows == 2 * cols             # its shape kept
+    assert examples == max(L.MIN_ROWS, int(1e6 // (rows * cols * 10**4)))
+
+
+def test_a_grid_on_fewer_rows_is_the_reference_on_those_rows():
+    run = trained()
+    land = L.landscape([run], 0, (30, 30), work=2e5)
+    assert land.examples < land.train_rows and land.losses.shape[0] < 30
+    weights = land.plane.point(land.alphas[1], land.betas[2])
+    layers = ref.unpack(run.layout.table, weights)
+    logits, _ = ref.forward(layers, run.dataset.x_train[:land.examples])
+    expected = ref.data_loss(LOSS_NAME[run.train_state().loss_code], logits,
+                             run.dataset.y_train[:land.examples])[0]
+    assert land.losses[2, 1] == pytest.approx(expected, rel=1e-9)
+    line = L.step_line(run, work=2e4)
+    assert line.examples < line_full_rows(run) and len(line.t) == L.LINE_POINTS
+
+
+def line_full_rows(run) -> int:
+    return len(run.dataset.y_train)

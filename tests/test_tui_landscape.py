@@ -26,9 +26,11 @@ async def test_the_landscape_is_measured_only_while_the_pane_is_on_screen(tmp_pa
         pane = app.dashboard.panes["landscape"]
         # the grid follows the map's size (measured again once the caption has its lines)
         await wait_until(pilot, lambda: app.frame.valley is not None and app.up_to_date
-                         and app.frame.valley.landscape.losses.shape == pane.grid_shape(),
+                         and app.frame.valley.shape == pane.grid_shape(),
                          "the landscape to be measured at the map's size and drawn")
         land = app.frame.valley.landscape
+        assert land.losses.shape == app.frame.valley.shape        # a small network: every point
+        assert land.examples == land.train_rows
         assert land.step == 40 and land.plane.kind == "pca"
         assert [path.name for path in land.paths] == ["adam", "sgd"]     # one start, one plane
         note = app.dashboard.query_one("#landscape-note").render().plain

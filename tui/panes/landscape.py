@@ -168,8 +168,7 @@ class LandscapePane(Pane):
     def measured(self, frame: Frame) -> bool:
         """The frame's valley is measured on the grid the map needs at its size now."""
         valley = frame.valley
-        return valley is not None and (valley.landscape is None
-                                       or valley.landscape.losses.shape == self.grid_shape())
+        return valley is not None and valley.shape == self.grid_shape()
 
     def fingerprint(self, frame: Frame, view: View):
         return (view.variant, id(frame.valley), frame.labels)
@@ -227,6 +226,9 @@ class LandscapePane(Pane):
             text.append("…", style="dim")
             text.append("■", style=colors.hex_color(HIGH))
             text.append(f" {finite.max():.3g} · step {land.step}", style="dim")
+        if land.examples < land.train_rows:
+            text.append(f" · on {land.examples:,} of {land.train_rows:,} training examples",
+                        style="dim")
         if line is not None:
             text.append(f"\nright: the loss along the next step (lr {line.learning_rate:.3g}), "
                         f"which {line_words(line)}")

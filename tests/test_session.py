@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import LESSON
-from nnsim.core.config import get_value
+from nnsim.core.config import config_from_dict, get_value
 from nnsim.core.driver import ScriptedRun, play
-from nnsim.core.experiment import scenario_toml
+from nnsim.core.experiment import Change, describe_change, scenario_toml
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
 from nnsim.core.session import Note, Session
@@ -186,11 +186,13 @@ def test_a_live_value_one_run_refuses_is_said_as_that_runs_error(tmp_path):
     the refusal names the run and says the loader's words, as an error."""
     session = Session(lesson_at(tmp_path, LESSON))
     advance(session, 10)
-    (note,) = session.set_everywhere("train.lr", lambda cfg: 0.05 if cfg.train.optimizer == "adam" else -1.0)
+    (note,) = session.set_everywhere(
+        "train.lr", lambda cfg: 0.05 if cfg.train.optimizer == "adam" else -1.0)
     assert note.severity == "error"
     assert note.text.startswith("sgd: ") and "train.lr" in note.text and "-1" in note.text
     assert [run.run.config.train.lr for run in session.runs] == [0.05, 0.3]
-    assert [(c.variant, c.key, c.after) for c in session.experiment.changes] == [("adam", "train.lr", 0.05)]
+    assert [(c.variant, c.key, c.after) for c in session.experiment.changes] == \
+        [("adam", "train.lr", 0.05)]
 
 
 def test_the_rate_keys_say_the_rates_they_set(tmp_path):
@@ -202,6 +204,33 @@ def test_the_rate_keys_say_the_rates_they_set(tmp_path):
     one = Session(lesson_at(tmp_path))                       # 0.01
     assert one.scale("train.lr", 0.5) == [Note("learning rate ÷2: 0.005")]
     assert one.scale("train.lr", 1.0) == [Note("learning rate ×1: 0.005")]
+
+
+def test_a_live_key_from_the_controls_applies_at_the_next_step_without_a_restart(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    advance(session, 10)
+    runs = session.runs
+    assert session.configure((("train.lr", 0.05), ("train.optimizer", "sgd"))) == []
+    assert session.runs is runs and runs[0].step == 10 and not session.past
+    cfg = runs[0].run.config
+    assert (cfg.train.lr, cfg.train.optimizer) == (0.05, "sgd")
+    assert {(c.key, c.step) for c in session.experiment.changes} == {("train.lr", 10),
+                                                                      ("train.optimizer", 10)}
+
+
+def test_a_restart_names_the_change_it_made_for_the_past_run(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    session.configure((("model.layers", (4, 4)), ("train.batch_size", 16)))
+    assert session.past[-1].change == "hidden layers 6 → 4,4; batch size 32 → 16"
+
+
+def test_a_data_file_is_said_by_its_name_not_its_folder():
+    """On a served session the folder is the server's own; no file at all reads as none."""
+    change = Change("data.path", None, "", "/srv/class/data/houses.csv", 0)
+    assert str(change) == "data file none → houses.csv"
+    old, new = (config_from_dict({"data": {"kind": "csv", "path": f"/a/b/{name}.csv",
+                                           "target_column": "y"}}) for name in ("old", "new"))
+    assert describe_change(old, new) == "data file old.csv → new.csv"
 
 
 def test_changes_of_several_runs_are_said_once_when_alike(tmp_path):

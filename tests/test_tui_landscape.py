@@ -93,3 +93,19 @@ async def test_escape_closes_the_range_test_and_changes_nothing(tmp_path):
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, RateFinderScreen))
         assert app.frame.configs[0].train.lr == lr and app.frame.experiment.is_lesson
+
+
+DIVERGING = LESSON.replace('name = "sgd"\ntrain = { optimizer = "sgd", lr = 0.3 }',
+                           'name = "sgd"\ntrain = { optimizer = "sgd", lr = 0.3, divergence_factor = 1.0001 }')
+
+
+async def test_no_range_test_from_a_run_that_diverged(tmp_path):
+    assert DIVERGING != LESSON
+    app = create_app(scenario_file(tmp_path, DIVERGING), stop_at=30, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.frame is not None and app.frame.snapshots[1].diverged)
+        await pilot.press("v", "g")
+        await wait_until(pilot, lambda: isinstance(app.screen, RateFinderScreen)
+                         and "sgd diverged at step" in str(app.screen.query_one("#rate-note")
+                                                            .render()))
+        assert app.screen.test is None

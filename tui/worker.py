@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any, Callable
 
-import numpy as np
 from textual.message import Message
 
 from ..core.narration import told
@@ -340,8 +339,9 @@ class Trainer:
         from ..core.lr_find import range_test
 
         run = self.runs[min(request.run, len(self.runs) - 1)].run
-        if not np.isfinite(run.params).all():
-            self._post(RateFound(None, f"{run.name} diverged: its weights are not numbers"))
+        if run.diverged:        # the weights where it blew up: no rate trains from there
+            self._post(RateFound(None, f"{run.name} diverged at step {run.diverged_step}: r "
+                                       "starts it again, v picks another run"))
         else:
             self._post(RateFound(range_test(run)))
         return False

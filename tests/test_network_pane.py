@@ -161,3 +161,13 @@ async def test_unit_maps_are_computed_only_while_the_pane_is_on_screen(tmp_path)
         assert app.frame.units[0].step == app.frame.snapshots[0].step == 20
         await pilot.press("v")                          # the other variant
         await wait_until(pilot, lambda: app.frame.units[1] is not None and app.frame.units[0] is None)
+
+
+def test_the_inputs_are_named_under_their_maps():
+    run = Run({"data": {"kind": "circle", "n_points": 100, "features": ["x1", "x2", "sin(x1)"]},
+               "model": {"layers": [4]}})
+    units = run.unit_maps()
+    f = fit(units.widths, 80, 20)
+    lines = render(NetworkPicture(units, (1, 0), f), 80, 20).splitlines()
+    for j, name in enumerate(units.feature_names):
+        assert lines[f.y(j) + f.h][f.x(0):].startswith(name), (name, lines[f.y(j) + f.h])

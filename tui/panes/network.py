@@ -236,6 +236,10 @@ class NetworkPicture(Picture):
                                 colors.NEUTRAL)
                     for k in range(f.w):
                         canvas.bg[f.y(j) + r][f.x(c) + k] = colors.dim(colors.INITIAL, 0.6)
+        if c == 0:      # the inputs by name, in the row under each: x1, x2, x1^2, sin(x1)…
+            for j in range(shown):
+                canvas.text(f.x(c), f.y(j) + f.h, units.feature_names[first + j], colors.NEUTRAL,
+                            limit=f.w + f.gap - 1)
         if c > 0:
             for j in np.flatnonzero(units.dead(c - 1)[first:first + shown]):
                 canvas.put(f.x(c) + f.w // 2, f.y(j) + f.h // 2, DEAD_MARK, colors.DIVERGED,

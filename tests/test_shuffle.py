@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from nnsim.core.streams import R_SHUFFLE, next_uniform, shuffle
+from nnsim.core.streams import R_DROPOUT, R_SHUFFLE, next_uniform, shuffle
 
 FALSE_ALARM = 1e-6          # the chance a uniform shuffle fails one test, were the seeds free
 SEEDS = (0, 1, 2)
@@ -78,6 +78,31 @@ def test_the_streams_numbers_are_uniform_on_zero_to_one(seed):
     ones = np.array([((bits >> np.uint64(b)) & np.uint64(1)).sum() for b in range(53)])
     zeros = len(draws) - ones
     assert max(chi_square(np.array([o, z])) for o, z in zip(ones, zeros)) < bound(1)
+
+
+def splitmix64(state: int) -> tuple[int, float]:
+    """Steele, Lea and Flood's SplitMix64 (as in Vigna's reference C code), on Python's
+    integers: the next state, and the output's top 53 bits as a float in [0, 1)."""
+    state = (state + 0x9E3779B97F4A7C15) % 2**64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    z ^= z >> 31
+    return state, (z >> 11) / 2**53
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_streams_are_splitmix64_and_each_keeps_its_own_state(seed):
+    """Against an independent SplitMix64: a weaker mixing step (a shift the other way, an and
+    for an xor, another multiplier) still passes the uniformity tests above, but correlates
+    the draws that shuffles and dropout masks take one after another."""
+    state = streams(seed)
+    dropout_before = state[R_DROPOUT]
+    reference = int(state[R_SHUFFLE])
+    for _ in range(1000):
+        reference, expected = splitmix64(reference)
+        assert next_uniform(state, R_SHUFFLE) == expected
+    assert int(state[R_SHUFFLE]) == reference and state[R_DROPOUT] == dropout_before
 
 
 @pytest.mark.parametrize("seed", SEEDS)

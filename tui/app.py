@@ -255,7 +255,7 @@ class NnsimApp(App[int]):
 
     def on_trace_ready(self, message: TraceReady) -> None:
         if self._mine(message) and isinstance(self.screen, StepThroughScreen):
-            self.screen.show_trace(message.trace, message.reason)
+            self.screen.show_trace(message.trace, message.reason, message.line)
 
     def on_notice(self, message: Notice) -> None:
         if self._mine(message):

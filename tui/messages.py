@@ -42,10 +42,11 @@ class TraceReady(TrainerMessage):
     """The step-through's trace: the selected run's next step phase by phase (an immutable
     ``StepTrace``), or ``None`` and ``reason`` when that run has no step to take."""
 
-    def __init__(self, trace, reason: str = "") -> None:
+    def __init__(self, trace, reason: str = "", line=None) -> None:
         super().__init__()
         self.trace = trace
         self.reason = reason
+        self.line = line        # the loss along the traced step (a ``StepLine``), or None
 
 
 class RateFound(TrainerMessage):

@@ -17,6 +17,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,6 +29,7 @@ from . import requests as ask
 from .diagram import PHASES, Look
 from .modal import Modal
 from .panes.boundary import BoundaryPicture, BoundaryView
+from .panes.landscape import slope_text
 
 if TYPE_CHECKING:       # core.trace loads the kernels (Numba): not before the first frame
     from ..core.trace import StepTrace
@@ -65,6 +67,7 @@ class StepThroughScreen(Modal[None]):
         self.send = send
         self.variant = variant
         self.trace: StepTrace | None = None
+        self.line = None            # the loss along the traced step
         self.look = Look()
         self.taken = False          # this trace's step was sent to be taken
         self.reason = "tracing the next step…"
@@ -97,9 +100,10 @@ class StepThroughScreen(Modal[None]):
 
     # ------------------------------------------------------------------ what the app tells it
 
-    def show_trace(self, trace: StepTrace | None, reason: str = "") -> None:
-        """A new trace (phase 1 of its step), or why there is none."""
-        self.trace, self.reason, self.taken = trace, reason, False
+    def show_trace(self, trace: StepTrace | None, reason: str = "", line=None) -> None:
+        """A new trace (phase 1 of its step), or why there is none; ``line``: the training
+        loss along the traced step (``core.landscape.StepLine``), shown with the update."""
+        self.trace, self.reason, self.taken, self.line = trace, reason, False, line
         if trace is not None:
             self.look = dataclasses.replace(
                 self.look, phase=0, example=min(self.look.example, len(trace.batch_rows) - 1),
@@ -157,7 +161,14 @@ class StepThroughScreen(Modal[None]):
         self.query_one("#st-header", Static).update(diagram.header(trace, look))
         self.query_one("#st-diagram", Static).update(diagram.diagram(trace, look))
         self.query_one("#st-diagram").border_subtitle = diagram.slice_note(trace, look)
-        self.query_one("#st-story", Static).update(diagram.story(trace, look))
+        story = diagram.story(trace, look)
+        if PHASES[look.phase] == "update" and self.line is not None:
+            # beside the same batch's loss after the step: the whole split's along it
+            parts = list(story.renderables)
+            at = next((i + 1 for i, part in enumerate(parts) if isinstance(part, Text)
+                       and part.plain.startswith("Same batch again")), len(parts))
+            story = Group(*parts[:at], slope_text(self.line), *parts[at:])
+        self.query_one("#st-story", Static).update(story)
         self._draw_boundary()
 
     def _follow_boundary(self) -> None:

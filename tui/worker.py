@@ -304,6 +304,7 @@ class Trainer:
     @handle.register
     def _(self, request: ask.Trace) -> bool:
         """Pause, then trace the run's next step for the step-through (the run unchanged)."""
+        from ..core.landscape import DASHBOARD_WORK, step_line
         from ..core.trace import trace_step
 
         self.playback.pause(time.monotonic())
@@ -313,7 +314,7 @@ class Trainer:
             return False
         trace = trace_step(run.run)
         self._traced = (run.run, trace.step)
-        self._post(TraceReady(trace))
+        self._post(TraceReady(trace, line=step_line(run.run, work=DASHBOARD_WORK)))
         return False
 
     @handle.register

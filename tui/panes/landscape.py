@@ -130,6 +130,26 @@ def line_words(line) -> str:
     return "overshoots" if line.lowest < 1.0 else "stops short"
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def slope_text(line) -> Text:
+    """The loss along a step as a line of text (the step-through's update): a spark per value
+    of t, ▲ under t = 1, where the step landed."""
+    losses = np.asarray(line.losses, float)
+    finite = np.isfinite(losses)
+    text = Text("Along this step, on the training set (0 → 3 steps' length):")
+    if not finite.any():
+        return text
+    lo, hi = losses[finite].min(), losses[finite].max()
+    levels = np.clip((np.where(finite, losses, hi) - lo) / ((hi - lo) or 1.0), 0, 1)
+    sparks = "".join(SPARKS[int(round(v * (len(SPARKS) - 1)))] for v in levels)
+    landed = int(np.argmin(np.abs(np.asarray(line.t) - 1.0)))
+    text.append(f"\n  {sparks}  loss {losses[0]:.4g} → {line.landed:.4g}: {line_words(line)}")
+    text.append("\n  " + " " * landed + "▲ landed", style="dim")
+    return text
+
+
 class LandscapePane(Pane):
     """The selected run's valley (see the module docstring)."""
 

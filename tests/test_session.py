@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from conftest import LESSON
-from nnsim.core.config import config_from_dict, get_value
+from nnsim.core.config import OPTIMIZERS, config_from_dict, get_value
 from nnsim.core.driver import ScriptedRun, play
 from nnsim.core.experiment import Change, describe_change, scenario_toml
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
-from nnsim.core.session import Note, Session
+from nnsim.core.session import DEFAULT_DROPOUT, Note, Session
 from nnsim.tui.frame import FrameBuilder
 from nnsim.tui.messages import Narration, Notice
 from nnsim.tui.requests import BackToLesson, Configure, Resume, ScaleSetting
@@ -231,6 +231,35 @@ def test_a_data_file_is_said_by_its_name_not_its_folder():
     old, new = (config_from_dict({"data": {"kind": "csv", "path": f"/a/b/{name}.csv",
                                            "target_column": "y"}}) for name in ("old", "new"))
     assert describe_change(old, new) == "data file old.csv → new.csv"
+
+
+def test_o_moves_every_run_to_the_optimizer_after_the_first_runs(tmp_path):
+    session = Session(lesson_at(tmp_path, LESSON))          # adam, and sgd at lr 0.3
+    start = OPTIMIZERS.index("adam")
+    for turn in range(1, len(OPTIMIZERS) + 1):              # round the list, back to adam
+        assert session.next_optimizer() == []
+        wanted = OPTIMIZERS[(start + turn) % len(OPTIMIZERS)]
+        assert [run.run.config.train.optimizer for run in session.runs] == [wanted, wanted], turn
+
+
+def test_d_switches_dropout_off_and_back_on_at_each_runs_own_rate(tmp_path):
+    text = LESSON.replace('train = { optimizer = "sgd", lr = 0.3 }',
+                          'train = { optimizer = "sgd", lr = 0.3 }\nmodel = { dropout = 0.2 }')
+    session = Session(lesson_at(tmp_path, text))            # adam without dropout, sgd at 0.2
+    rates = lambda: [run.run.config.model.dropout for run in session.runs]    # noqa: E731
+    assert rates() == [0.0, 0.2]
+    assert session.toggle_dropout() == [] and rates() == [0.0, 0.0]         # one on: all off
+    assert session.toggle_dropout() == [] and rates() == [DEFAULT_DROPOUT, 0.2]
+    assert session.toggle_dropout() == [] and rates() == [0.0, 0.0]
+    none = Session(lesson_at(tmp_path, LESSON))
+    assert none.toggle_dropout() == [] and [r.run.config.model.dropout for r in none.runs] == \
+        [DEFAULT_DROPOUT, DEFAULT_DROPOUT]
+
+
+def test_d_without_a_hidden_layer_warns_and_changes_nothing(tmp_path):
+    session = Session(lesson_at(tmp_path, SINGLE.replace("layers = [6]", "layers = []")))
+    assert session.toggle_dropout() == [Note("dropout needs a hidden layer", "warning")]
+    assert session.runs[0].run.config.model.dropout == 0.0 and session.is_lesson
 
 
 def test_changes_of_several_runs_are_said_once_when_alike(tmp_path):

@@ -18,6 +18,7 @@ from .core.scenario import load_scenario
 from .trace import _count
 
 SHADES = " .:-=+*#%@"       # the text map: low loss to high
+PATH_MARKS = "123456789abcdefghijklmnopqrstuvwxyz"     # each path's mark, in variant order
 TEXT_GRID = 21              # grid points a side in the text output's default
 
 
@@ -55,8 +56,8 @@ class _Refused(Exception):
 
 
 def _runs_at(scenario, variant: str | None, step: int | None, path: bool):
-    """Every variant's run driven to ``step`` (as ``nnsim run`` drives them; ``path``: each
-    recording its weights at every check), and the index of ``variant``'s."""
+    """Every variant's run driven to ``step`` (None: to its end; as ``nnsim run`` drives them;
+    ``path``: each recording its weights at every check), and the index of ``variant``'s."""
     from .core.budget import available_bytes, trajectory_rows
     from .core.driver import ScriptedRun
 
@@ -67,7 +68,7 @@ def _runs_at(scenario, variant: str | None, step: int | None, path: bool):
                        f"got {chosen!r}")
     index = names.index(chosen)
     end = scenario.variants[index].config.train.steps
-    step = end if step is None else step
+    asked, step = step is not None, end if step is None else step
     if step > end:
         raise _Refused(f"--step: expected a step up to train.steps ({end}) of variant "
                        f"{chosen!r}, got {step}")
@@ -83,7 +84,8 @@ def _runs_at(scenario, variant: str | None, step: int | None, path: bool):
             scripted.advance(step - scripted.step, stop_at=step)
             scripted.fire_due()
     run = runs[index if path else 0].run
-    if run.step != step or not np.isfinite(run.params).all():
+    # Without --step, a run that ended early (diverged, stopped early) is taken where it ended.
+    if (asked and run.step != step) or not np.isfinite(run.params).all():
         ended = f"diverged at step {run.diverged_step}" if run.diverged else \
             f"stopped at step {run.step}"
         raise _Refused(f"--step: variant {chosen!r} {ended}, before step {step}")
@@ -181,8 +183,8 @@ def plane_in_words(land) -> str:
 
 
 def landscape_text(scenario: str, land) -> list[str]:
-    """A shaded map of the grid (low loss light, high loss dense), each path in its variant's
-    initial, the plane's origin (the variant's weights now) as O."""
+    """A shaded map of the grid (low loss light, high loss dense), each path in its number
+    (1 the first variant's), the plane's origin (the variant's weights now) as O."""
     losses = np.log10(np.maximum(land.losses, 1e-300))
     finite = losses[np.isfinite(losses)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
@@ -190,11 +192,11 @@ def landscape_text(scenario: str, land) -> list[str]:
     rows = [[SHADES[int(v * (len(SHADES) - 1))] if np.isfinite(v) else "!" for v in row]
             for row in np.nan_to_num(level, nan=np.inf)]
     marks = {}
-    for path in land.paths:
+    for number, path in enumerate(land.paths, start=1):
         for a, b in path.coordinates:
             cell = _cell(land, a, b)
             if cell is not None:
-                marks[cell] = path.name[0]
+                marks[cell] = PATH_MARKS[(number - 1) % len(PATH_MARKS)]
     marks[_cell(land, 0.0, 0.0)] = "O"
     for (j, i), mark in marks.items():
         rows[j][i] = mark
@@ -203,7 +205,8 @@ def landscape_text(scenario: str, land) -> list[str]:
              f"training loss {land.losses[np.isfinite(land.losses)].min(initial=np.inf):.4g} "
              f"(light) to {land.losses[np.isfinite(land.losses)].max(initial=-np.inf):.4g} "
              f"(dense), log scale; O: the weights now; "
-             + ", ".join(f"{p.name[0]}: {p.name}'s path" for p in land.paths),
+             + ", ".join(f"{PATH_MARKS[i % len(PATH_MARKS)]}: {p.name}'s path"
+                         for i, p in enumerate(land.paths)),
              f"a from {land.alphas[0]:.3g} to {land.alphas[-1]:.3g} (across), "
              f"b from {land.betas[0]:.3g} (bottom) to {land.betas[-1]:.3g} (top)"]
     lines += ["  " + " ".join(row) for row in rows[::-1]]

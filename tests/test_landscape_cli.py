@@ -62,7 +62,7 @@ def test_a_grid_point_recomputed_from_the_json_and_the_data(tmp_path, capsys):
 def test_the_text_map_says_what_the_plane_is(tmp_path, capsys):
     text = output(["landscape", scenario_file(tmp_path), "--grid", "9"], capsys).out
     assert "a 2-D slice through 44 dimensions" in text and "of its variance" in text
-    assert "f: fast's path, s: slow's path" in text
+    assert "1: fast's path, 2: slow's path" in text
     assert len([line for line in text.splitlines() if line.startswith("  ")]) == 9
 
 
@@ -89,3 +89,14 @@ def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, capsys):
 def test_a_grid_too_small_is_refused_by_the_parser(tmp_path, capsys):
     err = output(["landscape", scenario_file(tmp_path), "--grid", "1"], capsys, status=2).err
     assert "--grid: expected a whole number >= 2, got '1'" in err and "Traceback" not in err
+
+
+def test_without_step_a_run_that_diverged_is_taken_where_it_ended(tmp_path, capsys):
+    path = scenario_file(tmp_path).replace("plane.toml", "plane.toml")
+    text = open(path).read().replace("train.lr = 0.3", "train.lr = 0.3\ntrain.divergence_factor = 1.0001")
+    open(path, "w").write(text)
+    out = json.loads(output(["landscape", path, "--variant", "fast", "--json", "--grid", "3"],
+                            capsys).out)
+    assert 0 < out["step"] < 60
+    err = output(["landscape", path, "--variant", "fast", "--step", "50"], capsys, status=2).err
+    assert "--step: variant 'fast' diverged at step" in err

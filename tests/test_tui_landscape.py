@@ -5,6 +5,7 @@ result, setting the rate as the learner's change, and the live run untouched."""
 from __future__ import annotations
 
 import numpy as np
+from rich.console import Console
 
 from conftest import LESSON
 from nnsim.core import lr_find
@@ -109,3 +110,45 @@ async def test_no_range_test_from_a_run_that_diverged(tmp_path):
                          and "sgd diverged at step" in str(app.screen.query_one("#rate-note")
                                                             .render()))
         assert app.screen.test is None
+
+
+# --- what the pane says for given numbers (no app) ----------------------------------------------
+
+def a_line(losses):
+    from nnsim.core.landscape import LINE_STEPS, StepLine
+    t = np.linspace(0.0, LINE_STEPS, len(losses))
+    return StepLine("run", 5, 0.1, 1.0, t, np.asarray(losses, float), 100)
+
+
+def test_the_step_line_says_whether_the_step_overshot_or_stopped_short():
+    from nnsim.tui.panes.landscape import line_words
+    t = np.linspace(0.0, 3.0, 31)
+    assert line_words(a_line((t - 0.4) ** 2)) == "overshoots"
+    assert line_words(a_line((t - 2.5) ** 2)) == "stops short"
+    assert line_words(a_line((t - 1.0) ** 2)) == "lands at the bottom"
+    assert line_words(a_line(np.full(31, np.nan))) == "leaves the numbers behind"
+
+
+def test_the_step_throughs_line_marks_where_the_step_landed():
+    from nnsim.tui.panes.landscape import slope_text
+    text = slope_text(a_line((np.linspace(0.0, 3.0, 31) - 2.5) ** 2)).plain.splitlines()
+    sparks = text[1].split()[0]
+    assert len(sparks) == 31 and sparks[0] == "█" and sparks[25] == "▁"
+    assert text[2].index("▲") == text[1].index(sparks) + 10          # t = 1
+    assert "stops short" in text[1]
+
+
+def test_the_map_draws_each_path_and_where_each_run_is_now():
+    from nnsim.core.landscape import Landscape, Plane, RunPath
+    from nnsim.tui.panes.landscape import NOW_MARK, START_MARK, LandscapePicture
+    alphas, betas = np.linspace(-1, 1, 9), np.linspace(-1, 1, 9)
+    losses = np.add.outer(betas ** 2, alphas ** 2) + 0.1
+    paths = (RunPath("a", np.array([0, 10]), np.array([[-0.9, -0.9], [0.0, 0.0]])),
+             RunPath("b", np.array([0, 10]), np.array([[-0.9, -0.9], [0.8, -0.5]])))
+    land = Landscape("a", 10, 2, Plane(np.zeros(2), np.eye(2), "pca", 0.9), alphas, betas,
+                     losses, paths, 50, 50)
+    console = Console(width=20, height=10, color_system=None, legacy_windows=False)
+    with console.capture() as capture:
+        console.print(LandscapePicture(land, "a", ("a", "b")), height=10)
+    shown = capture.get()
+    assert shown.count(NOW_MARK) == 2 and shown.count(START_MARK) == 1

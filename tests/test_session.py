@@ -320,6 +320,28 @@ def test_a_changed_lesson_is_written_as_the_learners_experiment_and_replays(tmp_
         metrics_csv([("base", session.runs[0].run.history)])
 
 
+def test_a_changed_lesson_of_several_runs_is_written_with_each_runs_own_keys(tmp_path):
+    """The file's base is the first run's settings less what its variant states; each variant
+    states its own keys, and the file loads to the very settings the runs have."""
+    text = LESSON.replace('name = "adam"', 'name = "adam"\ntrain = { lr = 0.02 }')
+    session = Session(lesson_at(tmp_path, text))
+    session.configure((("model.layers", (5,)),))
+    path = tmp_path / "mine.toml"
+    path.write_text(scenario_toml(session.experiment))
+    mine = load_scenario(str(path))
+    assert [v.config for v in mine.variants] == [run.run.config for run in session.runs]
+    base = mine.base
+    assert (base.model.layers, base.train.lr, base.train.optimizer) == ((5,), 0.01, "adam")
+    assert [v.overrides.get("train") for v in mine.variants] == [{"lr": 0.02},
+                                                                {"optimizer": "sgd", "lr": 0.3}]
+
+
+def test_a_restart_to_the_same_settings_says_so(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    session.configure((("train.seed", session.runs[0].run.config.train.seed),))
+    assert session.past[-1].change == "the same settings"
+
+
 def test_an_unchanged_lesson_is_written_as_the_lesson(tmp_path):
     lesson = lesson_at(tmp_path)
     mine = tmp_path / "mine.toml"

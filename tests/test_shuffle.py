@@ -80,6 +80,19 @@ def test_the_streams_numbers_are_uniform_on_zero_to_one(seed):
     assert max(chi_square(np.array([o, z])) for o, z in zip(ones, zeros)) < bound(1)
 
 
+@pytest.mark.parametrize("n", [1, 2, 5, 16])
+def test_a_shuffle_permutes_its_order_and_writes_nothing_beyond_it(n):
+    """The kernel does not check its indices: a swap range one past the end would write into
+    whatever lies beside the order (here, guard values that must stay as they were)."""
+    state = streams(SEEDS[0])
+    for _ in range(200):
+        padded = np.full(n + 4, -1, dtype=np.int64)
+        padded[2:-2] = np.arange(n)
+        shuffle(padded[2:-2], state)
+        assert sorted(padded[2:-2]) == list(range(n))
+        assert (padded[:2] == -1).all() and (padded[-2:] == -1).all()
+
+
 def splitmix64(state: int) -> tuple[int, float]:
     """Steele, Lea and Flood's SplitMix64 (as in Vigna's reference C code), on Python's
     integers: the next state, and the output's top 53 bits as a float in [0, 1)."""

@@ -10,6 +10,12 @@ import time
 
 import numpy as np
 import pytest
+import textual.constants
+
+# The dashboard draws for the terminal it is in: with 256 or 16 colours its heat maps take
+# stepped ramps (tui/colors.py). Tests and snapshots draw in true colour whatever TERM the
+# machine running them has (xterm here, unset in CI); an app reads this as it starts.
+textual.constants.COLOR_SYSTEM = "truecolor"
 
 # Every wait in the suite gives up only after this many seconds: a condition that is going to
 # hold holds within a second or two on an idle machine, and a loaded one (two other CPU-bound

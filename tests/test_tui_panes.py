@@ -157,7 +157,8 @@ async def test_t_shows_the_validation_points_and_z_discretizes_the_boundary(tmp_
 
 def plane_colors(view: BoundaryView) -> set:
     """The distinct colours of the boundary's half-block pixels."""
-    console = Console(width=view.content_region.width, height=view.content_region.height)
+    console = Console(width=view.content_region.width, height=view.content_region.height,
+                      color_system="truecolor")
     found = set()
     for segment in view.picture.__rich_console__(console, console.options.update_height(
             view.content_region.height)):

@@ -39,6 +39,22 @@ DIVERGED: RGB = (231, 76, 60)
 INITIAL: RGB = (140, 140, 150)
 
 
+# The decision boundary's orange -> grey -> blue ramp where the terminal has no true colour.
+# Rounded to the nearest of 256 colours, its middle tones land on olive and lavender cells that
+# read as a third class. These steps are palette colours on the ramp's own axis, and the terminal
+# shows each of them on it and apart from the others (the 6x6x6 cube's values and a grey; in 16
+# colours, ANSI's yellow, grey and blue).
+RAMP_256: tuple[RGB, ...] = ((215, 95, 0), (215, 135, 0), (215, 135, 95), (215, 175, 135),
+                             (178, 178, 178), (135, 175, 215), (95, 135, 175), (0, 95, 175))
+RAMP_16: tuple[RGB, ...] = ((128, 128, 0), (192, 192, 192), (0, 0, 128))
+
+
+def ramp_for(color_system: str | None) -> tuple[RGB, ...] | None:
+    """The stepped ramp for a console's colour system (Rich's name for it); None: true colour,
+    where the ramp is continuous."""
+    return {"256": RAMP_256, "standard": RAMP_16, "windows": RAMP_16}.get(color_system or "")
+
+
 def variant_color(index: int) -> RGB:
     return VARIANT[index % len(VARIANT)]
 

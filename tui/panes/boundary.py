@@ -33,9 +33,10 @@ SEEN_COLOR_STEP = 4     # of 255 per channel: a plane whose colours all moved le
 
 
 def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
-                discretize: bool = False, fade: float = FADE) -> np.ndarray:
+                discretize: bool = False, fade: float = FADE, ramp=None) -> np.ndarray:
     """RGB (rows, cols, 3) for a grid of model outputs, pulled ``fade`` of the way toward the
-    background; ``discretize`` gives a binary task's plane only its two class colours."""
+    background; ``discretize`` gives a binary task's plane only its two class colours; with a
+    ``ramp`` (a terminal without true colour), the nearest of its steps instead."""
     values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.5)
     if discretize and task == "binary":
         values = (values >= 0.5).astype(float)
@@ -48,6 +49,8 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
         t = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
     else:
         t = np.clip(values, 0.0, 1.0)
+    if ramp is not None:
+        return np.array(ramp, dtype=float)[np.rint(t * (len(ramp) - 1)).astype(int)]
     low, high = np.array(colors.CLASS[0], float), np.array(colors.CLASS[1], float)
     middle = np.array(colors.NEUTRAL, float)
     t = t[..., None]
@@ -106,7 +109,8 @@ class BoundaryPicture(Picture):
         # Screen row 0 is the top (x2_max); grid row 0 is x2_min.
         yi = ((np.arange(pixel_rows)[::-1] + 0.5) * rows_src / pixel_rows).astype(int)
         xi = ((np.arange(cols) + 0.5) * cols_src / cols).astype(int)
-        rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range(), self.discretize)
+        rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range(), self.discretize,
+                          ramp=self.ramp)
         if len(self.points):
             row, col = self._pixels(self.points, rgb.shape[:2])
             rgb[row, col] = self._point_colors(self.labels)

@@ -155,11 +155,11 @@ _DOT_BITS = np.array([[0x01, 0x02, 0x04, 0x40],
                       [0x08, 0x10, 0x20, 0x80]])
 
 
-def unit_rgb(values: np.ndarray, scale: float) -> np.ndarray:
+def unit_rgb(values: np.ndarray, scale: float, ramp=None) -> np.ndarray:
     """RGB of a unit's values on a symmetric scale: orange below 0, white at 0, blue above, as
-    the decision boundary's colours."""
+    the decision boundary's colours (``ramp``: its steps, without true colour)."""
     t = 0.5 + 0.5 * np.clip(np.asarray(values, float) / scale, -1.0, 1.0)
-    return cell_colors(t, "binary", (0.0, 1.0), fade=THUMB_FADE)
+    return cell_colors(t, "binary", (0.0, 1.0), fade=THUMB_FADE, ramp=ramp)
 
 
 def largest(maps: np.ndarray) -> np.ndarray:
@@ -221,7 +221,7 @@ class NetworkPicture(Picture):
             rows, cols = maps.shape[1:]
             yi = ((np.arange(2 * f.h)[::-1] + 0.5) * rows / (2 * f.h)).astype(int)
             xi = ((np.arange(f.w) + 0.5) * cols / f.w).astype(int)
-            pixels = unit_rgb(maps[:, yi][:, :, xi], largest(maps)[:, None, None])
+            pixels = unit_rgb(maps[:, yi][:, :, xi], largest(maps)[:, None, None], self.ramp)
             pixels = pixels.round().astype(int).tolist()                    # (units, 2h, w, 3)
             for j in range(shown):
                 for r in range(f.h):

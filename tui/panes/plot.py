@@ -16,11 +16,17 @@ from rich.text import Text
 from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
+from .. import colors
+
 
 class Picture:
-    """A Rich renderable drawn by ``_segments``."""
+    """A Rich renderable drawn by ``_segments``; ``ramp`` is the stepped colour ramp of a
+    terminal without true colour (``colors.ramp_for``), set as it draws."""
+
+    ramp: tuple | None = None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        self.ramp = colors.ramp_for(console.color_system)
         return self._segments(options)
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:

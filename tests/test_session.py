@@ -11,7 +11,7 @@ import pytest
 from conftest import LESSON
 from nnsim.core.config import OPTIMIZERS, config_from_dict, get_value
 from nnsim.core.driver import ScriptedRun, play
-from nnsim.core.experiment import Change, describe_change, scenario_toml
+from nnsim.core.experiment import Change, describe_change, free_path, scenario_toml
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
 from nnsim.core.session import DEFAULT_DROPOUT, Note, Session
@@ -340,6 +340,18 @@ def test_a_restart_to_the_same_settings_says_so(tmp_path):
     session = Session(lesson_at(tmp_path))
     session.configure((("train.seed", session.runs[0].run.config.train.seed),))
     assert session.past[-1].change == "the same settings"
+
+
+def test_w_proposes_a_name_no_file_has_yet(tmp_path):
+    """Never over another file: nnsim-experiment.toml, then -2, -3… the first not taken."""
+    assert free_path(tmp_path) == tmp_path / "nnsim-experiment.toml"
+    for n in range(2, 5):
+        taken = "nnsim-experiment.toml" if n == 2 else f"nnsim-experiment-{n - 1}.toml"
+        (tmp_path / taken).write_text("")
+        assert free_path(tmp_path) == tmp_path / f"nnsim-experiment-{n}.toml"
+    (tmp_path / "nnsim-experiment-3.toml").unlink()         # a gap is taken first
+    assert free_path(tmp_path) == tmp_path / "nnsim-experiment-3.toml"
+    assert free_path(tmp_path, "mine") == tmp_path / "mine.toml"
 
 
 def test_an_unchanged_lesson_is_written_as_the_lesson(tmp_path):

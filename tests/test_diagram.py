@@ -28,13 +28,14 @@ def test_a_big_network_shows_a_slice_and_says_so():
     n_layers = len(trace.layers)
     assert n_layers > MAX_LAYERS
     note = diagram.slice_note(trace, Look())
-    assert f"layers 1-{MAX_LAYERS} of {n_layers}" in note and f"first {MAX_UNITS} units" in note
+    assert f"h1-h{MAX_LAYERS} of {n_layers} layers" in note and f"first {MAX_UNITS} units" in note
     first = shown_text(diagram.diagram(trace, Look()))
-    assert "layer 1" in first and f"layer {n_layers}" not in first and "output" not in first
+    assert "→ h1" in first and "→ out" not in first and f"h{MAX_LAYERS + 1}" not in first
     assert len(first.strip().splitlines()) == 2 + MAX_UNITS      # two title rows, 8 of 12 units
     last = Look(layer=n_layers - 1)
-    assert f"layers {n_layers - MAX_LAYERS + 1}-{n_layers}" in diagram.slice_note(trace, last)
-    assert "output" in shown_text(diagram.diagram(trace, last))
+    assert (f"h{n_layers - MAX_LAYERS + 1}-out of {n_layers} layers"
+            in diagram.slice_note(trace, last))
+    assert "→ out" in shown_text(diagram.diagram(trace, last))
 
 
 def test_a_small_network_is_drawn_whole():

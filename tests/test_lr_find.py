@@ -35,7 +35,9 @@ def test_its_losses_are_plain_training_at_those_rates(optimizer):
     for rate, loss in zip(test.rates, test.losses):
         twin.set("train.lr", float(rate))
         twin.advance(1)
-        assert twin.history.batch_loss[-1] == loss
+        # equal up to rounding: on a fresh clone (CI) Adam's losses once differed in the last
+        # bit; a rate off by 1% moves them in the third digit (the next test)
+        assert twin.history.batch_loss[-1] == pytest.approx(loss, rel=1e-12, abs=0)
     assert len(test.losses) == 40
 
 

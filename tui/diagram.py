@@ -105,7 +105,7 @@ def slice_note(trace: StepTrace, look: Look) -> str:
         names = layer_names(len(trace.layers))
         which = (names[shown.start] if len(shown) == 1
                  else f"{names[shown.start]}-{names[shown.stop - 1]}")
-        notes.append(f"{which} of {len(trace.layers)} ([ ] move)")
+        notes.append(f"{which} of {len(trace.layers)} layers ([ ] move)")
     widths = [trace.inputs.shape[1]] + [layer.activations.shape[1] for layer in trace.layers]
     if max(widths) > MAX_UNITS:
         notes.append(f"the first {MAX_UNITS} units of each layer")

@@ -331,8 +331,10 @@ class Trainer:
 
     @handle.register
     def _(self, request: ask.ShowLandscape) -> bool:
+        """A frame follows either way: with the valley now watched, or without the one last
+        measured (a paused dashboard publishes no other, and would keep it)."""
         self.frames.landscape_view = request.view
-        return request.view is not None
+        return True
 
     @handle.register
     def _(self, request: ask.FindRate) -> bool:

@@ -218,6 +218,30 @@ def test_a_live_key_from_the_controls_applies_at_the_next_step_without_a_restart
                                                                       ("train.optimizer", 10)}
 
 
+def test_a_live_change_is_the_runs_own_setting_at_step_0_and_an_edit_from_step_1(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    session.scale("train.lr", 2.0)
+    assert [(c.step, c.after) for c in session.experiment.changes] == [(0, 0.02)]
+    assert session.experiment.edits == ()
+    advance(session, 1)
+    session.scale("train.lr", 2.0)
+    assert [(e.step, e.value, e.before) for e in session.experiment.edits] == [(1, 0.04, 0.02)]
+
+
+def test_a_refusal_among_several_live_keys_is_said_and_the_others_apply(tmp_path):
+    session = Session(lesson_at(tmp_path))
+    (note,) = session.configure((("train.lr", -1.0), ("train.optimizer", "sgd")))
+    assert note.severity == "error" and "train.lr" in note.text
+    assert session.runs[0].run.config.train.optimizer == "sgd"
+
+
+def test_a_new_seed_keeps_each_variants_offset(tmp_path):
+    text = LESSON.replace('name = "sgd"', 'name = "sgd"\nseed_offset = 3')
+    session = Session(lesson_at(tmp_path, text))
+    session.configure((("train.seed", 5),))
+    assert [run.run.config.train.seed for run in session.runs] == [5, 8]
+
+
 def test_a_restart_names_the_change_it_made_for_the_past_run(tmp_path):
     session = Session(lesson_at(tmp_path))
     session.configure((("model.layers", (4, 4)), ("train.batch_size", 16)))

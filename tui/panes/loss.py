@@ -139,9 +139,12 @@ class LossPane(Pane):
         plt.clear_figure()
         legend = Text()
         many = len(frame.snapshots) > MAX_SCORE_ROWS   # then only the selected run is named
-        series = []     # the live runs' (xs, ys, color, diverged, dotted)
+        selected = self.selected(frame, view)
+        series, chosen = [], []     # the live runs' (xs, ys, color, diverged, dotted)
         for i, snap in enumerate(frame.snapshots):
-            color = colors.variant_color(i)
+            # With many runs, colours cycle and cannot be told apart: the selected run in its
+            # colour, drawn last, over the others in one faint grey (v brings the next forward).
+            color = colors.dim(colors.INITIAL, 0.5) if many and i != selected else colors.variant_color(i)
             history = snap.history
             # A step taken by hand is measured at once (Run.peek): its point goes on the end.
             peeked = snap.measured_step if len(history) and snap.measured_step > history.step[-1] else None
@@ -157,11 +160,11 @@ class LossPane(Pane):
                 keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
                 if keep.any():
                     xs, ys = thin(xs_all[keep], values[keep], most=2 * max(plot.size.width, 10))
-                    series.append((xs, np.log10(ys) if view.log_scale else ys, series_color,
-                                   snap.diverged, dotted))
+                    (chosen if many and i == selected else series).append(
+                        (xs, np.log10(ys) if view.log_scale else ys, series_color, snap.diverged, dotted))
             if snap.diverged and snap.diverged_step is not None and view.x_axis == "steps":
                 plt.vline(snap.diverged_step, colors.DIVERGED)
-            if many and i != self.selected(frame, view):
+            if many and i != selected:
                 continue
             if legend:
                 legend.append("\n")
@@ -173,12 +176,14 @@ class LossPane(Pane):
             elif snap.state != "running" and len(frame.snapshots) > 1:
                 legend.append(f" {snap.state}", style="dim")
         if many:
-            legend.append(f"\n(and {len(frame.snapshots) - 1} more runs; v shows the next)", style="dim")
+            legend.append(f"\n(and {len(frame.snapshots) - 1} more runs, in grey; v brings the next "
+                          "forward)", style="dim")
         if frame.past:
             legend.append("\n━━ ", style=colors.hex_color(colors.dim(colors.variant_color(0), PAST_FADE)))
             legend.append(f"before {frame.past[-1].change}", style="dim")
             if len(frame.past) > 1:
                 legend.append(f" (and {len(frame.past) - 1} earlier, fainter)", style="dim")
+        series += chosen
         past, series = follow_live(series, self._past_series(frame, view, 2 * max(plot.size.width, 10)))
         last_x = max((float(xs[-1]) for xs, *_ in series or past), default=0.0)
         clipped = False

@@ -221,3 +221,40 @@ def test_past_runs_are_cut_to_the_steps_the_live_run_has_reached():
     assert kept == live and float(cut[0][0][-1]) == 50.0 and len(cut[0][1]) == 6
     assert follow_live([], past) == (past, [])        # nothing live yet: the past sets the axes
     assert follow_live(live, [(steps[60:], steps[60:], "grey", False, False)]) == ([], live)
+
+
+MANY_RUNS = """
+title = "Five rates"
+lesson = "The same net at five rates."
+
+[data]
+n_points = 80
+
+[model]
+layers = [4]
+
+[train]
+optimizer = "sgd"
+steps = 20
+eval_every = 5
+""" + "".join(f'\n[[variant]]\nname = "lr-{i}"\ntrain.lr = {0.05 * (i + 1)}\n' for i in range(5))
+
+
+async def test_with_many_runs_the_loss_pane_names_the_selected_one_and_greys_the_rest(tmp_path):
+    app = create(tmp_path, MANY_RUNS, stop_at=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, settled(app))
+        legend = lambda: str(app.query_one("#loss-legend").render())
+        assert legend().startswith("lr-0 ") and "and 4 more runs, in grey" in legend()
+        plt, drawn = app.query_one("#loss-plot", Plot).plt, []
+        for method in ("plot", "scatter"):
+            original = getattr(plt, method)
+            setattr(plt, method, lambda *args, _draw=original, **kw: (drawn.append(kw["color"]),
+                                                                    _draw(*args, **kw)))
+        await pilot.press("v")
+        await wait_until(pilot, lambda: legend().startswith("lr-1 ") and len(drawn) >= 10,
+                         "v to bring lr-1 forward")
+        grey = colors.dim(colors.INITIAL, 0.5)
+        own = {colors.variant_color(1), colors.dim(colors.variant_color(1))}
+        assert set(drawn[:8]) == {grey, colors.dim(grey)}       # val and train of the other four
+        assert set(drawn[8:10]) == own                           # the selected run's, on top

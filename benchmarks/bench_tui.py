@@ -360,17 +360,23 @@ def landscape_pane() -> None:
     print(f"   ratio {min(shares['landscape tab']) / min(shares['loss tab']):.2f}")
 
 
+PARTS = {"--landscape": landscape_pane, "--paced": paced_cpu, "--network": network_pane}
+
+
 def main() -> None:
-    names = sys.argv[1:] or ["playground", "sgd-vs-adam", "learning-rate"]
-    if names == ["--landscape"]:
-        landscape_pane()
+    args = sys.argv[1:]
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
         return
-    if names == ["--paced"]:
-        paced_cpu()
+    if len(args) == 1 and args[0] in PARTS:
+        PARTS[args[0]]()
         return
-    if names == ["--network"]:
-        network_pane()
-        return
+    for arg in args:
+        if arg.startswith("-"):
+            print(f"bench_tui.py: {arg}: expected lesson names, or one of {', '.join(PARTS)} "
+                  "alone, or --help", file=sys.stderr)
+            sys.exit(2)
+    names = args or ["playground", "sgd-vs-adam", "learning-rate"]
     speed(names)
     steady()
     latency()

@@ -17,8 +17,10 @@ from typing import Any, ClassVar, Mapping, Union, get_args, get_origin, get_type
 
 import numpy as np
 
+from .bends import unit_bends
 from .config import ConfigError, RunConfig, coerce, did_you_mean, shown, unknown_key_error
 from .data.dataset import task_before_loading
+from .data.synthetic import KINDS as PLANE_KINDS
 from .layers import layer_names
 from .snapshot import Snapshot
 
@@ -35,6 +37,7 @@ class Outcome:
     config: RunConfig
     test: tuple[float, float] | None = None        # (loss, accuracy) on the test split, at the end (if any)
     weights: tuple[np.ndarray, ...] | None = None  # each layer's W, at the end (for ``sparse``)
+    bends: tuple[np.ndarray, ...] | None = None    # each layer's units' bends, at the end (2-D data)
 
     @classmethod
     def from_run(cls, run, snapshot: Snapshot | None = None) -> "Outcome":
@@ -44,7 +47,9 @@ class Outcome:
             return cls(snapshot=snapshot, config=run.config)
         weights = tuple(np.array(w, copy=True) for w, _ in run.get_params())
         test = tuple(run.evaluate("test")) if len(run.dataset.y_test) else None   # split = [.., .., 0]
-        return cls(snapshot=snapshot, config=run.config, test=test, weights=weights)
+        bends = unit_bends(run)      # core.bends: how far each unit's map is from straight
+        return cls(snapshot=snapshot, config=run.config, test=test, weights=weights,
+                   bends=bends)
 
     @property
     def name(self) -> str:
@@ -741,6 +746,53 @@ class Relate(_Bounds):
         return self.judge(ratio, message,
                           [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
                           logged=self.step is not None)
+
+
+def one_of(key: str, value: str, choices) -> None:
+    """Refuse ``value`` of ``key`` unless it is one of ``choices``, naming the nearest."""
+    if value not in choices:
+        raise ConfigError(key, f"expected one of {', '.join(choices)}, got {value!r}"
+                               f"{did_you_mean(value, choices)}")
+
+
+BEND_STATISTICS = {"median": np.median, "max": np.max, "min": np.min}
+
+
+@kind("bend")
+@dataclass(frozen=True, kw_only=True)
+class Bend(_Bounds):
+    """At the end, how far the maps of layer `layer`'s units (0 = first hidden layer, -1 = output layer) over the data plane are from parallel straight lines: each unit's bend is 0 when its level sets are parallel straight lines (every first-layer unit's are, on the inputs x1, x2), 1 when they turn through every direction equally (circles about a centre); see core/bends.py. The `statistic` (`median`, `max` or `min`) of the bends of the layer's units that change over the plane is < `below`, > `above` or within `near` ± `tolerance`. 2-D data only."""
+
+    layer: int = _REQUIRED
+    variant: str = ""
+    statistic: str = "median"
+
+    def validate(self, configs):
+        one_of("statistic", self.statistic, BEND_STATISTICS)
+        config = configs[self.variant]
+        if config.data.kind not in PLANE_KINDS:
+            raise ConfigError("variant", f"{self.variant!r} learns data.kind = {config.data.kind!r}, "
+                                         f"which has no plane to map its units over (bend needs 2-D data)")
+        n_layers = len(config.model.layers) + 1
+        if not -n_layers <= self.layer < n_layers:
+            raise ConfigError("layer", f"expected a layer in [{-n_layers}, {n_layers - 1}] "
+                                       f"({self.variant!r} has {n_layers} layers), got {shown(self.layer)}")
+        self.validate_bounds()
+
+    def measure(self, outcomes):
+        bends = outcomes[self.variant].bends
+        if bends is None:
+            return Measured(None, f"{self.variant}'s unit maps are measured when it ends", so_far="")
+        units = bends[self.layer]
+        changing = units[~np.isnan(units)]
+        name = layer_names(len(bends))[self.layer]
+        if not len(changing):
+            return self.judge(math.nan, f"{self.variant} {name}: no unit's map changes over the plane",
+                              [("value", math.nan)])
+        value = float(BEND_STATISTICS[self.statistic](changing))
+        maps = f"{len(changing)} units' maps" if len(changing) > 1 else "its 1 unit's map"
+        return self.judge(value, f"{self.variant} {name}: {self.statistic} bend of {maps} "
+                                 f"{_num(value)}", [("value", value)])
 
 
 def _or_nan(value: float | None) -> float:

@@ -433,6 +433,14 @@ class Run:
             grid = logits[:, 0]
         return frozen(grid.reshape(rows, cols)), tuple(float(v) for v in plane.extent)
 
+    def unit_values(self, inputs: np.ndarray) -> np.ndarray:
+        """Every unit's act(z) (the output layer's: its logits) at each row of ``inputs``
+        (N, n_in), as ``predict`` computes them: (N, U), first hidden layer's units first."""
+        outputs = np.zeros((len(inputs), sum(self.layout.widths[1:])))                  # (N, U)
+        kernels.unit_outputs(self.params, self.layout.table, np.ascontiguousarray(inputs),
+                             self._capacity, self._workspace, outputs)
+        return outputs
+
     def unit_maps(self, shape: tuple[int, int] = UNIT_MAP_SHAPE) -> UnitMaps:
         """What every unit computes now (see ``UnitMaps``), from one kernel call over the
         ``(rows, cols)`` grid of the data plane (2-D data) and the training points together."""
@@ -443,9 +451,7 @@ class Run:
             if self.dataset.plane is not None:
                 parts.insert(0, self._plane_inputs(shape))
             inputs = self._unit_inputs[shape] = np.ascontiguousarray(np.concatenate(parts))
-        outputs = np.zeros((len(inputs), sum(self.layout.widths[1:])))               # (G + N, U)
-        kernels.unit_outputs(self.params, self.layout.table, inputs, self._capacity,
-                             self._workspace, outputs)
+        outputs = self.unit_values(inputs)                                          # (G + N, U)
         n_grid = len(inputs) - len(self.dataset.x_train)
         bounds = np.cumsum((0, *self.layout.widths[1:]))
         columns = [inputs[:n_grid]] + [outputs[:n_grid, a:b] for a, b in zip(bounds, bounds[1:])]

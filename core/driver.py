@@ -76,6 +76,8 @@ class ScriptedRun:
         self.told = told if told is not None else Told()
         self._schedule = scenario.schedule(run.name, run.steps_per_epoch)
         self._next_event = 0
+        if any(e.reads_path for e in scenario.expectations) and run.trajectory is None:
+            _record_path(run, len(scenario.variants))
         self.snapshot: Snapshot = run.snapshot()
 
     @classmethod
@@ -150,6 +152,16 @@ class ScriptedRun:
         self.run.reset()
         self._next_event = 0
         self.snapshot = self.run.snapshot()
+
+
+def _record_path(run: Run, alongside: int) -> None:
+    """``run`` keeps its weights at each check (an expectation measures its path), as the
+    dashboard's runs do when the memory estimate allows (``budget.trajectory_rows``)."""
+    from .budget import available_bytes, trajectory_rows
+
+    rows = trajectory_rows(run.layout.n_params, available_bytes(), alongside)
+    if rows:
+        run.record_trajectory(rows)
 
 
 class Cancelled(Exception):

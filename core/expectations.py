@@ -38,18 +38,29 @@ class Outcome:
     test: tuple[float, float] | None = None        # (loss, accuracy) on the test split, at the end (if any)
     weights: tuple[np.ndarray, ...] | None = None  # each layer's W, at the end (for ``sparse``)
     bends: tuple[np.ndarray, ...] | None = None    # each layer's units' bends, at the end (2-D data)
+    path: np.ndarray | None = None      # (n, P) the weights at the kept checks, when recorded
+    landing: float | None = None        # at the end: t of the lowest loss along the next step
 
     @classmethod
     def from_run(cls, run, snapshot: Snapshot | None = None) -> "Outcome":
-        """Observe ``run``; once it has finished, evaluate the test split and copy the weights."""
+        """Observe ``run``; once it has finished, evaluate the test split and copy the weights,
+        and, if it recorded its path (``Run.record_trajectory``), the path and where along its
+        next step the loss is lowest (``landscape.step_line``)."""
         snapshot = snapshot if snapshot is not None else run.snapshot()
         if not snapshot.finished:
             return cls(snapshot=snapshot, config=run.config)
         weights = tuple(np.array(w, copy=True) for w, _ in run.get_params())
         test = tuple(run.evaluate("test")) if len(run.dataset.y_test) else None   # split = [.., .., 0]
         bends = unit_bends(run)      # core.bends: how far each unit's map is from straight
+        path = landing = None
+        if run.trajectory is not None:
+            from .landscape import path_points, step_line     # loads the kernels, as run has
+
+            path = path_points(run)[1]
+            if np.isfinite(run.params).all():
+                landing = step_line(run).lowest
         return cls(snapshot=snapshot, config=run.config, test=test, weights=weights,
-                   bends=bends)
+                   bends=bends, path=path, landing=landing)
 
     @property
     def name(self) -> str:
@@ -194,6 +205,7 @@ class Expectation:
     nothing. Written ``control = { "train.optimizer" = "sgd" }``; the scenario parser checks it."""
 
     kind: ClassVar[str] = ""
+    reads_path: ClassVar[bool] = False     # its runs record their paths (``Outcome.path``)
     id: str = ""
     because: str = ""
     control: tuple[tuple[str, Any], ...] = ()
@@ -746,6 +758,49 @@ class Relate(_Bounds):
         return self.judge(ratio, message,
                           [("value", _or_nan(value)), ("to", _or_nan(to)), ("ratio", _or_nan(ratio))],
                           logged=self.step is not None)
+
+
+PATH_MEASURES = ("turns", "winding", "climbs", "landing")
+
+
+def path_measure(outcome: Outcome, measure: str) -> float:
+    """One of ``PATH_MEASURES`` of a run (``core.paths``; ``landing`` from ``Outcome.landing``);
+    NaN when it was not measured (no path recorded, weights no longer numbers)."""
+    from . import paths
+
+    if measure == "climbs":
+        return paths.climbs(outcome.snapshot.history.train_loss)
+    if measure == "landing":
+        return _or_nan(outcome.landing)
+    if outcome.path is None:
+        return math.nan
+    return paths.turns(outcome.path) if measure == "turns" else paths.winding(outcome.path)
+
+
+@kind("path")
+@dataclass(frozen=True, kw_only=True)
+class PathQuantity(_Bounds):
+    """Of the variant's path through weight space over its checks (the valley pane draws it), `quantity`: `turns`, the share of moves from one check to the next that turn back on the move before (over 90°); `winding`, the path's length over the straight line from its start to its end; `climbs`, the share of checks whose training loss is above the previous check's; `landing`, at the end, where along its next step the training loss is lowest, in step lengths (< 1: the step overshoots that point, > 1: it stops short). It is < `below`, > `above` or within `near` ± `tolerance`; with `than`, the bounds apply to its ratio to the other variant's."""
+
+    quantity: str = _REQUIRED
+    variant: str = ""
+    than: str = ""
+    reads_path: ClassVar[bool] = True
+
+    def validate(self, configs):
+        one_of("quantity", self.quantity, PATH_MEASURES)
+        self.validate_bounds()
+
+    def measure(self, outcomes):
+        value = path_measure(outcomes[self.variant], self.quantity)
+        if not self.than:
+            return self.judge(value, f"{self.variant}'s path: {self.quantity} {_num(value)}",
+                              [("value", value)])
+        other = path_measure(outcomes[self.than], self.quantity)
+        ratio = _ratio(value, other)
+        return self.judge(ratio, f"{self.variant}'s path: {self.quantity} {_num(value)} vs "
+                                 f"{self.than} {_num(other)}: {_times(ratio)}x",
+                          [("value", value), ("other", other), ("ratio", ratio)])
 
 
 def one_of(key: str, value: str, choices) -> None:

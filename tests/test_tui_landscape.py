@@ -126,6 +126,10 @@ def test_the_step_line_says_whether_the_step_overshot_or_stopped_short():
     assert line_words(a_line((t - 0.4) ** 2)) == "overshoots"
     assert line_words(a_line((t - 2.5) ** 2)) == "stops short"
     assert line_words(a_line((t - 1.0) ** 2)) == "lands at the bottom"
+    assert line_words(a_line((t - 0.97) ** 2)) == "lands at the bottom"
+    # A jump across the floor to the same height on the far wall (a rate too high by 2x on a
+    # quadratic) overshoots, though the line climbs far higher by t = 3.
+    assert line_words(a_line((t - 0.5) ** 2)) == "overshoots"
     assert line_words(a_line(np.full(31, np.nan))) == "leaves the numbers behind"
 
 

@@ -28,8 +28,9 @@ MAX_GRID = 32               # grid points a side at most: each is a pass over th
 NOW_MARK = "●"              # where a run's weights are now
 START_MARK = "○"            # where the runs started
 LOW, MIDDLE, HIGH = (16, 40, 72), (44, 140, 128), (236, 214, 140)     # the map: low to high loss
-NEAR_BOTTOM = 0.05          # landed within this share of the line's rise of its lowest loss:
-                            # at the bottom, wherever the (flat) bottom's exact lowest point is
+NEAR_BOTTOM = 0.05          # landed within this share of the drop the line offered (from its
+                            # start to its lowest loss): at the bottom, wherever the (flat)
+                            # bottom's exact lowest point is
 
 
 def loss_colors(losses: np.ndarray) -> np.ndarray:
@@ -124,8 +125,11 @@ def line_words(line) -> str:
     finite = losses[np.isfinite(losses)]
     if not finite.size:
         return "leaves the numbers behind"
-    rise = float(finite.max() - finite.min())
-    if line.landed - finite.min() <= NEAR_BOTTOM * rise:
+    # Against the drop from where the step started, not the line's whole rise: a step that
+    # jumps across the floor to the same height on the far wall lands nowhere near the bottom,
+    # however steeply the line climbs beyond it.
+    drop = float(losses[0] - finite.min()) if np.isfinite(losses[0]) else np.inf
+    if line.landed - finite.min() <= NEAR_BOTTOM * drop:
         return "lands at the bottom"
     return "overshoots" if line.lowest < 1.0 else "stops short"
 

@@ -248,11 +248,12 @@ async def test_a_feature_box_changes_the_inputs(tmp_path):
 
 
 
-async def test_one_press_one_unit_however_quick_the_presses(tmp_path):
+@pytest.mark.parametrize("size", [(80, 24), WIDE], ids=["modal", "beside"])
+async def test_one_press_one_unit_however_quick_the_presses(tmp_path, size):
     """Found by hand: five quick presses of a layer's + added two units (each press counted
     from the settings on screen, which the first press had not yet changed)."""
     app = create(tmp_path, SINGLE, stop_at=10)
-    async with app.run_test(size=WIDE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await wait_until(pilot, settled(app))
         controls = await open_controls(pilot)
         before = app.frame.configs[0].model.layers
@@ -292,11 +293,79 @@ async def test_pgdn_and_pgup_jump_between_the_sections_of_the_controls(tmp_path,
         await open_controls(pilot)
         focused = lambda: app.screen.focused.name
         await wait_until(pilot, lambda: app.screen.focused is not None and focused() == "data.kind")
-        for key, wanted in (("pagedown", "model.layers"), ("pagedown", "train.loss"),
-                            ("pagedown", "train.loss"), ("pageup", "model.layers"),
+        for key, wanted in (("pagedown", "x1"), ("pagedown", "model.activation"),
+                            ("pagedown", "train.optimizer"), ("pagedown", "model.dropout"),
+                            ("pagedown", "model.dropout"), ("pageup", "train.optimizer"),
+                            ("pageup", "model.activation"), ("pageup", "x1"),
                             ("pageup", "data.kind"), ("pageup", "data.kind")):
             await pilot.press(key)
             await wait_until(pilot, lambda: focused() == wanted, f"{key} to reach {wanted}")
-        panel(app).focus_control("model.activation")          # mid-section: the next one
+        panel(app).focus_control("model.init")          # mid-section: the next one
         await pilot.press("pagedown")
-        await wait_until(pilot, lambda: focused() == "train.loss", "pgdn from activation")
+        await wait_until(pilot, lambda: focused() == "train.optimizer", "pgdn from init")
+
+
+async def test_every_control_is_a_few_keys_from_the_dashboard_at_80x24(tmp_path):
+    """Counted as a learner types them: `c`, pgdn to the control's section, tab to it. Before
+    the sections, activation was 18 tabs down; Playground's controls are a click each."""
+    from nnsim.tui.controls import SECTIONS
+
+    app = create(tmp_path, SINGLE, stop_at=30)
+    counts = {}
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        for section, (_, keys) in enumerate(SECTIONS):
+            for key in keys:
+                await open_controls(pilot)
+                await wait_until(pilot, lambda: app.screen.focused is not None
+                                 and app.screen.focused.name == "data.kind")
+                await pilot.press(*["pagedown"] * section)
+                presses = 1 + section
+                # the features' first box, the seed's regenerate button
+                while not (app.screen.focused.name == key or app.screen.focused.name == "x1"
+                           and key == "data.features" or app.screen.focused.id == "seed-next"
+                           and key == "train.seed"):
+                    assert presses < 12, f"{key}: not reached in 12 keys"
+                    await pilot.press("tab")
+                    presses += 1
+                counts[key] = presses
+                await pilot.press("escape")
+                await wait_until(pilot, lambda: app.screen is app.dashboard)
+    print("keys from the dashboard:", counts)
+    assert counts["data.kind"] == 1 and counts["model.activation"] == 3
+    assert max(counts.values()) <= 7, counts
+
+
+async def test_a_refusal_at_80x24_is_at_the_top_of_the_panel_and_the_field_keeps_it(tmp_path):
+    """Found at 80x24: the refusal sat below the part of the panel on screen."""
+    app = create(tmp_path, SINGLE, stop_at=30)
+    said = []
+    app.notify = lambda text, **kwargs: said.append((text, kwargs.get("severity")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        controls.focus_control("train.l2")      # the last section: the panel scrolled down
+        field = controls.query_one("#control-train-l2", Field)
+        await type_into(pilot, field, "-1")
+        await wait_until(pilot, lambda: "expected" in message(app), "l2 = -1 to be refused")
+        assert said and said[-1] == (message(app), "error")
+        note = controls.query_one("#controls-message")
+        top = controls.content_region.y
+        assert top <= note.region.y <= top + 1 and note.region.height >= 1, (note.region, top)
+        assert app.screen.region.contains_region(note.region)
+        assert field.value == "-1" and not app.frame.past and app.frame.step == 30
+
+
+@pytest.mark.parametrize("control", ["#control-data-noise", "#control-model-layers"])
+async def test_enter_on_an_unchanged_value_does_nothing(tmp_path, control):
+    """Found by hand: enter on an unchanged field started the runs again from step 0."""
+    app = create(tmp_path, SINGLE, stop_at=30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        controls = await open_controls(pilot)
+        field = controls.query_one(control, Field)
+        before = field.value
+        await press_on(pilot, field, "enter")
+        await wait_until(pilot, lambda: message(app) == "unchanged")
+        await pilot.pause(0.3)
+        assert not app.frame.past and app.frame.step == 30 and field.value == before

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ..core.config import DATA_KINDS, DERIVED_FEATURES, KEYS, ConfigError, RunConfig, get_value
+from ..core.config import DATA_KINDS, DERIVED_FEATURES, KEYS, ConfigError, RunConfig, get_value, with_values
 from ..core.data.folder import folder_file
 from ..core.scenario import parse_override
 from .modal import Modal
@@ -33,10 +33,13 @@ CHOICES = {"data.kind": "data set", "model.activation": "activation", "model.ini
 TYPED = {"data.noise": "noise", "data.n_points": "points", "data.split": "split",
          "model.layers": "layers", "train.batch_size": "batch", "train.l1": "L1", "train.l2": "L2",
          "model.dropout": "dropout"}
-SECTIONS = (("Data", ("data.kind", "data.noise", "data.n_points", "data.split")),
-            ("Network", ("model.layers", "model.activation", "model.init", "model.dropout")),
-            ("Training", ("train.loss", "train.optimizer", "train.lr", "train.batch_size",
-                          "train.l1", "train.l2", "train.seed")))
+# Each section's first control is a pgdn away; the controls used most come first in theirs,
+# a row of buttons (the rate's ÷2 ×2) last, and regenerate with the data, as in Playground.
+SECTIONS = (("Data", ("data.kind", "data.noise", "data.n_points", "data.split", "train.seed")),
+            ("Features", ("data.features",)),
+            ("Network", ("model.activation", "model.init", "model.layers")),
+            ("Training", ("train.optimizer", "train.batch_size", "train.loss", "train.lr")),
+            ("Regularisation", ("model.dropout", "train.l1", "train.l2")))
 MIN_LAYER_WIDTH = 8         # a new hidden layer when there is none to copy
 
 
@@ -51,12 +54,15 @@ def typed_value(key: str, text: str):
     """What a typed ``text`` means for ``key``, read as ``--set`` reads it (a list may leave
     out its brackets). Raises ``ConfigError`` with the key and what was expected."""
     text = text.strip()
-    if get_origin(KEYS[key].type) is tuple and not text.startswith("["):
+    listed = get_origin(KEYS[key].type) is tuple
+    if listed and not text.startswith("["):
         text = f"[{text}]"
     try:
-        return parse_override(f"{key}={text}")[1]
+        value = parse_override(f"{key}={text}")[1]
     except ConfigError as err:
         raise ConfigError(err.key, err.message) from None
+    # a list as the settings hold it, so that "8, 8" typed over (8, 8) is no change
+    return tuple(value) if listed and isinstance(value, list) else value
 
 
 def typed_csv_path(text: str) -> Path:
@@ -65,6 +71,15 @@ def typed_csv_path(text: str) -> Path:
     if not path.is_file():
         raise ConfigError("data.path", f"{'a directory, not a CSV file' if path.is_dir() else 'no such CSV file'}: {path}")
     return path
+
+
+def unchanged(cfg: RunConfig, changes) -> bool:
+    """Whether ``changes`` leave ``cfg`` as it is (enter on a value as shown does nothing);
+    a change the config refuses is a change, refused later with its reason."""
+    try:
+        return with_values(cfg, changes) == cfg
+    except ConfigError:
+        return False
 
 
 def csv_changes(path: Path) -> tuple[tuple[str, object], ...]:
@@ -213,7 +228,7 @@ class ControlsPanel(VerticalScroll):
             row = self._row("CSV file", picker, row_id="csv-row")
             row.display = False
             yield row
-            yield Label("features", classes="control-name")
+        elif key == "data.features":
             with Horizontal(id="features"):
                 yield from (Toggle(f, f in cfg.data.features, name=f, id=f"feature-{i}", compact=True)
                             for i, f in enumerate(DERIVED_FEATURES))
@@ -317,7 +332,7 @@ class ControlsPanel(VerticalScroll):
     def change(self, *changes) -> bool:
         """Ask the app for ``changes``; show why they were refused, if they were."""
         cfg = self.config()
-        if cfg is not None and all(get_value(cfg, key) == value for key, value in changes):
+        if cfg is not None and unchanged(cfg, changes):
             self.say("unchanged")
             return True
         refused = self.app.configure(tuple(changes))
@@ -422,8 +437,8 @@ class ControlsPanel(VerticalScroll):
             self.screen.set_focus(None)
 
     def action_section(self, step: int) -> None:
-        """pgdn / pgup: the first control of the next or the previous section (data, network,
-        training), so that a control at the bottom is a few keys away, not twenty tabs."""
+        """pgdn / pgup: the first control of the next or the previous section (data, features,
+        network, training, regularisation), so that a control at the bottom is a few keys away, not twenty tabs."""
         node, children = self.screen.focused, list(self.children)
         while node is not None and node.parent is not self:
             node = node.parent
@@ -436,8 +451,8 @@ class ControlsPanel(VerticalScroll):
         """Put the focus on ``key``'s control (the palette's "set …" commands)."""
         if key == "data.path":
             self.query_one("#csv-row").display = True
-        for widget in self.query("Choice, Input"):
-            if widget.name == key:
+        for widget in self.query("Choice, Input, Toggle"):
+            if widget.name == key or (key == "data.features" and isinstance(widget, Toggle)):
                 widget.focus()
                 self.scroll_to_widget(widget)
                 return

@@ -102,7 +102,7 @@ def headless_rate(unit_maps: bool = False) -> tuple[float, float]:
         run.advance(clock.steps, past_end=True)
         if unit_maps:
             maps_started = time.perf_counter()
-            run.unit_maps()
+            run.unit_maps(run.boundary_shape)
             in_maps += time.perf_counter() - maps_started
         done += run.step - before
         clock.observe(run.step - before, time.perf_counter() - t)
@@ -272,7 +272,9 @@ def network_pane() -> None:
     from nnsim.core.run import Run
     from nnsim.tui.frame import PlanePoints
     from nnsim.tui.panes.boundary import BoundaryPicture
-    from nnsim.tui.panes.network import NetworkPicture, fit
+    from nnsim.tui.panes.base import View
+    from nnsim.tui.panes.network import NetworkPicture, choose_columns, zoom_picture
+    from nnsim.tui.panes.network_fit import fit, zoom_box
 
     print("5. the network pane (target: a refresh well within the 100 ms frame budget)")
     print("   ms per refresh (best of 200 calls, 50 drawings)")
@@ -281,20 +283,36 @@ def network_pane() -> None:
         config = load_scenario(name, seed=0).variants[variant].config
         run = Run(config)
         run.advance(config.train.steps)
-        units_ms, pictures_ms = best_ms(run.unit_maps), best_ms(run.pictures)
+        shape = run.boundary_shape          # the grid the worker asks for (tui/frame.py)
+        units_ms, pictures_ms = best_ms(lambda: run.unit_maps(shape)), best_ms(run.pictures)
         print(f"   {name + ' unit_maps':<36}{units_ms:>8.2f}   {pictures_ms:>8.2f} pictures  "
               f"{units_ms / pictures_ms:>8.2f}")
-        units, pictures = run.unit_maps(), run.pictures()
+        units, pictures = run.unit_maps(shape), run.pictures()
+        points = PlanePoints.of(run.dataset)
         boundary = BoundaryPicture(pictures.boundary, pictures.boundary_extent, run.dataset.task,
-                                   PlanePoints.of(run.dataset))
-        # Each pane's drawing area at 80x24 (a tab) and in the 160x48 and 200x50 grids.
+                                   points)
+        # Each pane's drawing area at 80x24 (a tab) and in the 160x48 and 200x50 grids: the
+        # diagram with the units chosen for it, and the cursor's zoom beside it if it fits
+        # (the whole area with u: the zoom alone).
         for (width, height), (b_width, b_height) in (((76, 13), (76, 15)), ((86, 18), (42, 17)),
                                                     ((108, 19), (54, 18))):
-            network = NetworkPicture(units, (1, 0), fit(units.widths, width, height))
-            draw_ms = best_ms(lambda: drawn(network, width, height), 50)
+            zoom = zoom_box(units.widths, width, height)
+            f = fit(units.widths, width - zoom.width, height)
+            f = f.with_units(choose_columns(units, f, (1, 0)))
+            network = NetworkPicture(units, (1, 0), f, points)
+            large = zoom_picture(units, len(units.widths) - 1, 0, points, View())
+
+            def draw():
+                drawn(network, width - zoom.width, height)
+                if zoom.width:
+                    drawn(zoom_picture(units, 1, 0, points, View()), zoom.width - 1, zoom.rows)
+
+            draw_ms = best_ms(draw, 50)
+            large_ms = best_ms(lambda: drawn(large, width, height), 50)
             boundary_ms = best_ms(lambda: drawn(boundary, b_width, b_height), 50)
             print(f"   {f'{name} drawn at {width}x{height}':<36}{draw_ms:>8.2f}   {boundary_ms:>8.2f} boundary  "
-                  f"{draw_ms / boundary_ms:>8.2f}")
+                  f"{draw_ms / boundary_ms:>8.2f}   (zoom {'beside' if zoom.width else 'none'}; "
+                  f"the output large: {large_ms:.2f})")
     print("   training speed, the playground past step 3000 (steps/s, best of interleaved runs)")
     rates: dict[str, list[float]] = {}
     shares = []

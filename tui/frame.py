@@ -201,14 +201,15 @@ class FrameBuilder:
 
     def _unit_maps(self, session: Session, index: int) -> UnitMaps | None:
         """Run ``index``'s ``UnitMaps`` if the network pane shows that run, else None; computed
-        once per snapshot. One call is well under a ms, but a lesson of 30 variants would pay
-        it 30 times a round (benchmarks/bench_tui.py)."""
+        once per snapshot, on the decision boundary's grid (the output unit's map is the
+        boundary's plane, and the zoom has its detail). One call is under a ms, but a lesson of
+        30 variants would pay it 30 times a round (benchmarks/bench_tui.py)."""
         if index != self.watched:
             return None
         run = session.runs[index]
         kept = self._units.get(index)
         if kept is None or kept[0] is not run.snapshot:
-            kept = self._units[index] = (run.snapshot, run.run.unit_maps())
+            kept = self._units[index] = (run.snapshot, run.run.unit_maps(run.run.boundary_shape))
         return kept[1]
 
     @staticmethod

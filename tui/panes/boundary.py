@@ -59,6 +59,22 @@ def cell_colors(values: np.ndarray, task: str, value_range: tuple[float, float],
     return rgb * (1 - fade) + np.array(colors.BACKGROUND) * fade
 
 
+def square_side(width: int, height: int) -> int:
+    """The side in pixels of the largest square picture in ``width`` x ``height`` characters
+    (a pixel is half a character tall), 2 at least; its rows are ``side - side % 2`` (two
+    to a character)."""
+    return max(2, min(width, 2 * height))
+
+
+def sample(grid: np.ndarray, pixel_rows: int, cols: int) -> np.ndarray:
+    """``grid`` ``(..., rows, cols)`` (row 0 at x2_min) at ``pixel_rows`` x ``cols`` pixels, row
+    0 at the top (x2_max), each pixel the grid's value at its centre."""
+    rows_src, cols_src = grid.shape[-2:]
+    yi = ((np.arange(pixel_rows)[::-1] + 0.5) * rows_src / pixel_rows).astype(int)
+    xi = ((np.arange(cols) + 0.5) * cols_src / cols).astype(int)
+    return grid[..., yi, :][..., xi]
+
+
 class SeenColors:
     """A plane's colours, equal to another's when no colour differs by ``SEEN_COLOR_STEP`` or
     more: compared with the picture last drawn, the plane is drawn again once it has visibly
@@ -100,20 +116,21 @@ class BoundaryPicture(Picture):
         """The grid's colours (the picture samples the grid: the same colours, the same picture)."""
         return SeenColors(cell_colors(self.grid, self.task, self.value_range(), self.discretize))
 
-    def _segments(self, options: ConsoleOptions) -> list[Segment]:
-        width = options.max_width
-        height = options.height or width // 2
-        side = max(2, min(width, 2 * height))           # pixels; a pixel is half a character tall
-        cols, pixel_rows = side, side - side % 2
-        rows_src, cols_src = self.grid.shape
-        # Screen row 0 is the top (x2_max); grid row 0 is x2_min.
-        yi = ((np.arange(pixel_rows)[::-1] + 0.5) * rows_src / pixel_rows).astype(int)
-        xi = ((np.arange(cols) + 0.5) * cols_src / cols).astype(int)
-        rgb = cell_colors(self.grid[np.ix_(yi, xi)], self.task, self.value_range(), self.discretize,
-                          ramp=self.ramp)
-        if len(self.points):
+    def pixels(self, pixel_rows: int, cols: int, ramp=None, with_points: bool = True) -> np.ndarray:
+        """RGB ``(pixel_rows, cols, 3)`` of the plane, row 0 at the top (x2_max), with the
+        training points on it (``with_points``); ``ramp``: a terminal's stepped colours."""
+        rgb = cell_colors(sample(self.grid, pixel_rows, cols), self.task, self.value_range(),
+                          self.discretize, ramp=ramp)
+        if with_points and len(self.points):
             row, col = self._pixels(self.points, rgb.shape[:2])
             rgb[row, col] = self._point_colors(self.labels)
+        return rgb
+
+    def _segments(self, options: ConsoleOptions) -> list[Segment]:
+        width = options.max_width
+        side = square_side(width, options.height or width // 2)
+        cols, pixel_rows = side, side - side % 2
+        rgb = self.pixels(pixel_rows, cols, self.ramp)
         marks = {}
         if self.test is not None and len(self.test[0]):
             row, col = self._pixels(self.test[0], rgb.shape[:2])
@@ -189,12 +206,13 @@ class BoundaryPane(Pane):
         else:
             boundary_view.display = True
             boundary_view.picture = picture
-            note.show_text(self._legend(picture.task, view))
+            note.show_text(self.legend(picture.task, view))
         boundary_view.refresh()
         self.set_subtitle(frame.labels[variant] if len(frame.snapshots) > 1 else "")
 
     @staticmethod
-    def _legend(task: str, view: View) -> Text:
+    def legend(task: str, view: View) -> Text:
+        """The colours and marks of the plane for ``task``, as ``view`` shows it."""
         text = Text()
         if task == "regression":
             text.append("■ ", style=_hex(colors.CLASS[0]))

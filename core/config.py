@@ -15,12 +15,12 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
-DATA_KINDS = (
-    "circle", "xor", "gaussians", "spiral", "moons",     # 2-D, two classes
-    "blobs", "spirals",                                   # 2-D, k classes
-    "plane", "gaussian-sum",                              # 2-D regression
-    "houses", "digits", "csv",
+PLANE_KINDS = (                                          # generated 2-D sets
+    "circle", "xor", "gaussians", "spiral", "moons",     # two classes
+    "blobs", "spirals",                                   # k classes
+    "plane", "gaussian-sum",                              # regression
 )
+DATA_KINDS = (*PLANE_KINDS, "houses", "digits", "csv")
 DERIVED_FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid")
 INITS = ("zeros", "normal", "xavier", "he")
@@ -77,6 +77,10 @@ class DataConfig:
     normalize: str = setting("none", "feature scaling, fitted on the training split only",
                              choices=NORMALIZATIONS)
     split: tuple[float, ...] = setting((0.7, 0.15, 0.15), "train / validation / test fractions")
+    fresh_points: int = setting(0, "generated 2-D sets: a new sample of this many points from the "
+                                   "same generator, never trained, validated or chosen on, scored "
+                                   "once at the end (fresh_loss, fresh_acc); 0 = none",
+                                most=MAX_POINTS)
     path: str = setting("", "csv: the file, relative to the scenario file")
     feature_columns: tuple[str, ...] = setting((), "csv: the input columns (empty: every column "
                                                    "but the target)")
@@ -262,6 +266,9 @@ def _check_ranges(cfg: RunConfig) -> None:
     need(len(d.split) == 3 and all(s >= 0 for s in d.split) and abs(sum(d.split) - 1) < 1e-9
          and d.split[0] > 0 and d.split[1] > 0,
          "data.split", "three fractions (train, validation, test) that sum to 1, train and validation > 0")
+    need(d.fresh_points >= 0 and (d.fresh_points == 0 or d.kind in PLANE_KINDS), "data.fresh_points",
+         "0 (none), or a number of points for a generated 2-D set (one of "
+         f"{', '.join(PLANE_KINDS)}), whose generator can draw them")
     if d.kind == "csv":
         need(d.path != "", "data.path", "the path of a CSV file")
         need(d.target_column != "", "data.target_column", "the name of the target column")

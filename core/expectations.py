@@ -25,7 +25,8 @@ from .layers import layer_names
 from .snapshot import Snapshot
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
-METRICS = HISTORY_METRICS + ("test_loss", "test_acc", "batch_noise")
+METRICS = HISTORY_METRICS + ("test_loss", "test_acc", "fresh_loss", "fresh_acc", "batch_noise")
+SCORED_ONCE = ("test_", "fresh_")    # metrics of a split scored once, at the end
 _LAYER_METRIC = re.compile(r"(update_ratio|grad_norm)_(-?\d+)\Z")   # per layer: update_ratio_0, grad_norm_-1
 
 
@@ -37,6 +38,7 @@ class Outcome:
     config: RunConfig
     test: tuple[float, float] | None = None        # (loss, accuracy) on the test split, at the end (if any)
     weights: tuple[np.ndarray, ...] | None = None  # each layer's W, at the end (for ``sparse``)
+    fresh: tuple[float, float] | None = None       # (loss, accuracy) on data.fresh_points new points, at the end
     bends: tuple[np.ndarray, ...] | None = None    # each layer's units' bends, at the end (2-D data)
     path: np.ndarray | None = None      # (n, P) the weights at the kept checks, when recorded
     landing: float | None = None        # at the end: t of the lowest loss along the next step
@@ -51,6 +53,8 @@ class Outcome:
             return cls(snapshot=snapshot, config=run.config)
         weights = tuple(np.array(w, copy=True) for w, _ in run.get_params())
         test = tuple(run.evaluate("test")) if len(run.dataset.y_test) else None   # split = [.., .., 0]
+        points = run.config.data.fresh_points
+        fresh = run.evaluate_fresh(points) if points else None
         bends = unit_bends(run)      # core.bends: how far each unit's map is from straight
         path = landing = None
         if run.trajectory is not None:
@@ -59,7 +63,7 @@ class Outcome:
             path = path_points(run)[1]
             if np.isfinite(run.params).all():
                 landing = step_line(run).lowest
-        return cls(snapshot=snapshot, config=run.config, test=test, weights=weights,
+        return cls(snapshot=snapshot, config=run.config, test=test, fresh=fresh, weights=weights,
                    bends=bends, path=path, landing=landing)
 
     @property
@@ -155,10 +159,11 @@ def final_value(outcome: Outcome, metric: str) -> float:
         return float(finite.mean()) if len(finite) else math.nan
     if layer_metric(metric):
         return float(_layer_values(outcome.snapshot, metric))
-    if metric.startswith("test_"):
-        if outcome.test is None:
+    if metric.startswith(SCORED_ONCE):
+        scored = outcome.test if metric.startswith("test_") else outcome.fresh
+        if scored is None:
             return math.nan
-        value = outcome.test[0] if metric == "test_loss" else outcome.test[1]
+        value = scored[0] if metric.endswith("_loss") else scored[1]
     else:
         value = getattr(outcome.snapshot, metric)
     if _lower_is_better(metric) and (math.isnan(value) or outcome.snapshot.diverged):
@@ -910,11 +915,8 @@ def parse_expectation(table: dict, configs: Mapping[str, RunConfig]) -> Expectat
         ref = getattr(expectation, key, "")
         if ref and ref not in configs:
             raise ConfigError(key, unknown_variant(ref, configs))
-    if getattr(expectation, "metric", "").startswith("test_"):
-        for ref in (expectation.variant, getattr(expectation, "than", None)):
-            if ref and configs[ref].data.split[2] == 0:
-                raise ConfigError("metric", f"{expectation.metric} needs a test split, and "
-                                            f"{ref!r} has data.split = {list(configs[ref].data.split)}")
+    for key in ("metric", "to", *getattr(expectation, "metric_keys", ())):
+        _scored(key, getattr(expectation, key, ""), expectation.runs(), configs)
     for key in ("metric", "to"):
         if layer_metric(getattr(expectation, key, "")):
             _layer_in_range(key, getattr(expectation, key), expectation.runs(), configs)
@@ -936,6 +938,18 @@ def _known_metric(key: str, metric: str) -> None:
                            f"layer), got {metric!r}{hint}")
 
 
+def _scored(key: str, metric: str, runs, configs) -> None:
+    """A test metric needs a test split; a fresh metric a fresh sample (``data.fresh_points``)."""
+    for name in (n for n in runs if n in configs and metric.startswith(SCORED_ONCE)):
+        data = configs[name].data     # (an unknown variant is the kind's own check to report)
+        if metric.startswith("test_") and data.split[2] == 0:
+            raise ConfigError(key, f"{metric} needs a test split, and {name!r} has data.split = "
+                                   f"{list(data.split)}")
+        if metric.startswith("fresh_") and data.fresh_points == 0:
+            raise ConfigError(key, f"{metric} needs a fresh sample, and {name!r} has "
+                                   f"data.fresh_points = 0")
+
+
 def _layer_in_range(key: str, metric: str, runs, configs) -> None:
     _, layer = layer_metric(metric)
     for name in runs:
@@ -947,7 +961,7 @@ def _layer_in_range(key: str, metric: str, runs, configs) -> None:
 
 def _classified(key: str, metric: str, runs, configs) -> None:
     """An accuracy needs class labels: refuse it on a run whose data is known to be a regression."""
-    for name in runs:
+    for name in (n for n in runs if n in configs):    # an unknown variant: the kind's own check
         data = configs[name].data
         if task_before_loading(data) == "regression":
             raise ConfigError(key, f"{metric}: an accuracy needs class labels, and {name!r} learns "
@@ -957,3 +971,6 @@ def _classified(key: str, metric: str, runs, configs) -> None:
 def check_all(expectations, outcomes: Mapping[str, Outcome]) -> list[Result]:
     """Every expectation of a scenario against the runs' outcomes (``name -> Outcome``)."""
     return [e.check(outcomes) for e in expectations]
+
+
+from . import picks  # noqa: E402,F401  (registers the kind 'pick'; it builds on the kinds above)

@@ -25,6 +25,7 @@ from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, check_data_b
 from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_value
 from .data import Dataset, build_dataset
 from .data.csv_loader import file_bytes
+from .data.fresh import fresh_sample
 from .history import HistoryBuffer
 from .landscape import Trajectory
 from .kernel_io import LossWindow, Position, StepSettings, scheduled_lr, set_lr_scale
@@ -100,7 +101,8 @@ class Run:
         data_seed, init_seed, stream_seed = np.random.SeedSequence(cfg.train.seed).generate_state(3)
         if dataset is None:     # a file too big to read is refused before it is read
             check_data_budget(file_bytes(cfg.data, self._base_dir), available_bytes(), self._alongside)
-        self.dataset = dataset or build_dataset(cfg.data, int(data_seed), self._base_dir)
+        self._data_seed = int(data_seed)
+        self.dataset = dataset or build_dataset(cfg.data, self._data_seed, self._base_dir)
         self._loss_code = loss_code(cfg.train.loss, self.dataset.task)
         n_train, n_inputs = self.dataset.x_train.shape
         self.layout: Layout = build_layout(n_inputs, self.dataset.n_outputs, cfg.model)
@@ -291,6 +293,16 @@ class Run:
     def evaluate(self, which: str) -> tuple[float, float]:
         """Loss and accuracy (NaN for regression) on a whole split, dropout off."""
         return self._measure(_SPLITS[which])
+
+    def evaluate_fresh(self, n: int) -> tuple[float, float]:
+        """Loss and accuracy (dropout off) on ``n`` new points from the data's own generator,
+        drawn from the data seed (``core.data.fresh``): the same sample for every run that
+        shares this run's data and seed, and never seen by training, validation or test."""
+        x, y = fresh_sample(self.config.data, self._data_seed, n, self.dataset)
+        logits = np.zeros((len(y), self.dataset.n_outputs))
+        loss, accuracy = kernels.measure(self._loss_code, self.params, self.layout.table, x, y,
+                                         self._capacity, self._workspace, logits, np.zeros_like(logits))
+        return float(loss), float(accuracy)
 
     def pictures(self) -> Pictures:
         """What the dashboard draws of the weights now: each layer's histogram and, for 2-D

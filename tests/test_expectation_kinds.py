@@ -163,13 +163,13 @@ def test_the_readme_examples_of_these_kinds_parse():
     section = readme.split("### Comparing at a step, and within a run", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
     names = ["adam", "sgd", "big", "adam-1", "sgd-1", "adam-2", "sgd-2", "sgd-no-l1"]
-    base = ('title = "t"\n[data]\nkind = "blobs"\nclasses = 10\n[train]\nsteps = 1000\neval_every = 10\n'
-            + "".join(f'[[variant]]\nname = "{name}"\n' for name in names))
+    base = ('title = "t"\n[data]\nkind = "blobs"\nclasses = 10\nfresh_points = 100\n[train]\n'
+            'steps = 1000\neval_every = 10\n' + "".join(f'[[variant]]\nname = "{name}"\n' for name in names))
     kinds = set()
     for block in blocks:
         scenario = parse(base + block)
         kinds |= {e.kind for e in scenario.expectations}
-    assert kinds == {"at_step", "relate", "race", "sparse", "path"}
+    assert kinds == {"at_step", "relate", "race", "sparse", "path", "pick"}
 
 
 def test_levels_off_is_the_control_of_overfits():

@@ -153,6 +153,11 @@ async def test_replay_pauses_at_each_narration_until_a_key(tmp_path):
         await wait_until(pilot, settled(app))
         assert (state(app), app.frame.step, app.frame.detail) == ("paused", 100, "narration")
         assert "space to go on" in str(app.query_one(StatusLine).render())
+        # the loss pane shows the values of the narration's own step (the issue saw a pause at
+        # step 50 showing step 20's)
+        legend = str(app.query_one("#loss-legend").render())
+        for snap in app.frame.snapshots:
+            assert snap.measured_step == 100 and f"val {snap.val_loss:.3g}" in legend
         await pilot.press("space")
         await wait_until(pilot, lambda: app.frame.step > 100 and state(app) != "running")
         assert (state(app), app.frame.step) == ("paused", 200)

@@ -259,3 +259,53 @@ async def test_with_many_runs_the_loss_pane_names_the_selected_one_and_greys_the
         last = drawn[-10:]             # the draw that named lr-1 (one before v may be recorded)
         assert set(last[:8]) == {grey, colors.dim(grey)}        # val and train of the other four
         assert set(last[8:]) == own                              # the selected run's, on top
+
+
+GROUPED_RUNS = """
+title = "Two optimizers, three sets"
+lesson = "SGD and Adam on three data sets each."
+
+[data]
+n_points = 80
+
+[model]
+layers = [4]
+
+[train]
+steps = 20
+eval_every = 5
+""" + "".join(f'\n[[variant]]\nname = "{opt}-{kind}"\ndata.kind = "{kind}"\ntrain.optimizer = "{opt}"\n'
+              f'train.lr = {lr}\n'
+              for opt, lr in (("sgd", 0.1), ("adam", 0.01)) for kind in ("circle", "xor", "moons"))
+
+
+async def test_with_groups_of_runs_the_loss_pane_draws_each_groups_median_and_the_selected_run_on_top(tmp_path):
+    """optimizer-race's thirty runs in one grey: now a median line per optimizer setting, each
+    run faint in its group's colour, the selected run (v) in white on top."""
+    from nnsim.tui.panes.loss import GROUP_MEMBER_FADE
+
+    app = create(tmp_path, GROUPED_RUNS, stop_at=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, settled(app))
+        legend = lambda: str(app.query_one("#loss-legend").render())
+        assert "sgd lr 0.1  3 runs: val median" in legend()
+        assert "adam lr 0.01  3 runs: val median" in legend()
+        sgd = [snap.val_loss for snap in app.frame.snapshots[:3]]
+        assert f"median {np.median(sgd):.3g} ({min(sgd):.3g} to {max(sgd):.3g})" in legend()
+        plt, drawn = app.query_one("#loss-plot", Plot).plt, []
+        for method in ("plot", "scatter"):
+            original = getattr(plt, method)
+            setattr(plt, method, lambda *args, _draw=original, **kw: (drawn.append((kw["color"], args)),
+                                                                    _draw(*args, **kw)))
+        await pilot.press("v", "v", "v", "v")      # adam-xor, a run of the second group
+        await wait_until(pilot, lambda: legend().startswith("adam-xor ") and len(drawn) >= 9,
+                         "v to bring adam-xor forward")
+        last = drawn[-9:]               # the draw that named adam-xor
+        faint = [colors.dim(colors.variant_color(g), GROUP_MEMBER_FADE) for g in (0, 1)]
+        assert [color for color, _ in last[:5]] == [faint[0]] * 3 + [faint[1]] * 2
+        assert [color for color, _ in last[5:7]] == [colors.variant_color(0), colors.variant_color(1)]
+        assert [color for color, _ in last[7:]] == [colors.dim(colors.NEUTRAL), colors.NEUTRAL]
+        medians = [np.median([np.asarray(s.history.val_loss)[-1] for s in app.frame.snapshots[g:g + 3]])
+                   for g in (0, 3)]
+        for (_, (xs, ys)), median in zip(last[5:7], medians):
+            assert xs[-1] == 20 and ys[-1] == pytest.approx(median)

@@ -26,7 +26,7 @@ class View:
 
 class Caption(Static):
     """Text beside a picture that is set at every frame: the widget is redrawn only when its
-    text changed, and laid out again only when its number of lines did (a layout pass visits
+    text changed, and laid out again only when its number of rows did (a layout pass visits
     every widget on the screen, which at ten frames a second costs more than the pictures)."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -36,9 +36,17 @@ class Caption(Static):
     def show_text(self, text: Text) -> None:
         if text == self._shown:
             return
-        lines = None if self._shown is None else self._shown.plain.count("\n")
+        rows = None if self._shown is None else self._rows(self._shown)
         self._shown = text
-        self.update(text, layout=lines != text.plain.count("\n"))
+        self.update(text, layout=rows != self._rows(text))
+
+    def _rows(self, text: Text) -> int:
+        """The rows ``text`` takes at this caption's width: a line that grows past the width
+        wraps onto one more row (a number gaining digits), which needs a layout too."""
+        width = self.content_region.width
+        if width <= 0:
+            return text.plain.count("\n") + 1
+        return len(text.wrap(self.app.console, width))
 
 
 class Pane(Vertical):

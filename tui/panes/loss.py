@@ -10,10 +10,13 @@ from .. import colors
 from ..frame import Frame
 from .base import Caption, Pane, View
 from .plot import Plot, step_ticks, thin, value_axis
+from .run_groups import RunGroup, median_curve, run_groups, spread
 
 SMOOTHING = 0.6     # exponential moving average weight, as TensorBoard's default
 MAX_SCORE_ROWS = 3  # runs named in the legend with their numbers; with more, the selected one
 PAST_FADE = 0.4     # how far a replaced run's line fades toward the background (older: further)
+GROUP_MEMBER_FADE = 0.65    # a grouped run's own line, under its group's median
+GROUPED_SUBTITLE = "groups' medians, faint: runs, white: v's"
 
 
 def _score(snap, color) -> Text:
@@ -28,6 +31,22 @@ def _score(snap, color) -> Text:
     if np.isfinite(snap.val_acc):
         text.append("  val acc ", style="dim")
         text.append(f"{snap.val_acc:.1%}", style="bold")
+    return text
+
+
+def _group_line(group: RunGroup, snaps, color) -> Text:
+    """A group in the legend: its line's mark, its name, how many runs, and their validation
+    loss now: the median, and the lowest to the highest."""
+    text = Text()
+    text.append("━━ ", style=colors.hex_color(color))
+    text.append(group.name, style=colors.hex_color(color))
+    text.append(f"  {len(group.members)} runs", style="dim")
+    now = spread([snap.val_loss for snap in snaps])
+    if now is not None:
+        middle, low, high = now
+        text.append(": val median ", style="dim")
+        text.append(f"{middle:.3g}", style="bold")
+        text.append(f" ({low:.3g} to {high:.3g})", style="dim")
     return text
 
 
@@ -109,7 +128,9 @@ class LossPane(Pane):
     X_AXES = X_AXES
     HELP = ("validation (solid, bright) and training (dotted, dim) loss of every variant; a red "
             "line where one diverged; faded: the validation loss of runs a change replaced; "
-            "x: over steps, log steps or epochs")
+            "x: over steps, log steps or epochs; from six runs that differ in a few settings "
+            "(optimizer-race), a median line per group of runs, each run faint in its "
+            "group's colour and the selected one (v) in white")
 
     def compose(self) -> ComposeResult:
         yield Caption(id="loss-legend", classes="legend")
@@ -138,13 +159,24 @@ class LossPane(Pane):
         plt = plot.plt
         plt.clear_figure()
         legend = Text()
+        groups = run_groups(frame.configs)
         many = len(frame.snapshots) > MAX_SCORE_ROWS   # then only the selected run is named
         selected = self.selected(frame, view)
+        group_of = {i: g for g, group in enumerate(groups or ()) for i in group.members}
+        most = 2 * max(plot.size.width, 10)
         series, chosen = [], []     # the live runs' (xs, ys, color, diverged, dotted)
+        group_curves: dict[int, list] = {}      # each group's runs' validation loss (xs, ys)
         for i, snap in enumerate(frame.snapshots):
-            # With many runs, colours cycle and cannot be told apart: the selected run in its
-            # colour, drawn last, over the others in one faint grey (v brings the next forward).
-            color = colors.dim(colors.INITIAL, 0.5) if many and i != selected else colors.variant_color(i)
+            if groups is not None:
+                # Grouped: each run faint in its group's colour (under the groups' medians),
+                # the selected run in white on top.
+                color = colors.NEUTRAL if i == selected else colors.dim(
+                    colors.variant_color(group_of[i]), GROUP_MEMBER_FADE)
+            else:
+                # With many runs, colours cycle and cannot be told apart: the selected run in
+                # its colour, drawn last, over the others in one faint grey (v brings the next
+                # forward).
+                color = colors.dim(colors.INITIAL, 0.5) if many and i != selected else colors.variant_color(i)
             history = snap.history
             # A step taken by hand is measured at once (Run.peek): its point goes on the end.
             peeked = snap.measured_step if len(history) and snap.measured_step > history.step[-1] else None
@@ -152,14 +184,18 @@ class LossPane(Pane):
             for values, latest, series_color, dotted in (
                     (history.train_loss, snap.train_loss, colors.dim(color), True),
                     (history.val_loss, snap.val_loss, color, False)):
+                if dotted and groups is not None and i != selected:
+                    continue            # a group's runs by their validation loss alone
                 values = np.asarray(values, dtype=float)
                 if peeked is not None:
                     values = np.append(values, latest)
                 if view.smooth:
                     values = smooth(values)
                 keep = np.isfinite(values) & ((values > 0) if view.log_scale else True)
+                if groups is not None and not dotted:
+                    group_curves.setdefault(group_of[i], []).append((xs_all[keep], values[keep]))
                 if keep.any():
-                    xs, ys = thin(xs_all[keep], values[keep], most=2 * max(plot.size.width, 10))
+                    xs, ys = thin(xs_all[keep], values[keep], most=most)
                     (chosen if many and i == selected else series).append(
                         (xs, np.log10(ys) if view.log_scale else ys, series_color, snap.diverged, dotted))
             if snap.diverged and snap.diverged_step is not None and view.x_axis == "steps":
@@ -175,7 +211,16 @@ class LossPane(Pane):
                 legend.append(f" diverged@{snap.diverged_step}", style="bold " + colors.hex_color(colors.DIVERGED))
             elif snap.state != "running" and len(frame.snapshots) > 1:
                 legend.append(f" {snap.state}", style="dim")
-        if many:
+        if groups is not None:
+            for g, group in enumerate(groups):
+                color = colors.variant_color(g)
+                xs, ys = median_curve(group_curves.get(g, []))
+                if len(xs):
+                    xs, ys = thin(xs, ys, most=most)
+                    series.append((xs, np.log10(ys) if view.log_scale else ys, color, False, False))
+                legend.append("\n")
+                legend.append_text(_group_line(group, [frame.snapshots[i] for i in group.members], color))
+        elif many:
             legend.append(f"\n(and {len(frame.snapshots) - 1} more runs, in grey; v brings the next "
                           "forward)", style="dim")
         if frame.past:
@@ -211,5 +256,6 @@ class LossPane(Pane):
         self.set_subtitle(" · ".join(
             part for part in ("log" if view.log_scale else "linear", view.x_axis + " (x)",
                               "smoothed" if view.smooth else "",
+                              GROUPED_SUBTITLE if groups is not None else "",
                               "spikes clipped" if clipped else "") if part))
         plot.refresh()

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from conftest import LESSON
 from nnsim.core.driver import ScriptedRun, play
+from nnsim.core.pacing import FRAMES_PER_SECOND, Pace
 from nnsim.core.report import metrics_csv
 from nnsim.core.scenario import load_scenario
 from nnsim.tui.app import create_app, lesson_pace
 from pilot import scenario_file, settled, wait_until
-
-pytestmark = pytest.mark.asyncio
-
 
 def running(app) -> bool:
     return app.frame is not None and app.frame.state == "running"
@@ -22,12 +22,18 @@ def running(app) -> bool:
 async def test_the_playground_is_still_learning_a_second_in_and_gets_there_at_its_pace():
     app = create_app(paced=True)
     assert app.trainer is None
+    opened = time.monotonic()
     async with app.run_test() as pilot:
         await wait_until(pilot, lambda: running(app) and app.frame.step > 0)
         assert app.frame.pace == lesson_pace(app.scenario) == 100.0     # 3,000 steps in 30 s
         await pilot.pause(1.0)
-        snap = app.frame.snapshots[0]
-        assert snap.val_acc < 0.9 and snap.step < 300     # a second in: ~100 steps, still learning
+        snap, elapsed = app.frame.snapshots[0], time.monotonic() - opened
+        # The pace is wall-clock and a loaded machine stretches the second, so the bound counts
+        # every second since the app opened (training starts later): at most the pace's steps for
+        # them, plus the second of debt Pace forgives no further and one frame's batch.
+        assert snap.step <= 100.0 * (elapsed + Pace.MAX_DEBT_SECONDS) + 100.0 / FRAMES_PER_SECOND
+        if snap.step < 300:
+            assert snap.val_acc < 0.9       # a second in: ~100 steps, still learning
         for _ in range(4):                                 # x16: the rest in a few seconds
             await pilot.press("full_stop")
         await wait_until(pilot, lambda: app.frame.results and all(r.passed for r in app.frame.results))

@@ -126,6 +126,24 @@ class Session:
                 return [Note(f"{run.name}: {err}", "error")]
         return []
 
+    def set_in_run(self, index: int, changes: tuple[tuple[str, Any], ...]) -> list[Note]:
+        """Live settings of run ``index`` alone, from its next step (the range test's rate goes
+        to the run it was measured on, so a lesson's comparison keeps its other runs); said at
+        once. A key no running run accepts is refused, and nothing changes."""
+        run = self.runs[index]
+        live, defining = split_changes(changes)
+        if defining:
+            return [Note(f"{defining[0][0]}: cannot change in one run alone (it defines a "
+                         "different run)", "error")]
+        try:
+            with_values(run.run.config, live)
+        except ConfigError as err:
+            return [Note(f"{run.name}: {err}", "error")]
+        for key, value in live:
+            self._set(run, key, value)
+        return [Note(", ".join(f"{key} = {get_value(run.run.config, key):.3g}" for key, _ in live)
+                     + f" for {run.name} only")]
+
     def scale(self, key: str, factor: float) -> list[Note]:
         """``key`` times ``factor`` in every run (the rate's ``+`` and ``-``); said at once, as
         set: at 80 columns the status line may have no room for it."""

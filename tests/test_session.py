@@ -400,3 +400,20 @@ def test_replay_holds_for_space_only_when_something_follows(tmp_path):
         trainer._round(100)
     holds = {m.step: m.hold for m in told if isinstance(m, Narration)}
     assert holds == {20: True, 60: False}
+
+
+def test_a_setting_for_one_run_leaves_the_others_and_refuses_what_defines_a_run(tmp_path):
+    session = Session(lesson_at(tmp_path, LESSON))              # adam, then sgd at lr 0.3
+    advance(session, 2)
+    rates = [run.run.config.train.lr for run in session.runs]
+    (note,) = session.set_in_run(1, (("train.lr", 0.05),))
+    assert note.severity != "error" and "sgd only" in note.text
+    assert [run.run.config.train.lr for run in session.runs] == [rates[0], 0.05]
+    assert [(e.variant, e.step, e.value, e.before) for e in session.experiment.edits] == [
+        ("sgd", 2, 0.05, 0.3)]
+    for changes, named in [((("train.lr", -1.0),), "train.lr"),
+                           ((("model.layers", (4,)),), "model.layers")]:
+        (note,) = session.set_in_run(0, changes)
+        assert note.severity == "error" and named in note.text
+    assert [run.run.config.train.lr for run in session.runs] == [rates[0], 0.05]
+    assert session.runs[0].run.config.model.layers == (8, 8)

@@ -59,13 +59,14 @@ async def test_the_grid_is_the_selected_runs_weights(tmp_path):
         assert app.frame.valley.line.step == live.step
 
 
-async def test_the_range_test_offers_a_rate_and_sets_it_as_the_learners_change(tmp_path):
+async def test_the_range_test_offers_a_rate_and_sets_it_in_its_run_as_the_learners_change(tmp_path):
     app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, settled(app))
-        live = app.trainer.session.runs[0].run
+        live = app.trainer.session.runs[1].run                  # the second run: sgd
         before = live.params.copy()
-        await pilot.press("g")
+        others = app.frame.configs[0].train.lr
+        await pilot.press("v", "g")
         await wait_until(pilot, lambda: isinstance(app.screen, RateFinderScreen)
                          and app.screen.test is not None, "the range test's result")
         test = app.screen.test
@@ -76,11 +77,18 @@ async def test_the_range_test_offers_a_rate_and_sets_it_as_the_learners_change(t
         np.testing.assert_array_equal(test.losses, expected.losses)
         np.testing.assert_array_equal(live.params, before)        # the live run untouched
         assert test.suggestion is not None
+        assert test.run == "sgd"
+        footer = str(app.screen.query_one("#rate-footer").render())
+        assert "sets sgd's learning rate" in footer and "its run only" in footer
         await pilot.press("enter")
         suggested = float(f"{test.suggestion:.3g}")
         await wait_until(pilot, lambda: not isinstance(app.screen, RateFinderScreen)
-                         and app.frame.configs[0].train.lr == suggested, "the rate set")
+                         and app.frame.configs[1].train.lr == suggested, "the rate set")
+        # the other run keeps its rate: a lesson comparing rates stays a comparison
+        assert app.frame.configs[0].train.lr == others != suggested
         assert not app.frame.experiment.is_lesson                 # the learner's change
+        assert [str(c) for c in app.frame.experiment.changes] == [
+            f"sgd: learning rate {0.3:g} → {suggested:g} at step 20"]
 
 
 async def test_escape_closes_the_range_test_and_changes_nothing(tmp_path):

@@ -328,15 +328,24 @@ class NnsimApp(App[int]):
     def configure(self, changes: tuple) -> str:
         """Send the controls' ``changes`` (``(dotted key, value)`` pairs) to the trainer, or say
         why not: the scenario loader's one-line message for a value no run can take."""
+        return self._send(changes, None)
+
+    def configure_run(self, index: int, changes: tuple) -> str:
+        """Send live ``changes`` for run ``index`` alone (the range test's rate), or say why
+        not, as ``configure`` does."""
+        return self._send(changes, index)
+
+    def _send(self, changes: tuple, index: int | None) -> str:
         frame = self.frame
         if frame is None or self.trainer is None:
             return "the runs are still starting"
         try:
-            for cfg in frame.configs:
+            for cfg in frame.configs if index is None else frame.configs[index:index + 1]:
                 with_values(cfg, changes)
         except ConfigError as err:
             return str(err)
-        self.ask(ask.Configure(tuple(changes)))
+        self.ask(ask.Configure(tuple(changes)) if index is None
+                 else ask.ConfigureRun(index, tuple(changes)))
         return ""
 
     def apply_control(self, what: tuple | str) -> None:
@@ -408,7 +417,8 @@ class NnsimApp(App[int]):
             self.notify("the runs are still starting", severity="warning")
             return
         variant = min(self.dashboard.view.variant, len(frame.names) - 1)
-        self.push_screen(RateFinderScreen(frame.names[variant], self.configure))
+        self.push_screen(RateFinderScreen(frame.names[variant],
+                                          lambda changes: self.configure_run(variant, changes)))
         self.ask(ask.FindRate(variant))
 
     def on_rate_found(self, message: RateFound) -> None:

@@ -1,8 +1,9 @@
 """The learning-rate range test in the dashboard (``g``): loss against a rate growing from 1e-6 to
 10, measured by the worker on a copy of the selected run's weights (``core.lr_find``), drawn on
 a log axis with the steepest descent and the divergence marked, and an offer to set the
-suggested rate (enter), which goes to the trainer as the controls' change does, so the session
-records it as the learner's."""
+suggested rate (enter) in that run alone (the others keep theirs: a lesson comparing rates stays
+a comparison), which goes to the trainer as the controls' change does, so the session records it
+as the learner's."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def range_words(test) -> str:
 
 
 class RateFinderScreen(Modal[None]):
-    """See the module docstring. ``configure(changes)`` sends the controls' kind of change and
-    returns why it was refused ("" when sent)."""
+    """See the module docstring. ``configure(changes)`` sends the change for run ``run_name``
+    alone and returns why it was refused ("" when sent)."""
 
     DEFAULT_CSS = """
     RateFinderScreen { align: center middle; }
@@ -42,7 +43,7 @@ class RateFinderScreen(Modal[None]):
     """
     BINDINGS = [
         Binding("enter", "use_rate", "Use it", id="rate-use",
-                tooltip="Set the suggested learning rate (every run)"),
+                tooltip="Set the suggested learning rate in the run it was measured on"),
         Binding("escape,q,g", "dismiss", "Close", id="rate-close"),
     ]
 
@@ -73,7 +74,8 @@ class RateFinderScreen(Modal[None]):
         footer = Text()
         if test.suggestion is not None:
             footer.append("enter", style="bold")
-            footer.append(f" sets the learning rate to {test.suggestion:.3g} (every run) · ")
+            footer.append(f" sets {self.run_name}'s learning rate to {test.suggestion:.3g} (its "
+                          "run only) · ")
         footer.append("escape closes (the run was not touched)", style="dim")
         self.query_one("#rate-footer", Static).update(footer)
         self.call_after_refresh(self._draw)

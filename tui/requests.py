@@ -68,6 +68,14 @@ class Configure(Request):
 
 
 @dataclass(frozen=True)
+class ConfigureRun(Request):
+    """Live settings of run ``run`` alone: ``(dotted key, value)`` pairs (the range test's rate)."""
+
+    run: int
+    changes: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class Reset(Request):
     """Every run from step 0, the learner's settings kept (``r``)."""
 

@@ -278,6 +278,12 @@ class Trainer:
         return True
 
     @handle.register
+    def _(self, request: ask.ConfigureRun) -> bool:
+        self._tell(self.session.set_in_run(min(request.run, len(self.session.runs) - 1),
+                                           request.changes))
+        return True
+
+    @handle.register
     def _(self, request: ask.BackToLesson) -> bool:
         self._tell(self.session.back_to_lesson())
         self._restarted()

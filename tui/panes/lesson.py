@@ -177,7 +177,8 @@ class LessonPane(Pane):
 # The metrics' names in a check's line (``nnsim check`` prints them as they are), in words.
 WORDS = {"train_loss": "training loss", "val_loss": "validation loss", "test_loss": "test loss",
          "train_acc": "training accuracy", "val_acc": "validation accuracy",
-         "test_acc": "test accuracy", BASE_RUN: "the network"}
+         "test_acc": "test accuracy", "fresh_loss": "fresh-sample loss",
+         "fresh_acc": "fresh-sample accuracy", BASE_RUN: "the network"}
 _WORD = re.compile(r"\b(" + "|".join(WORDS) + r")\b")
 
 

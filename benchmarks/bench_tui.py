@@ -23,7 +23,8 @@ Run from the repository root, against the installed package:
    decision boundary at the size the grid gives it), and its effect on training speed: the
    playground's steady steps/s headless with and without ``unit_maps`` after every chunk (as
    the worker publishes), and in the dashboard at 80x24 with the network tab shown against
-   the loss tab. ``--network`` runs only this part.
+   the loss tab, and the CPU of the paced dashboard (the playground at 30 steps/s, 80x24) with
+   the network tab shown against the loss tab. ``--network`` runs only this part.
 6. The landscape pane: what one measurement costs (the worker's ``core.landscape.valley``: the
    grid's losses and the step line, at the grid 80x24 and 160x48 give the map, against the
    ``Run.pictures`` the worker takes for every frame; drawing the map, against drawing the
@@ -328,6 +329,9 @@ def network_pane() -> None:
         print(f"   {label:<26}{max(rates[label]):>9,.0f}   {reference:<20}{max(rates[reference]):>9,.0f}"
               f"   ratio {max(rates[label]) / max(rates[reference]):.2f}")
     print(f"   unit_maps took {min(shares):.1%} of the wall time (least of {REPEATS} runs)")
+    print("   CPU of the paced dashboard, the playground at 30 steps/s at 80x24 (share of one "
+          "core over 10 s; best of interleaved runs)")
+    paced_tabs("playground", 30, "6", "network tab")
 
 
 def landscape_pane() -> None:
@@ -366,16 +370,22 @@ def landscape_pane() -> None:
                   f"{boundary_ms:>8.2f} boundary  {draw_ms / boundary_ms:>8.2f}")
     print("   CPU of the paced dashboard, sgd-vs-adam at 80x24 (share of one core over 10 s; "
           "best of interleaved runs)")
+    paced_tabs("sgd-vs-adam", 0, "7", "landscape tab")
+
+
+def paced_tabs(scenario: str, pace: float, tab: str, label: str) -> None:
+    """The paced dashboard's CPU at 80x24 with the pane of key ``tab`` shown against the loss
+    tab, each in a fresh process, interleaved; ``pace`` 0: the lesson's own."""
     shares: dict[str, list[float]] = {}
     for _ in range(REPEATS):
-        for tab, label in (("1", "loss tab"), ("7", "landscape tab")):
-            out = subprocess.run([sys.executable, "-c", PACED, "0", "80", "24", "sgd-vs-adam",
-                                  tab], check=True, capture_output=True, text=True).stdout.split()
-            shares.setdefault(label, []).append(float(out[0]))
-    for label, values in shares.items():
-        print(f"   {label:<20}{min(values):6.1%} of a core   (runs: "
+        for key, name in (("1", "loss tab"), (tab, label)):
+            out = subprocess.run([sys.executable, "-c", PACED, str(pace), "80", "24", scenario,
+                                  key], check=True, capture_output=True, text=True).stdout.split()
+            shares.setdefault(name, []).append(float(out[0]))
+    for name, values in shares.items():
+        print(f"   {name:<20}{min(values):6.1%} of a core   (runs: "
               f"{', '.join(f'{v:.1%}' for v in values)})")
-    print(f"   ratio {min(shares['landscape tab']) / min(shares['loss tab']):.2f}")
+    print(f"   ratio {min(shares[label]) / min(shares['loss tab']):.2f}")
 
 
 PARTS = {"--landscape": landscape_pane, "--paced": paced_cpu, "--network": network_pane}

@@ -236,6 +236,14 @@ async def test_the_zoom_follows_the_cursor_and_u_gives_it_the_whole_pane(tmp_pat
         assert "out" in str(app.query_one("#network-zoom-legend").render())
         await pilot.press("u")
         await wait_until(pilot, lambda: diagram.display and zoom.size.width == beside)
+        # A click on a unit's thumbnail puts the cursor there, as Playground's pointer does.
+        await wait_until(pilot, lambda: app.up_to_date)
+        f = diagram.picture.fit
+        unit = f.units[2][1]
+        await pilot.click(NetworkView, offset=(f.x(2) + 1, f.y(1)))
+        await wait_until(pilot, lambda: isinstance(zoom.picture, UnitZoom)
+                         and np.array_equal(zoom.picture.values, units.maps[2][unit]))
+        assert f"h2 unit {unit + 1}" in str(app.query_one("#network-unit").render())
 
 
 DEAD = """

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LESSON
+from nnsim.core import paths
 from nnsim.core.config import OPTIMIZERS, config_from_dict, get_value
 from nnsim.core.driver import ScriptedRun, play
 from nnsim.core.experiment import Change, describe_change, free_path, scenario_toml
@@ -417,3 +418,20 @@ def test_a_setting_for_one_run_leaves_the_others_and_refuses_what_defines_a_run(
         assert note.severity == "error" and named in note.text
     assert [run.run.config.train.lr for run in session.runs] == [rates[0], 0.05]
     assert session.runs[0].run.config.model.layers == (8, 8)
+
+
+def test_a_check_of_a_path_is_measured_on_the_path_so_far(tmp_path):
+    text = LESSON + ('[[expect]]\nid = "winds"\nkind = "path"\nquantity = "winding"\n'
+                     'variant = "sgd"\nabove = 1\n')
+    trainer = Trainer(lesson_at(tmp_path, text))
+    trainer._post_message = lambda message: None
+    trainer.open()
+    frames = FrameBuilder()
+    frames.start(trainer.session)
+    trainer._round(40)
+    result = frames.build(trainer.session, state="paused", detail="", steps_per_second=0.0,
+                          pace=None).results[-1]
+    sgd = trainer.session.runs[1].run
+    assert result.passed is None                                # open: the run goes on
+    assert f"winding {paths.winding(sgd.trajectory.weights):.3g}" in result.message
+    assert "n/a" not in result.message

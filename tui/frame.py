@@ -185,7 +185,10 @@ class FrameBuilder:
         of that step, as ``nnsim run`` gives it."""
         run = session.runs[index]
         if not run.snapshot.finished or not session.scenario.expectations:
-            return Outcome(snapshot=run.snapshot, config=run.run.config)
+            # A check of the path is measured on the path so far (its landing only at the end).
+            reads_path = any(e.reads_path for e in session.scenario.expectations)
+            path = run.run.trajectory.weights if reads_path and run.run.trajectory else None
+            return Outcome(snapshot=run.snapshot, config=run.run.config, path=path)
         if index not in self._final_outcomes:
             self._final_outcomes[index] = Outcome.from_run(run.run, run.snapshot)
         return self._final_outcomes[index]

@@ -332,9 +332,10 @@ def zoom_legend(picture: Picture, units, column: int, unit: int, width: int) -> 
             scale.append("■ ", style=colors.hex_color(colors.CLASS[k]))
             scale.append(label)
         marks = [" ▀ train"] + ([f" {TEST_MARK} val"] if picture.test is not None else [])
-        for mark in marks:
-            if len(scale) + len(mark) <= width:
-                scale.append(mark, style="dim")
+        for mark in marks:          # on whichever line has room
+            line = next((t for t in (title, scale) if len(t) + len(mark) <= width), None)
+            if line is not None:
+                line.append(mark, style="dim")
     else:
         title = Text(f"{name} {units.feature_names[unit]}" if column == 0 else f"{name} unit {unit + 1}",
                      style="bold")
@@ -413,7 +414,6 @@ class NetworkPane(Pane):
         super().__init__(**kwargs)
         self.cursor = (1, 0)            # (column: 0 inputs, 1 first hidden layer …, unit)
         self.large = False              # u: the zoom takes the pane
-        self._chosen: tuple[tuple[int, ...], ...] = ()      # each column's units shown last
         self._fit: Fit | None = None
         self._zoom = Zoom(0, 0)
         self._shown: tuple[Frame, View] | None = None
@@ -472,8 +472,7 @@ class NetworkPane(Pane):
         f = fit(units.widths, width if zoom.large else max(width - zoom.width, 8), height)
         column = min(max(self.cursor[0], 0), f.columns - 1)
         self.cursor = (column, min(max(self.cursor[1], 0), units.widths[column] - 1))
-        f = self._fit = f.with_units(choose_columns(units, f, self.cursor, self._chosen))
-        self._chosen = f.units
+        f = self._fit = f.with_units(choose_columns(units, f, self.cursor))
         points = frame.points[variant] if units.maps else None
         diagram.picture = NetworkPicture(units, self.cursor, f, points)
         diagram.refresh()
@@ -500,12 +499,10 @@ class NetworkPane(Pane):
         self.query_one(NetworkView).display = not zoom.large
 
 
-def choose_columns(units, f: Fit, cursor: tuple[int, int],
-                   previous: tuple[tuple[int, ...], ...] = ()) -> tuple[tuple[int, ...], ...]:
+def choose_columns(units, f: Fit, cursor: tuple[int, int]) -> tuple[tuple[int, ...], ...]:
     """Each shown column's units for ``f``'s places (``choose_units``): the cursor's unit and
     its neighbours in its own column, the units most strongly linked to it in the columns
-    beside, the dead ones, then those that pass on the most; ``previous``: the units shown
-    last time, which keep their places against slightly better ones."""
+    beside, the dead ones, then those that pass on the most."""
     column, unit = cursor
     chosen = []
     for c in range(f.columns):
@@ -516,9 +513,8 @@ def choose_columns(units, f: Fit, cursor: tuple[int, int],
             linked = units.weights[c][:, unit]          # into the cursor's unit
         elif c == column + 1:
             linked = units.weights[column][unit, :]     # out of it
-        scores = unit_scores(spreads, outgoing, linked, previous[c] if c < len(previous) else ())
-        chosen.append(choose_units(f.places, scores, units.dead(c - 1) if c else None,
-                                   unit if c == column else None))
+        chosen.append(choose_units(f.places, unit_scores(spreads, outgoing, linked),
+                                   units.dead(c - 1) if c else None, unit if c == column else None))
     return tuple(chosen)
 
 

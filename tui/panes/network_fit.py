@@ -6,6 +6,7 @@ terminal pane has room for a few thumbnails a column. So the zoom takes the room
 can spare (or, with ``large``, the whole pane), thumbnails grow while each column still shows
 ``ENOUGH_UNITS``, and the places go to what matters: the cursor's unit and its neighbours, the
 dead units, the units most strongly linked to the cursor's, then those that pass on the most.
+Every choice is a function of the frame alone: the same step shows the same picture.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ ENOUGH_UNITS = 4        # thumbnails grow only while each column still shows thi
 ZOOM_MIN_ROWS = 6       # a zoom smaller than 12 x 12 pixels is not drawn beside the diagram
 ZOOM_MAX_ROWS = 20      # nor larger than 40 x 40, the unit maps' own grid
 ZOOM_LEGEND_ROWS = 2    # the zoom's name and scale under it
-STAYING = 1.25          # a unit shown last time keeps its place against one up to this much better
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,9 @@ def choose_units(places: int, scores: np.ndarray, dead: np.ndarray | None = None
                  cursor: int | None = None) -> tuple[int, ...]:
     """Which of a column's ``len(scores)`` units take its ``places``, ascending: all when they
     fit; else the ``cursor``'s unit and its two neighbours, dead units (up to half the places,
-    so a column of dead units still shows live ones), then the best ``scores``."""
+    so a column of dead units still shows live ones), then the best ``scores`` by their power
+    of two and, within one, the first units: scores that drift a little as the run trains
+    keep the choice (a function of the frame alone, so the same step shows the same units)."""
     n = len(scores)
     if n <= places:
         return tuple(range(n))
@@ -132,25 +134,24 @@ def choose_units(places: int, scores: np.ndarray, dead: np.ndarray | None = None
     if dead is not None:
         for unit in np.flatnonzero(dead)[:max(1, places // 2)]:
             take(int(unit))
-    for unit in np.argsort(-np.asarray(scores, float), kind="stable"):
+    scores = np.asarray(scores, float)
+    with np.errstate(divide="ignore"):
+        magnitude = np.where(scores > 0, np.floor(np.log2(np.where(scores > 0, scores, 1.0))), -np.inf)
+    for unit in np.argsort(-magnitude, kind="stable"):
         take(int(unit))
     return tuple(sorted(picked))
 
 
-def unit_scores(spread: np.ndarray, outgoing: np.ndarray | None, linked: np.ndarray | None = None,
-                previous: tuple[int, ...] = ()) -> np.ndarray:
+def unit_scores(spread: np.ndarray, outgoing: np.ndarray | None,
+                linked: np.ndarray | None = None) -> np.ndarray:
     """How much each unit of a column matters: its weight to or from the cursor's unit
     (``linked``, |w| per unit) in the columns beside the cursor's, else what it passes on, the
     spread of its output over the plane (``spread``) times the size of its outgoing weights
-    (``outgoing`` ``(n_units, n_next)``; None for the output column). A unit shown last time
-    (``previous``) counts ``STAYING`` times as much, so the choice does not flicker as they
-    train."""
+    (``outgoing`` ``(n_units, n_next)``; None for the output column); 0 where not finite."""
     if linked is not None:
         scores = np.abs(np.asarray(linked, float))
     elif outgoing is None:
         scores = np.asarray(spread, float).copy()
     else:
         scores = np.asarray(spread, float) * np.sqrt((np.asarray(outgoing, float) ** 2).sum(axis=1))
-    scores = np.nan_to_num(scores, nan=0.0, posinf=0.0)
-    scores[[u for u in previous if u < len(scores)]] *= STAYING
-    return scores
+    return np.nan_to_num(scores, nan=0.0, posinf=0.0)

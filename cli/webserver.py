@@ -27,13 +27,39 @@ FULL_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>nnsim: the
              ' margin: 3em"><p>{text}</p></body></html>')
 
 
+# A square plane is drawn in half blocks, two pixels a character: N characters wide, N / 2
+# rows tall, square where a character cell is twice as tall as wide. Roboto Mono is 0.6 em
+# wide and its line box 1.32 em tall (9 x 21 pixels at textual-serve's 16 px: a square drawn
+# 17% taller than wide). Its line box is set to just under 1.2 em, and the size to 15 px, where
+# xterm.js's cell, rounded to whole pixels, is 9 x 18.
+FONT_SIZE = 15
+FONT_FACE = ('@font-face {{ font-family: "Roboto Mono"; src: url("{url}"); '
+             "ascent-override: 95.5%; descent-override: 24%; line-gap-override: 0%; }}")
+# The page takes the keys as soon as its session is there: textual-serve leaves the focus on
+# the page's body, where keys go nowhere until a click, and the app starts blurred, its footer
+# empty, until the page says it has the focus. xterm.js reads keys from its hidden text area:
+# the script focuses it once the session's socket is open (the page's body is marked
+# "-loaded"), and once the app has drawn (marked "-first-byte": the app has started and
+# blurred itself) moves the focus off and back, which the page reports to the app.
+TAKE_KEYS = ("<script>addEventListener(\"load\", () => {{ "
+             "const when = (mark, then) => {{ const keys = document.querySelector("
+             "\"#terminal .xterm-helper-textarea\"); "
+             "if (keys && document.body.classList.contains(mark)) then(keys); "
+             "else setTimeout(() => when(mark, then), 20); }}; "
+             "when(\"-loaded\", keys => keys.focus({{preventScroll: true}})); "
+             "when(\"-first-byte\", keys => setTimeout(() => {{ if (document.activeElement === keys) "
+             "{{ keys.blur(); keys.focus({{preventScroll: true}}); }} }}, 250)); "
+             "}});</script>")
+
+
 def page_head(public_url: str, behind_proxy: bool) -> str:
-    """What replaces the page's Google font: the font from this server, and behind a reverse
+    """What replaces the page's Google font: the font from this server (with cells in which a
+    square is square), the script that gives the terminal the keys, and behind a reverse
     proxy a fix for downloads. textual-serve's script fetches a download (``w``, ``e``) from
     the page's origin + ``/download/``, which misses a path prefix and so the server that
     holds the file; it is sent to the public URL instead."""
-    head = ('<style>@font-face { font-family: "Roboto Mono"; '
-            f'src: url("{public_url}/static/fonts/RobotoMono-VariableFont_wght.ttf"); }}</style>')
+    font = f"{public_url}/static/fonts/RobotoMono-VariableFont_wght.ttf"
+    head = f"<style>{FONT_FACE.format(url=font)}</style>" + TAKE_KEYS.format()
     if behind_proxy:
         head += ("<script>{const open = window.open; window.open = (url, ...rest) => open("
                  'String(url).replace(location.origin + "/download/", '
@@ -91,6 +117,8 @@ class ClassroomServer(Server):
             return web.Response(status=503, content_type="text/html",
                                 text=FULL_PAGE.format(text=self.full_text()))
         self.public_url = self.fixed_public_url or f"{request.scheme}://{request.headers['Host']}"
+        if "fontsize" not in request.query:
+            request = request.clone(rel_url=request.rel_url.update_query(fontsize=FONT_SIZE))
         page = await super().handle_index(request)
         page.text = WEB_FONT.sub(page_head(self.public_url, self.fixed_public_url is not None),
                                  page.text)

@@ -9,6 +9,7 @@ in it, because the app rewrites the whole status line at every update.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -27,7 +28,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-sync")
 STATUS = re.compile(r" (running|paused|finished|diverged)\b[^\n]{0,40}? step ([\d,]+)")
 
-# Keeps the last 64k characters the app sent, without escape sequences, in window.nnsimScreen;
+# Keeps the last 64k characters the app sent, without escape sequences, in window.nnsimScreen,
+# and the terminal's last size in characters the page sent, in window.nnsimSize;
 # window.nnsimWant (a regular expression) is watched for: window.nnsimSeen is when a message
 # first matched it, window.nnsimKeyAt when the page last got a key, both performance.now().
 SCREEN_TAP = r"""
@@ -49,6 +51,10 @@ window.WebSocket = class extends NativeWebSocket {
       }
       window.nnsimScreen = (window.nnsimScreen + text).slice(-65536);
     });
+  }
+  send(data) {      // the terminal's size in characters, as the page last told the app
+    if (typeof data === "string" && data.startsWith('["resize"')) window.nnsimSize = JSON.parse(data)[1];
+    return super.send(data);
   }
 };
 """
@@ -139,7 +145,9 @@ class Server:
 class Browser:
     """One headless Chromium (Selenium, the system chromedriver) showing one page."""
 
-    def __init__(self, url: str, size: tuple[int, int] = (1280, 800)):
+    def __init__(self, url: str, size: tuple[int, int] = (1280, 800), want: str | None = None):
+        """``want``: a regular expression watched for from the page's first message on (see
+        ``SCREEN_TAP``)."""
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -150,7 +158,13 @@ class Browser:
                      f"--user-data-dir={self.profile}"):
             options.add_argument(flag)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        # as a browser window a person just opened the page in: it has the system's focus, so
+        # focusing an element fires its focus events (a headless window has no focus of its own)
+        self.driver.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
         self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SCREEN_TAP})
+        if want is not None:
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+                "source": f"window.nnsimWant = new RegExp({json.dumps(want)});"})
         self.driver.get(url)
 
     def screen(self) -> str:
@@ -166,6 +180,28 @@ class Browser:
         from selenium.webdriver.common.by import By
 
         self.driver.find_element(By.CSS_SELECTOR, "textarea.xterm-helper-textarea").send_keys(key)
+
+    def type(self, key: str) -> None:
+        """``key`` typed as a person types it on the page just loaded: to whatever has the
+        focus, nothing clicked or focused first (``press`` focuses the terminal's text area)."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        ActionChains(self.driver).send_keys(key).perform()
+
+    def seen(self) -> bool:
+        """Whether a message matched ``want``."""
+        return bool(self.driver.execute_script("return window.nnsimSeen"))
+
+    def focused(self) -> str:
+        """The class of the element that has the keyboard."""
+        return self.driver.execute_script("return document.activeElement.className")
+
+    def cell(self) -> tuple[float, float]:
+        """The terminal's character cell in CSS pixels, (width, height)."""
+        width, height, size = self.driver.execute_script(
+            "const screen = document.querySelector('.xterm-screen').getBoundingClientRect();"
+            "return [screen.width, screen.height, window.nnsimSize];")
+        return width / size["width"], height / size["height"]
 
     def key_to_screen(self, key: str, want: str) -> float:
         """Seconds from the page getting ``key`` to the first message matching ``want``."""

@@ -254,7 +254,7 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_serve
         fetched = re.findall(r"(?:href|src|url)[=(]\s*[\"']?([a-z]+://[^\"')\s]+)", page)
         here = server.url.partition("://")[2]
         assert fetched and all(a.partition("://")[2].startswith(here) for a in fetched), fetched
-        browser = Browser(server.url)
+        browser = Browser(server.url, want=r"Pace.*Quit")      # the footer's keys
         poll_until(lambda: (browser.status() or ("", 0))[0] == "running",
                    f"the dashboard to run; the server said:\n{server.output()}")
         [session] = server.sessions()
@@ -262,10 +262,16 @@ def test_a_browser_session_trains_takes_keys_and_ends_with_its_page_or_the_serve
         assert command == [sys.executable, "-m", "nnsim", str(lesson), "--seed", "3",
                            "--set", "train.lr=0.0625", "--served"]
         assert "lr 0.0625" in browser.screen()
+        # The page has the keyboard at once: a key typed with nothing clicked pauses the run
+        # (they went nowhere until a click). A square plane is square in the page's cells.
+        assert "xterm-helper-textarea" in browser.focused()
+        poll_until(browser.seen, "the footer's keys (an app told it has the focus shows them)")
+        width, height = browser.cell()
+        assert height == pytest.approx(2 * width, rel=0.03), (width, height)
 
-        browser.press(" ")
+        browser.type(" ")
         _, paused_at = poll_until(lambda: (s := browser.status()) and s[0] == "paused" and s,
-                                  "space to pause the run")
+                                  "space, typed to the page as loaded, to pause the run")
         browser.press(" ")
         poll_until(lambda: (s := browser.status()) and s[0] == "running" and s[1] > paused_at,
                    "space to resume the run and the step counter to move on")

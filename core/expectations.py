@@ -797,6 +797,11 @@ class PathQuantity(_Bounds):
         self.validate_bounds()
 
     def measure(self, outcomes):
+        if self.quantity == "landing":      # a step taken aside once a run ends, not before
+            going = [name for name in self.runs() if not outcomes[name].snapshot.finished]
+            if going:
+                return Measured(None, f"{going[0]}'s landing is measured when it ends",
+                                so_far="")
         value = path_measure(outcomes[self.variant], self.quantity)
         if not self.than:
             return self.judge(value, f"{self.variant}'s path: {self.quantity} {_num(value)}",

@@ -15,7 +15,7 @@ from nnsim.core import paths
 from nnsim.core.config import ConfigError
 from nnsim.core.expectations import Outcome, parse_expectation, path_measure
 
-from scenario_helpers import parse
+from scenario_helpers import expect, outcome, parse, runs
 
 
 def zigzag(n: int, across: float, along: float) -> np.ndarray:
@@ -129,3 +129,19 @@ def test_a_path_expectation_refuses_what_it_cannot_measure(table, key, words):
     with pytest.raises(ConfigError) as err:
         parse_expectation({"kind": "path", **table}, {"base": RunConfig()})
     assert err.value.key == key and words in err.value.message
+
+
+def test_a_landing_is_measured_when_its_run_ends_and_said_so_before():
+    import dataclasses
+    going = outcome("fast", finished=False)
+    result = expect({"kind": "path", "quantity": "landing", "variant": "fast", "below": 1},
+                    runs(going))
+    assert result.passed is None and result.message == "fast's landing is measured when it ends"
+    ended = dataclasses.replace(outcome("fast"), landing=0.5)
+    result = expect({"kind": "path", "quantity": "landing", "variant": "fast", "below": 1},
+                    runs(ended))
+    assert result.passed is True and dict(result.figures) == {"value": 0.5}
+    unrecorded = outcome("fast")                    # ended without its path: not measured
+    result = expect({"kind": "path", "quantity": "landing", "variant": "fast", "below": 1},
+                    runs(unrecorded))
+    assert result.passed is False and result.message.endswith("not measured")

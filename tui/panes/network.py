@@ -406,7 +406,6 @@ class NetworkPane(Pane):
     NetworkPane #network-body:focus { background: $boost; }
     NetworkPane #network-view { width: 1fr; }
     NetworkPane #network-zoom { width: 0; display: none; padding-left: 1; }
-    NetworkPane #network-zoom-view { height: 1fr; }
     NetworkPane #network-zoom-legend { height: 2; }
     """
 
@@ -496,6 +495,7 @@ class NetworkPane(Pane):
         box = self.query_one("#network-zoom")
         box.display = bool(zoom.width)
         box.styles.width = "1fr" if zoom.large else zoom.width
+        self.query_one(ZoomView).styles.height = zoom.rows or 1     # its legend right under it
         self.query_one(NetworkView).display = not zoom.large
 
 

@@ -233,7 +233,8 @@ async def test_help_and_quit(tmp_path):
         shown = "\n".join(str(static.render()) for static in app.screen.query("Static"))
         assert "Words" in shown                                # the glossary, under the keys
         for word in ("epoch", "train / val / test", "gradient norm", "update ratio", "vanishing",
-                     "dead unit", "dropout", "diverged"):     # the words the panes use
+                     "dead unit", "dropout", "diverged", "activation", "optimizer", "median",
+                     "loss landscape"):     # the words the panes use
             assert word in dict(GLOSSARY), word
         for key in ("r", "R", "b"):                            # three ways back, each named
             assert any(binding.key == key for binding in app.BINDINGS)
@@ -402,3 +403,18 @@ async def test_the_status_line_shows_the_rate_an_event_just_set(tmp_path):
         await pilot.pause()
         assert app.frame.snapshots[1].lr == 0.1
         assert "lr 0.1 " in str(app.query_one(StatusLine).render())
+
+
+async def test_k_shows_the_keys_the_footer_has_no_room_for_at_80x24(tmp_path):
+    app = create_app(scenario_file(tmp_path, LESSON), stop_at=20, show_speed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, settled(app))
+        line = app.dashboard.query_one("#more-keys")
+        assert not line.display
+        await pilot.press("k")
+        await wait_until(pilot, lambda: line.display and line.region.height >= 2)
+        shown = str(line.render())
+        assert "p Phases" in shown and "x X axis" in shown and "space" not in shown
+        assert app.screen.region.contains_region(line.region)
+        await pilot.press("k")
+        await wait_until(pilot, lambda: not line.display)

@@ -32,18 +32,47 @@ UI_SHARE = 0.1                  # and the UI thread spends at most this share of
 LONGEST_REDRAW_SECONDS = 2.0    # however costly a picture, panes move at least this often
 
 
-NARROW_HIDDEN_KEYS = frozenset({"dropout", "optimizer", "export", "step_through"})     # actions
+NARROW_HIDDEN_KEYS = frozenset({"dropout", "optimizer", "export", "step_through",
+                                "pick_scenario"})     # actions
 
 
 class KeysFooter(Footer):
-    """Textual's footer, but below 150 columns without the keys of ``NARROW_HIDDEN_KEYS`` (help
-    and ctrl+p still list them): pause, step, pace, lesson, help, quit and controls fit in 80 columns."""
+    """Textual's footer, but below 150 columns without the keys of ``NARROW_HIDDEN_KEYS`` (k's
+    line, help and ctrl+p still list them): pause, step, reset, rate, pace, help, quit,
+    controls and k fit in 80 columns."""
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():
             if getattr(widget, "action", None) in NARROW_HIDDEN_KEYS:     # a FooterKey
                 widget.add_class("-narrow-hidden")
             yield widget
+
+
+def more_keys(bindings, narrow: bool, width: int) -> Text:
+    """The lines `k` shows, ``width`` columns wide: every key of ``bindings`` that the footer
+    leaves out (at ``narrow`` widths, those of ``NARROW_HIDDEN_KEYS`` too), keys with the same
+    description together ("[ ] Layer"), the pane keys 1-7 left to the tabs, which show them; a
+    key and its words never split over two rows."""
+    kept: dict[str, list[str]] = {}
+    for binding in bindings:
+        if binding.action.startswith("show_pane") or binding.action == "more_keys":
+            continue
+        if binding.show and not (narrow and binding.action in NARROW_HIDDEN_KEYS):
+            continue            # in the footer
+        key = binding.key_display or binding.key.split(",")[0]
+        kept.setdefault(binding.description, []).append(key)
+    lines, row = Text(), 0
+    for description, keys in kept.items():
+        entry = Text.assemble((" ".join(keys), "bold"), f" {description}")
+        if row and row + 2 + len(entry) > width:
+            lines.append("\n")
+            row = 0
+        elif row:
+            lines.append("  ")
+            row += 2
+        lines.append_text(entry)
+        row += len(entry)
+    return lines
 
 
 def pane_mentioned(text: str) -> str | None:
@@ -84,6 +113,8 @@ class DashboardScreen(Screen):
         *(Binding(str(i), f"show_pane('{pane.ID}')", pane.tab_label(), id=f"pane-{pane.ID}", show=False,
                   tooltip=f"Show the {pane.TITLE.lower()} pane (narrow screens)")
           for i, pane in enumerate(PANES, start=1)),
+        Binding("k", "more_keys", "More keys", id="more-keys",
+                tooltip="A line above the footer with the keys it has no room for; k again hides it"),
     ]
 
     def __init__(self, *, show_speed: bool = True) -> None:
@@ -104,6 +135,8 @@ class DashboardScreen(Screen):
         self.status = StatusLine(id="status", show_speed=show_speed)
         self.narration = Static(id="narration")
         self.narration.display = False          # until the script says something
+        self.more_keys = Static(id="more-keys")
+        self.more_keys.display = False          # until k
         # each tab with the number key that shows it
         self.tabs = Tabs(*(Tab(f"{i} {pane.tab_label()}", id=f"tab-{pane.ID}")
                            for i, pane in enumerate(PANES, start=1)), id="pane-tabs")
@@ -120,6 +153,7 @@ class DashboardScreen(Screen):
             yield self.dock
         yield self.narration
         yield self.status
+        yield self.more_keys
         yield KeysFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -333,6 +367,14 @@ class DashboardScreen(Screen):
 
     def action_discretize(self) -> None:
         self._set_view(discretize=not self.view.discretize)
+
+    def action_more_keys(self) -> None:
+        from .screens import dashboard_bindings
+
+        if not self.more_keys.display:
+            self.more_keys.update(more_keys(dashboard_bindings(self.app), self.has_class("-narrow"),
+                                            self.size.width - 2))
+        self.more_keys.display = not self.more_keys.display
 
     def action_show_pane(self, pane: str) -> None:
         self._tab_chosen = True

@@ -53,6 +53,21 @@ GLOSSARY = (
                 "probability, so the network cannot lean on any one of them"),
     ("L1 / L2", "penalties on the weights added to the loss (L1: their absolute values, L2: "
                 "their squares); AdamW's weight decay shrinks the weights directly instead"),
+    ("unit, weight, bias", "a unit (neuron) adds up its inputs, each times a weight, plus its "
+                           "bias, and passes the sum through the activation function; weights "
+                           "and biases are what training changes"),
+    ("activation", "the function a unit applies to its sum (tanh, ReLU, sigmoid…); without "
+                   "it any stack of layers computes only a linear function of the inputs"),
+    ("optimizer", "the rule that turns gradients into a step: SGD moves each weight by the "
+                  "learning rate times its gradient; momentum steps along a decaying sum of "
+                  "past gradients; Adam steps, weight by weight, along a running average of "
+                  "the gradient divided by the root of a running average of its square"),
+    ("median", "the middle of several values, as many above as below; one run that blew up "
+               "does not move it, as it would move the mean"),
+    ("loss landscape", "the training loss over a plane of weight space through the run's "
+                       "weights now, spanned by the two directions along which its weights "
+                       "moved most (the PCA of their path; two random directions before "
+                       "there is a path)"),
     ("decision boundary", "where the network's answer changes class, over the input plane"),
     ("weight histogram", "how many of a layer's weights have each value"),
 )

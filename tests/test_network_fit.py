@@ -29,12 +29,9 @@ def test_thumbnails_are_the_largest_that_fit_and_show_enough_units(widths, width
     if f.columns == len(widths) and f.h >= 2:
         wanted = min(max(widths), ENOUGH_UNITS)
         assert f.places >= wanted or f.h == 2
-        gap = LINK_GAP if f.gap >= LINK_GAP else MIN_GAP     # links readable when they fit
-        if gap == MIN_GAP:
-            assert len(widths) * 4 + (len(widths) - 1) * LINK_GAP + 2 > width
         bigger = f.h + 1
         if bigger <= MAX_THUMB_ROWS:         # one size up would not fit across or show enough
-            too_wide = len(widths) * 2 * bigger + (len(widths) - 1) * gap + 2 > width
+            too_wide = len(widths) * 2 * bigger + (len(widths) - 1) * MIN_GAP + 2 > width
             too_few = (height - 1) // (bigger + 1) < wanted
             assert too_wide or too_few
 

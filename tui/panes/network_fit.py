@@ -94,9 +94,9 @@ class Fit:
 
 def fit(widths: tuple[int, ...], width: int, height: int) -> Fit:
     """The largest thumbnails (2 to ``MAX_THUMB_ROWS`` rows) for which every column fits
-    across with links ``LINK_GAP`` wide between them (else ``MIN_GAP``) and shows
-    ``ENOUGH_UNITS`` units (or all of the widest's, if fewer); when none does, 2-row
-    thumbnails, and then 1-row ones and the first columns that fit across."""
+    across and shows ``ENOUGH_UNITS`` units (or all of the widest's, if fewer): the pictures
+    before the links (at 160x48, 6 x 6 pixels with links 5 wide beat 4 x 4 with links 8 wide);
+    when none does, 2-row thumbnails, and then 1-row ones and the first columns that fit."""
     options = []
     for h in range(MAX_THUMB_ROWS, 0, -1):
         columns = len(widths)
@@ -106,12 +106,11 @@ def fit(widths: tuple[int, ...], width: int, height: int) -> Fit:
         # A title row above (with the count of units left out), a name row under each.
         places = max(1, (height - 1) // (h + 1))
         options.append(Fit(h, gap, places, columns))
-    for gap in (LINK_GAP, MIN_GAP):     # links that read as lines, if the width allows them
-        complete = [f for f in options if f.columns == len(widths) and f.h >= 2 and f.gap >= gap]
-        if complete:
-            wanted = min(max(widths), ENOUGH_UNITS)
-            return next((f for f in complete if f.places >= wanted), complete[-1])
-    return next((f for f in options if f.columns == len(widths)), options[-1])
+    complete = [f for f in options if f.columns == len(widths) and f.h >= 2]
+    if not complete:
+        return next((f for f in options if f.columns == len(widths)), options[-1])
+    wanted = min(max(widths), ENOUGH_UNITS)
+    return next((f for f in complete if f.places >= wanted), complete[-1])
 
 
 def choose_units(places: int, scores: np.ndarray, dead: np.ndarray | None = None,

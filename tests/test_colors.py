@@ -65,3 +65,35 @@ def test_the_boundary_drawn_for_a_256_colour_terminal_has_only_steps_and_points(
     drawn = {tuple(style.get_truecolor()) for s in segments if s.style for style in
              (s.style.color, s.style.bgcolor) if style is not None}
     assert drawn and drawn <= set(colors.RAMP_256), drawn - set(colors.RAMP_256)
+
+
+@pytest.mark.parametrize("color_system, system", [("256", ColorSystem.EIGHT_BIT),
+                                                  ("standard", ColorSystem.STANDARD)])
+def test_the_points_and_the_plane_show_two_hues_and_grey_on_a_terminal_without_true_colour(
+        color_system, system):
+    """Found by capturing a 16-colour terminal: the map was yellow and blue, but its training
+    points, in the class colours, became bright red and cyan: two more hues, read as classes."""
+    grid = np.linspace(0, 1, 64).reshape(8, 8)
+    where = np.array([[-0.9, -0.9], [0.9, 0.9], [0.0, 0.5], [0.5, 0.0]])
+    points = PlanePoints(task="binary", train=where, train_labels=np.array([0, 1, 0, 1]),
+                         val=np.zeros((0, 2)), val_labels=np.zeros(0))
+    picture = BoundaryPicture(grid, (-1.0, 1.0, -1.0, 1.0), "binary", points)
+    console = Console(width=20, height=10, color_system=color_system, force_terminal=True)
+    segments = list(console.render(picture, console.options.update(height=10)))
+    drawn = {shown_as(tuple(style.get_truecolor()), system) for s in segments if s.style
+             for style in (s.style.color, s.style.bgcolor) if style is not None}
+    ramp = colors.ramp_for(color_system)
+    points_shown = {shown_as(c, system) for c in colors.class_colors(ramp)[:2]}
+    assert points_shown <= drawn                              # the points are there
+    assert all(on_the_axis(c, 60) for c in drawn), drawn      # and all on the axis
+    assert not points_shown & {shown_as(step, system) for step in ramp[1:-1]}   # not grey
+
+
+def test_the_boundary_legend_shows_the_points_colours():
+    from nnsim.tui.panes.base import View
+    from nnsim.tui.panes.boundary import BoundaryPane
+
+    for ramp in (None, colors.RAMP_256, colors.RAMP_16):
+        legend = BoundaryPane.legend("binary", View(), ramp)
+        squares = [span.style for span in legend.spans if "■" in legend.plain[span.start:span.end]]
+        assert squares == [colors.hex_color(c) for c in colors.class_colors(ramp)[:2]]

@@ -49,6 +49,20 @@ RAMP_256: tuple[RGB, ...] = ((215, 95, 0), (215, 135, 0), (215, 135, 95), (215, 
 RAMP_16: tuple[RGB, ...] = ((128, 128, 0), (192, 192, 192), (0, 0, 128))
 
 
+# The two classes' points over a plane of steps, on the ramp's axis and apart from its steps.
+# The class colours themselves round to bright red and cyan in 16 colours (two more hues, read
+# as two more classes), and class 1 to a cyan-blue in 256: bright yellow and bright blue in 16,
+# the palette's orange and a plain blue in 256.
+POINTS_256: tuple[RGB, RGB] = ((255, 135, 0), (0, 135, 215))
+POINTS_16: tuple[RGB, RGB] = ((255, 255, 85), (85, 85, 255))
+
+
+def class_colors(ramp: tuple[RGB, ...] | None) -> list[RGB]:
+    """The classes' colours for points and legends on a plane drawn with ``ramp``."""
+    points = {RAMP_256: POINTS_256, RAMP_16: POINTS_16}.get(ramp) if ramp is not None else None
+    return [*points, *CLASS[2:]] if points else list(CLASS)
+
+
 def ramp_for(color_system: str | None) -> tuple[RGB, ...] | None:
     """The stepped ramp for a console's colour system (Rich's name for it); None: true colour,
     where the ramp is continuous."""

@@ -123,7 +123,7 @@ class BoundaryPicture(Picture):
                           self.discretize, ramp=ramp)
         if with_points and len(self.points):
             row, col = self._pixels(self.points, rgb.shape[:2])
-            rgb[row, col] = self._point_colors(self.labels)
+            rgb[row, col] = self._point_colors(self.labels, ramp)
         return rgb
 
     def _segments(self, options: ConsoleOptions) -> list[Segment]:
@@ -135,7 +135,7 @@ class BoundaryPicture(Picture):
         if self.test is not None and len(self.test[0]):
             row, col = self._pixels(self.test[0], rgb.shape[:2])
             marks = {(r // 2, c): (TEST_MARK, tuple(color))
-                     for r, c, color in zip(row, col, self._point_colors(self.test[1]))}
+                     for r, c, color in zip(row, col, self._point_colors(self.test[1], self.ramp))}
         if self.followed is not None:
             row, col = self._pixels(self.points[self.followed:self.followed + 1], rgb.shape[:2])
             marks[(int(row[0]) // 2, int(col[0]))] = (FOLLOWED_MARK, FOLLOWED_COLOR)
@@ -151,12 +151,13 @@ class BoundaryPicture(Picture):
         row = np.clip(((1 - py) * pixel_rows).astype(int), 0, pixel_rows - 1)
         return row, col
 
-    def _point_colors(self, labels: np.ndarray) -> np.ndarray:
-        """Each point's label in full colour (the plane under it is faded)."""
+    def _point_colors(self, labels: np.ndarray, ramp=None) -> np.ndarray:
+        """Each point's label in full colour (the plane under it is faded); ``ramp``: the
+        terminal's stepped colours, whose classes have colours of their own."""
         if self.task == "regression":
             faded = cell_colors(np.asarray(labels, float)[None, :], "regression", self.value_range())[0]
             return (faded - np.array(colors.BACKGROUND) * FADE) / (1 - FADE)
-        palette = np.array(colors.CLASS, dtype=float)
+        palette = np.array(colors.class_colors(ramp), dtype=float)
         return palette[np.asarray(labels).astype(int) % len(palette)]
 
 
@@ -206,13 +207,14 @@ class BoundaryPane(Pane):
         else:
             boundary_view.display = True
             boundary_view.picture = picture
-            note.show_text(self.legend(picture.task, view))
+            note.show_text(self.legend(picture.task, view, colors.ramp_for(self.app.console.color_system)))
         boundary_view.refresh()
         self.set_subtitle(frame.labels[variant] if len(frame.snapshots) > 1 else "")
 
     @staticmethod
-    def legend(task: str, view: View) -> Text:
-        """The colours and marks of the plane for ``task``, as ``view`` shows it."""
+    def legend(task: str, view: View, ramp=None) -> Text:
+        """The colours and marks of the plane for ``task``, as ``view`` shows it (``ramp``: a
+        terminal's stepped colours, with the classes' own)."""
         text = Text()
         if task == "regression":
             text.append("■ ", style=_hex(colors.CLASS[0]))
@@ -221,7 +223,7 @@ class BoundaryPane(Pane):
             text.append("high value")
         else:
             for k in range(2 if task == "binary" else 3):
-                text.append("■ ", style=_hex(colors.CLASS[k]))
+                text.append("■ ", style=_hex(colors.class_colors(ramp)[k]))
                 text.append(f"class {k} ")
             if task != "binary":
                 text.append("…")

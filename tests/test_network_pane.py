@@ -11,10 +11,12 @@ from rich.console import Console
 import reference
 from conftest import LESSON
 from nnsim.core import Run
+from nnsim.tui import colors
 from nnsim.tui.app import create_app
 from nnsim.tui.panes.boundary import BoundaryPicture
 from nnsim.tui.panes.network import (DEAD_MARK, NetworkPicture, NetworkView, UnitZoom, ZoomView,
-                                     choose_columns, signed, unit_text, zoom_picture)
+                                     choose_columns, signed, unit_text, zoom_legend,
+                                     zoom_picture)
 from nnsim.tui.panes.base import View
 from nnsim.tui.frame import PlanePoints
 from nnsim.tui.panes.network_fit import fit
@@ -150,6 +152,11 @@ def test_the_output_unit_is_drawn_as_the_decision_boundary():
                            show_test=True)
     assert isinstance(zoom, BoundaryPicture)
     assert render(zoom, 30, 15, "truecolor") == render(pane, 30, 15, "truecolor")
+    # Its legend's squares are the points' colours, in every colour system.
+    for ramp in (None, colors.RAMP_256, colors.RAMP_16):
+        legend = zoom_legend(zoom, units, len(units.widths) - 1, 0, 30, ramp)
+        squares = [span.style for span in legend.spans if "■" in legend.plain[span.start:span.end]]
+        assert squares == [colors.hex_color(c) for c in colors.class_colors(ramp)[:2]]
     # A hidden unit's zoom is the unit on its own scale.
     hidden = zoom_picture(units, 1, 3, points, view)
     assert isinstance(hidden, UnitZoom) and hidden.scale == np.abs(units.maps[1][3]).max()

@@ -319,9 +319,9 @@ def zoom_picture(units, column: int, unit: int, points: PlanePoints | None, view
     return UnitZoom(values, float(largest(values[None])[0]), dead)
 
 
-def zoom_legend(picture: Picture, units, column: int, unit: int, width: int) -> Text:
+def zoom_legend(picture: Picture, units, column: int, unit: int, width: int, ramp=None) -> Text:
     """The zoom's two lines: which unit, and its colours (for the output, the decision
-    boundary's: its classes or values, and its points)."""
+    boundary's: its classes or values, and its points, in ``ramp``'s colours for them)."""
     name = column_name(column, len(units.widths))
     if isinstance(picture, BoundaryPicture):
         title = Text(name, style="bold")
@@ -329,7 +329,7 @@ def zoom_legend(picture: Picture, units, column: int, unit: int, width: int) -> 
         scale = Text()
         names = ("class 0 ", "class 1") if picture.task == "binary" else ("low ", "high")
         for k, label in enumerate(names):
-            scale.append("■ ", style=colors.hex_color(colors.CLASS[k]))
+            scale.append("■ ", style=colors.hex_color(colors.class_colors(ramp)[k]))
             scale.append(label)
         marks = [" ▀ train"] + ([f" {TEST_MARK} val"] if picture.test is not None else [])
         for mark in marks:          # on whichever line has room
@@ -480,7 +480,8 @@ class NetworkPane(Pane):
             self.query_one(ZoomView).picture = picture
             self.query_one(ZoomView).refresh()
             self.query_one("#network-zoom-legend", Caption).show_text(
-                zoom_legend(picture, units, *self.cursor, zoom.width - 1))
+                zoom_legend(picture, units, *self.cursor, zoom.width - 1,
+                            colors.ramp_for(self.app.console.color_system)))
         note.update(unit_text(units, *self.cursor, width=max(20, note.content_region.width)))
         who = f"{frame.labels[variant]} · " if len(frame.snapshots) > 1 else ""
         dead = sum(int(units.dead(i).sum()) for i in range(len(units.biases) - 1))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import kernels, warmup
 from .jit import kernel
 from .phases import new_workspace
 from .snapshot import frozen
@@ -175,6 +175,7 @@ def losses_on_plane(run, plane: Plane, alphas: np.ndarray, betas: np.ndarray,
                     rows: int | None = None) -> np.ndarray:
     """(len(betas), len(alphas)) the training loss of ``run``'s data over the plane's grid (on
     the first ``rows`` rows of the training split; None: all of it)."""
+    warmup.ensure("later")
     state = run.train_state()           # copies: the capacity and loss code the run measures with
     x, y = run.dataset.x_train[:rows], run.dataset.y_train[:rows]
     out = np.empty((len(betas), len(alphas)))
@@ -317,6 +318,7 @@ class StepLine:
 def next_update(run) -> tuple[np.ndarray, float]:
     """The update (P,) the run's next step makes, and its learning rate: that step taken aside
     on copies (``Run.train_state``), the same batch, masks and rate; the run is not changed."""
+    warmup.ensure("later")
     state = run.train_state()
     before = state.params.copy()
     ws = new_workspace(run.layout.widths, state.capacity)

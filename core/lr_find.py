@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import kernels, warmup
 from .kernel_io import StepSettings
 from .phases import new_workspace
 from .snapshot import frozen
@@ -64,6 +64,7 @@ def rates(start: float = START_RATE, end: float = END_RATE, steps: int = STEPS) 
 def range_test(run, start: float = START_RATE, end: float = END_RATE,
                steps: int = STEPS) -> RangeTest:
     """The range test from ``run``'s weights (see the module docstring)."""
+    warmup.ensure("later")
     tried = rates(start, end, steps)
     state = run.train_state()
     # The run's settings, with the rate the only thing that changes and no schedule on it.

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import kernels
+from . import kernels, warmup
 from .activations import ACTIVATION_NAME
 from .budget import MIN_KERNEL_ROWS, available_bytes, check_budget, check_data_budget, run_bytes
 from .config import LIVE_KEYS, ConfigError, RunConfig, config_from_dict, with_value
@@ -92,6 +92,7 @@ class Run:
         self._base_dir = base_dir
         self._alongside = alongside
         self.trajectory: Trajectory | None = None     # the weights at each check, when recorded
+        warmup.begin()      # a first start: the kernels compile in helper processes meanwhile
         self._build(dataset)
 
     # --- construction ----------------------------------------------------------------------
@@ -300,6 +301,7 @@ class Run:
         shares this run's data and seed, and never seen by training, validation or test."""
         x, y = fresh_sample(self.config.data, self._data_seed, n, self.dataset)
         logits = np.zeros((len(y), self.dataset.n_outputs))
+        warmup.wait("check")
         loss, accuracy = kernels.measure(self._loss_code, self.params, self.layout.table, x, y,
                                          self._capacity, self._workspace, logits, np.zeros_like(logits))
         return float(loss), float(accuracy)
@@ -353,6 +355,7 @@ class Run:
     # --- internals -------------------------------------------------------------------------
 
     def _train(self, n: int) -> int:
+        warmup.wait("train")
         done = kernels.train_chunk(
             self.params, self._grads, self._first, self._second, self._previous,
             self._weight_mask, self.layout.table, self.dataset.x_train, self.dataset.y_train,
@@ -363,6 +366,7 @@ class Run:
         return done
 
     def _measure(self, split: str) -> tuple[float, float]:
+        warmup.wait("check")
         logits = self._logits[split]
         loss, accuracy = kernels.measure(
             self._loss_code, self.params, self.layout.table, getattr(self.dataset, f"x_{split}"),
@@ -449,6 +453,7 @@ class Run:
         """Every unit's act(z) (the output layer's: its logits) at each row of ``inputs``
         (N, n_in), as ``predict`` computes them: (N, U), first hidden layer's units first."""
         outputs = np.zeros((len(inputs), sum(self.layout.widths[1:])))                  # (N, U)
+        warmup.ensure("pictures")
         kernels.unit_outputs(self.params, self.layout.table, np.ascontiguousarray(inputs),
                              self._capacity, self._workspace, outputs)
         return outputs

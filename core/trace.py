@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import kernels, warmup
 from .activations import ACTIVATION_NAME, activation_slopes
 from .config import TrainConfig
 from .linalg import matmul
@@ -171,6 +171,7 @@ class StepTrace:
 
 def trace_step(run: Run) -> StepTrace:
     """The run's next training step, phase by phase; the run is not changed."""
+    warmup.ensure("later")
     layout, table = run.layout, run.layout.table
     train = run.config.train
     state = run.train_state()

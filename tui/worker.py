@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from textual.message import Message
 
+from ..core import warmup
 from ..core.narration import told
 from ..core.pacing import ChunkClock, Playback
 from ..core.scenario import Scenario
@@ -127,7 +128,9 @@ class Trainer:
             self._round(min(due, self.fixed_chunk or max(batch, self.clock.steps)))
 
     def open(self) -> None:
-        """The session's runs, built (and the kernels loaded, or compiled on a first start)."""
+        """The session's runs, built (and the kernels loaded, or compiled on a first start: the
+        network pane's in a helper process beside the first step's, ``core.warmup``)."""
+        warmup.start(("pictures",))
         self.session = Session(self.lesson, self.scenario, open_ended=self.open_ended)
         self._started(new_runs=True)
 
@@ -198,6 +201,9 @@ class Trainer:
         self.playback.pace.took(advanced)
         if not self._trained:   # that round loaded (or compiled) the kernels: no burst to repay it
             self._trained = True
+            # On a first start, what the step-through and the landscape pane use, compiled
+            # meanwhile by a helper (``warmup.ensure`` waits for it where they are used).
+            warmup.start(("later",))
             self.playback.pace.restart(time.monotonic())
             self._recent.clear()
         self._steps_taken += advanced

@@ -156,6 +156,11 @@ def begin() -> None:
             start((group,))
 
 
+def compiling() -> bool:
+    """A helper is compiling kernels for this process right now."""
+    return any(helper.poll() is None for helper in list(_pending.values()))
+
+
 def ensure(group: str) -> None:
     """``group`` in the cache before this process uses it: compiled by a helper (started now if
     none is) and waited for. Checks the cache once per process."""

@@ -68,7 +68,7 @@ class FakeHelper:
         self.waited += 1
 
     def poll(self):
-        return 0
+        return 0 if self.waited else None      # running until waited for
 
 
 @pytest.fixture
@@ -94,8 +94,10 @@ def test_a_helper_starts_for_cold_groups_once_and_is_waited_for(fake_helpers, mo
     assert len(fake_helpers) == 1
     assert fake_helpers[0].command == [sys.executable, "-m", "nnsim.core.warmup", "train",
                                        "pictures"]
+    assert warmup.compiling()
     warmup.wait("check")                                # no helper has it: returns at once
     warmup.wait("train")
+    assert not warmup.compiling()                       # the status line stops saying so
     assert fake_helpers[0].waited == 1
     warmup.wait("train")                                # waited for once
     assert fake_helpers[0].waited == 1

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from textual import events, work
@@ -23,6 +22,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ..core import warmup
 from ..core.config import ConfigError, with_values
 from ..core.data.folder import folder_files
 from ..core.experiment import EXPERIMENT_STEM, free_path, scenario_toml
@@ -42,7 +42,6 @@ from .worker import Trainer
 
 PLAYGROUND = "playground"       # `nnsim` alone; it trains until paused
 SWITCH_INTERVAL = 0.001         # hand the GIL to the training thread sooner than Python's 5 ms
-COMPILING_AFTER = 1.5           # seconds without a first frame before saying "compiling"
 STOP_SECONDS = 0.5              # after quitting, how long the training thread may take to stop
 CLOSING_SECONDS = 2.0           # after a closing signal, how long restoring the terminal may take
 # kill, the SSH session closed, or `kill -INT` (ctrl+c in the dashboard is a key, not a signal)
@@ -136,7 +135,6 @@ class NnsimApp(App[int]):
         self.exit_line = ""             # the one line to print after exiting on bad input
         self.training_thread: threading.Thread | None = None
         self._switch_interval = sys.getswitchinterval()
-        self._started = 0.0
         self._spinner = 0
         self._watched: int | None = 0      # what the trainer was last told to watch (its default)
         self._landscape_watched = None      # the landscape pane's run and grid, as last told
@@ -212,7 +210,6 @@ class NnsimApp(App[int]):
         self.failure = ""
         self._watched = 0
         self._landscape_watched = None
-        self._started = time.monotonic()
         self.dashboard.set_scenario(self.scenario)
         self.sub_title = self.scenario.title
         self._train(self.trainer)
@@ -271,8 +268,8 @@ class NnsimApp(App[int]):
         frame = self.dashboard.frame
         if frame is None or frame.state == "starting":
             self._spinner += 1
-            compiling = time.monotonic() - self._started > COMPILING_AFTER
-            self.dashboard.status.starting(self._spinner, self.scenario.name, compiling)
+            # "compiling" only while a helper process compiles (a first start: core.warmup)
+            self.dashboard.status.starting(self._spinner, self.scenario.name, warmup.compiling())
         if frame is not None:
             self.dashboard.draw()
             if self.dashboard.watched != self._watched:    # the network pane came or went

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from . import __version__, landscape, trace
+from .core import warmup
 from .core.config import MAX_SEED, shown
 from .core.scenario import ScenarioError, builtin_names, load_scenario, parse_override
 from .core.report import OUT_FILES, write_atomically
@@ -58,6 +59,7 @@ def _end_now_if_still_training(status: int) -> int:
     whole, at the end), so once the line is out the process can end at once."""
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()
            if t is not threading.current_thread()):
+        warmup.stop()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

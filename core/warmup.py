@@ -181,9 +181,10 @@ def wait(group: str) -> None:
 
 
 @atexit.register
-def _stop_helpers() -> None:
-    """A helper still compiling when this process ends stops with it (its saves are whole files,
-    replaced atomically: what it saved stays usable)."""
+def stop() -> None:
+    """Stop every helper still compiling: this process is ending (and ``os._exit`` skips atexit:
+    call it first). What a helper saved stays usable: its saves are whole files, replaced
+    atomically."""
     for helper in set(_pending.values()):
         if helper.poll() is None:
             helper.terminate()

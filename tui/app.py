@@ -537,6 +537,7 @@ def run_app(scenario: str | None = None, *, seed: int | None = None, overrides=(
     if thread is not None:
         thread.join(STOP_SECONDS)
         if thread.is_alive():               # still compiling: the terminal is already restored
+            warmup.stop()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)

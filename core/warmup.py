@@ -22,8 +22,11 @@ start computes the very bits of every later start. A helper that fails, or ``NNS
 only costs that: the process compiles what it lacks itself, as Numba does by default.
 
 Each group names its kernels with the one signature nnsim calls them with (every array float64,
-int64 or uint64, C-contiguous), callees before their callers (``forward`` first, which the
-"train" helper then loads rather than compiles again, when "check" saved it in time).
+int64 or uint64, C-contiguous), callees before their callers. "check" begins with the callees
+``train_chunk`` shares with it and ``optimizer_step``, which the "train" helper then loads rather
+than compiles again, when they were saved in time: that balances the two (measured with
+benchmarks/bench_train.py --startup: 6.2 s to the first step, against 7.2 s with
+``optimizer_step`` in "train", which compiled ``forward`` and ``output_loss`` a second time).
 tests/test_warmup.py checks that a session's use of the kernels adds no signature to these.
 Saving is safe from several processes at once (``core.jit.LockedCacheFile``).
 """
@@ -48,6 +51,8 @@ GROUPS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "check": (
         ("phases", "forward", (*_FORWARD, "True", _U1)),
         ("losses", "output_loss", ("i8", _F2, _F2, _F2)),
+        ("optimizers", "optimizer_step", ("i8", _F1, _F1, _F1, _F1, "i8", "f8", "f8", "f8", "f8",
+                                          "f8", "f8", _F1)),
         ("kernels", "predict", (_F1, _I2, _F2, "i8", _WS, _F2)),
         ("kernels", "loss_and_accuracy", ("i8", _F2, _F2, _F2)),
         ("kernels", "measure", ("i8", _F1, _I2, _F2, _F2, "i8", _WS, _F2, _F2)),
@@ -55,8 +60,6 @@ GROUPS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     ),
     "train": (
         ("streams", "shuffle", (_I1, _U1)),
-        ("optimizers", "optimizer_step", ("i8", _F1, _F1, _F1, _F1, "i8", "f8", "f8", "f8", "f8",
-                                          "f8", "f8", _F1)),
         ("linalg", "matmul_at_b", (_F2, _F2, _F2)),
         ("linalg", "matmul_a_bt", (_F2, _F2, _F2)),
         ("phases", "backward", (_F1, _I2, "i8", _F1, _F1, _F1, _F1, _F1, _F1, "f8", _F1)),

@@ -86,6 +86,7 @@ FIRST_STEP = ("check", "train")     # one helper each, as a process builds its f
 
 _pending: dict[str, subprocess.Popen] = {}      # group -> the helper compiling it
 _ready: set[str] = set()                        # groups ``ensure`` has seen in the cache
+_started: list[tuple[str, ...]] = []            # every helper's groups, in order
 _lock = threading.Lock()
 _begun = False
 
@@ -146,6 +147,7 @@ def start(groups: tuple[str, ...]) -> bool:
                                   stderr=subprocess.DEVNULL)
         for group in groups:
             _pending[group] = helper
+        _started.append(groups)
     return True
 
 
@@ -157,6 +159,11 @@ def begin() -> None:
         _begun = True
         for group in FIRST_STEP:
             start((group,))
+
+
+def first_start() -> bool:
+    """This process has started a helper for a first-step group: the cache was empty."""
+    return any(group in FIRST_STEP for groups in _started for group in groups)
 
 
 def compiling() -> bool:

@@ -83,15 +83,19 @@ def fake_helpers(monkeypatch):
     monkeypatch.setattr(warmup.subprocess, "Popen", popen)
     monkeypatch.setattr(warmup, "_pending", {})
     monkeypatch.setattr(warmup, "_ready", set())
+    monkeypatch.setattr(warmup, "_started", [])
     monkeypatch.delenv("NNSIM_HELPERS", raising=False)
     return started
 
 
 def test_a_helper_starts_for_cold_groups_once_and_is_waited_for(fake_helpers, monkeypatch):
     monkeypatch.setattr(warmup, "cold", lambda groups: True)
+    assert warmup.start(("pictures",)) and not warmup.first_start()    # not a first-step group
+    warmup.wait("pictures")
     assert warmup.start(("train", "pictures"))
     assert not warmup.start(("train",))                 # already being compiled
-    assert len(fake_helpers) == 1
+    assert len(fake_helpers) == 2
+    fake_helpers.pop(0)
     assert fake_helpers[0].command == [sys.executable, "-m", "nnsim.core.warmup", "train",
                                        "pictures"]
     assert warmup.compiling()
@@ -110,7 +114,9 @@ def test_a_first_run_starts_one_helper_per_first_step_group_and_ensure_waits(fak
                                                                            monkeypatch):
     monkeypatch.setattr(warmup, "cold", lambda groups: True)
     monkeypatch.setattr(warmup, "_begun", False)
+    assert not warmup.first_start()
     warmup.begin()
+    assert warmup.first_start()
     warmup.begin()                                      # once per process
     assert [helper.command[3:] for helper in fake_helpers] == [["check"], ["train"]]
     warmup.ensure("later")                              # started and waited for

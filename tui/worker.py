@@ -199,11 +199,9 @@ class Trainer:
             self.frames.record(self.session, index)
             advanced = max(advanced, run.step - before)
         self.playback.pace.took(advanced)
-        if not self._trained:   # that round loaded (or compiled) the kernels: no burst to repay it
+        first = not self._trained
+        if first:               # that round loaded (or compiled) the kernels: no burst to repay it
             self._trained = True
-            # On a first start, what the step-through and the landscape pane use, compiled
-            # meanwhile by a helper (``warmup.ensure`` waits for it where they are used).
-            warmup.start(("later",))
             self.playback.pace.restart(time.monotonic())
             self._recent.clear()
         self._steps_taken += advanced
@@ -212,6 +210,11 @@ class Trainer:
         self._fire_due_events()
         self.playback.reached([run.step for run in self.runs if run.active])
         self._publish()
+        if first and warmup.first_start():
+            # What the step-through and the landscape pane use, compiled by a helper once the
+            # first trained frame is out (``warmup.ensure`` waits for it; on a later start
+            # that lacks them, it starts it).
+            warmup.start(("later",))
 
     def _fire_due_events(self) -> None:
         """The script's due events; their lines are told only while the runs are the lesson's

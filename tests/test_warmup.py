@@ -13,7 +13,8 @@ import pytest
 
 from nnsim.core import warmup
 from nnsim.core.driver import ScriptedRun
-from nnsim.core.landscape import landscape
+from nnsim.core.landscape import landscape, step_line
+from nnsim.core.lr_find import range_test
 from nnsim.core.scenario import load_scenario
 from nnsim.core.trace import trace_step
 
@@ -25,8 +26,9 @@ def planned() -> dict:
 
 
 def test_a_session_calls_the_kernels_with_the_planned_signatures_only():
-    """After the plan is compiled (or loaded), training, the pictures, the unit maps, a trace and
-    the landscape of two lessons add no signature to a planned kernel: a signature typed wrong
+    """After the plan is compiled (or loaded), training, the pictures, the unit maps, a fresh
+    sample, a trace, the step line, the range test and the landscape of two lessons add no
+    signature to a planned kernel: a signature typed wrong
     in the plan would be compiled twice on a first start, once for nothing."""
     for group in warmup.GROUPS:
         warmup.ensure(group)                    # compiled by helpers: loaded here
@@ -42,7 +44,10 @@ def test_a_session_calls_the_kernels_with_the_planned_signatures_only():
             run.advance(30)
             run.pictures()
             run.unit_maps()
+            run.evaluate_fresh(20)
             trace_step(run)
+            step_line(run, points=5)
+        range_test(runs[0], steps=5)
         landscape(runs, shape=(5, 5))
     after = planned()
     for key, (dispatcher, signatures) in before.items():

@@ -41,7 +41,7 @@ import threading
 from importlib import import_module
 
 # The groups, each a list of (module in nnsim.core, kernel, signature); a signature's words are
-# the ``_TYPES`` below. "check" is what a Run's first check needs, "train" its first step,
+# the types ``_types`` names. "check" is what a Run's first check needs, "train" its first step,
 # "pictures" the dashboard's network pane, "later" what a key or command may ask for later
 # (the step-through and ``nnsim trace``, the landscape pane).
 _F1, _F2, _I1, _I2, _U1 = "f8[:]", "f8[:, :]", "i8[:]", "i8[:, :]", "u8[:]"
@@ -123,8 +123,8 @@ def cached(dispatcher, signature: tuple) -> bool:
 
 
 def cold(groups: tuple[str, ...]) -> bool:
-    """Some kernel the last of ``groups`` ends with is not in the cache yet (a group's last
-    kernel is the one that calls the others, so it is saved last)."""
+    """The last kernel of one of ``groups`` is not in the cache yet (a group's last kernel calls
+    the others, so it is saved last)."""
     return any(not cached(*signatures(group)[-1]) for group in groups)
 
 

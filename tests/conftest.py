@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import textual.constants
+from textual.pilot import Pilot
 
 # The dashboard draws for the terminal it is in: with 256 or 16 colours its heat maps take
 # stepped ramps (tui/colors.py). Tests and snapshots draw in true colour whatever TERM the
@@ -21,6 +22,18 @@ textual.constants.COLOR_SYSTEM = "truecolor"
 # hold holds within a second or two on an idle machine, and a loaded one (two other CPU-bound
 # processes on two cores) must never make correct code fail.
 PATIENCE = 120.0
+
+# Textual's pilot waits for the screen to take its pending messages at every press, resize and
+# pause, and gives up after 30 s: at load 20 four resizes with the controls open took longer
+# (WaitForScreenTimeout). Its waits get the suite's patience instead.
+_wait_for_screen = Pilot._wait_for_screen
+
+
+async def _patient_wait_for_screen(self, timeout: float = PATIENCE) -> bool:
+    return await _wait_for_screen(self, timeout=max(timeout, PATIENCE))
+
+
+Pilot._wait_for_screen = _patient_wait_for_screen
 
 
 def pytest_sessionstart(session):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import poll_until
+from conftest import interruptible, poll_until
 from nnsim.__main__ import main
 from nnsim.core.scenario import ScenarioError
 from nnsim.core.validation import Seeds
@@ -267,13 +267,16 @@ def test_ctrl_c_cancels_every_run_and_writes_nothing(tmp_path):
     """On a terminal (a pty: the progress line shows), Ctrl-C to the whole process group once
     runs are done: exit 130, one line, no file, and no worker process left behind. The sweep is
     far longer than the test waits (1,200 runs), so on a loaded machine, where this process may
-    not run for seconds after the first runs are counted, it is still running when interrupted."""
+    not run for seconds after the first runs are counted, it is still running when interrupted;
+    and it takes Ctrl-C as a terminal's foreground job does, even in a suite started in the
+    background (which hands its children SIGINT ignored: the sweep then ran all 1,200 runs)."""
     out = tmp_path / "out"
     main_fd, terminal = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "nnsim", "sweep", LESSON, "--set",
                              "train.steps=3000", "--set", "train.lr=0.01:1:6", "--seeds", "0-199",
                              "--jobs", "2", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=terminal, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=terminal, start_new_session=True,
+                            preexec_fn=interruptible)
     os.close(terminal)
     seen = b""
 

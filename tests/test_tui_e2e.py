@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -23,10 +24,14 @@ pytestmark = [
 
 
 class Terminal:
-    """One tmux server of our own, with one window running a command."""
+    """One tmux server of our own, with one window running a command. Each has its own socket:
+    the last test's server, killed a moment ago, may still be ending on a loaded machine, and a
+    client that reaches it gets "server exited unexpectedly"."""
+
+    opened = itertools.count()
 
     def __init__(self, command: str, size: tuple[int, int] = (100, 30)):
-        self.socket = f"nnsim-e2e-{os.getpid()}"
+        self.socket = f"nnsim-e2e-{os.getpid()}-{next(self.opened)}"
         self.tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]),
                   f"{command}; echo \"[exited $?]\"; sleep 60")
 

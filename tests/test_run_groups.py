@@ -67,3 +67,28 @@ def test_the_spread_is_the_median_lowest_and_highest_of_the_finite_values():
     assert spread([0.3, np.nan, 0.1, 0.2, np.inf]) == (0.2, 0.1, 0.3)
     assert spread([0.1, 0.4]) == (0.25, 0.1, 0.4)
     assert spread([np.nan]) is None
+
+
+def test_a_crowded_legend_puts_groups_side_by_side_each_whole_on_its_row():
+    """three-splits' ten widths at 80x24: a row a group left the chart one row high."""
+    from types import SimpleNamespace
+
+    from nnsim.tui.panes.loss import MAX_GROUP_ROWS, group_legend
+
+    splits = load_scenario("three-splits")
+    groups = run_groups([v.config for v in splits.variants])
+    snapshots = [SimpleNamespace(val_loss=0.5 + 0.01 * i) for i in range(len(splits.variants))]
+    assert len(groups) == 10 > MAX_GROUP_ROWS
+    rows = group_legend(groups, snapshots, 76).plain.split("\n")
+    assert len(rows) <= 4 and all(len(row) <= 76 for row in rows)
+    for group in groups:            # each entry whole on one row, with its group's median
+        median = np.median([snapshots[i].val_loss for i in group.members])
+        assert sum(f"━━ {group.name} {median:.3g}" in row for row in rows) == 1
+    # a few groups keep a row each, with the lowest and highest beside the median
+    race = load_scenario("optimizer-race")
+    few = run_groups([v.config for v in race.variants])
+    lines = group_legend(few, [SimpleNamespace(val_loss=float(i)) for i in range(30)], 76).plain
+    assert len(lines.split("\n")) == len(few)
+    for group, line in zip(few, lines.split("\n")):
+        assert line.startswith(f"━━ {group.name}")
+        assert line.endswith(f"({min(group.members)} to {max(group.members)})")

@@ -23,6 +23,7 @@ from ..core.scenario import Scenario
 from .controls import ControlsPanel
 from .frame import Frame
 from .panes import PANES, View
+from .panes.base import flow
 from .panes.loss import LossPane
 from .panes.status import StatusLine
 
@@ -61,18 +62,8 @@ def more_keys(bindings, narrow: bool, width: int) -> Text:
             continue            # in the footer
         key = binding.key_display or binding.key.split(",")[0]
         kept.setdefault(binding.description, []).append(key)
-    lines, row = Text(), 0
-    for description, keys in kept.items():
-        entry = Text.assemble((" ".join(keys), "bold"), f" {description}")
-        if row and row + 2 + len(entry) > width:
-            lines.append("\n")
-            row = 0
-        elif row:
-            lines.append("  ")
-            row += 2
-        lines.append_text(entry)
-        row += len(entry)
-    return lines
+    return flow([Text.assemble((" ".join(keys), "bold"), f" {description}")
+                 for description, keys in kept.items()], width)
 
 
 def pane_mentioned(text: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -22,6 +23,22 @@ class View:
     x_axis: str = "steps"   # the loss pane's x axis: steps | log steps | epochs (key `x`)
     show_test: bool = False     # the boundary pane draws the validation points too
     discretize: bool = False    # the boundary pane thresholds a binary output at 0.5
+
+
+def flow(entries: Sequence[Text], width: int, gap: int = 2) -> Text:
+    """``entries`` side by side, ``gap`` columns apart, in rows of ``width`` columns, an entry
+    never split over two rows (one wider than a row takes a row of its own and wraps there)."""
+    flowed, row = Text(), 0
+    for entry in entries:
+        if row and row + gap + entry.cell_len > width:
+            flowed.append("\n")
+            row = 0
+        elif row:
+            flowed.append(" " * gap)
+            row += gap
+        flowed.append_text(entry)
+        row += entry.cell_len
+    return flowed
 
 
 class Caption(Static):

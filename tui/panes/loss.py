@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 
 from .. import colors
 from ..frame import Frame
-from .base import Caption, Pane, View
+from .base import Caption, Pane, View, flow
 from .plot import Plot, step_ticks, thin, value_axis
 from .run_groups import RunGroup, median_curve, run_groups, spread
 
@@ -17,6 +17,8 @@ MAX_SCORE_ROWS = 3  # runs named in the legend with their numbers; with more, th
 PAST_FADE = 0.4     # how far a replaced run's line fades toward the background (older: further)
 GROUP_MEMBER_FADE = 0.65    # a grouped run's own line, under its group's median
 GROUPED_SUBTITLE = "groups' medians, faint: runs, white: v's"
+MAX_GROUP_ROWS = 4  # groups given a legend row each; with more, short entries side by side, so
+                    # that ten groups (three-splits' widths) leave the chart its rows at 80x24
 
 
 def _score(snap, color) -> Text:
@@ -48,6 +50,27 @@ def _group_line(group: RunGroup, snaps, color) -> Text:
         text.append(f"{middle:.3g}", style="bold")
         text.append(f" ({low:.3g} to {high:.3g})", style="dim")
     return text
+
+
+def _group_entry(group: RunGroup, snaps, color) -> Text:
+    """A group in a crowded legend: its line's mark, its name and its median validation loss."""
+    text = Text.assemble(("━━ " + group.name, colors.hex_color(color)))
+    now = spread([snap.val_loss for snap in snaps])
+    if now is not None:
+        text.append(f" {now[0]:.3g}", style="bold")
+    return text
+
+
+def group_legend(groups: list[RunGroup], snapshots, width: int) -> Text:
+    """The groups' part of the legend, ``width`` columns wide: a row each (median, lowest to
+    highest), or, beyond ``MAX_GROUP_ROWS`` groups, their short entries side by side."""
+    members = [[snapshots[i] for i in group.members] for group in groups]
+    if len(groups) <= MAX_GROUP_ROWS:
+        return Text("\n").join(_group_line(group, snaps, colors.variant_color(g))
+                                for g, (group, snaps) in enumerate(zip(groups, members)))
+    entries = [_group_entry(group, snaps, colors.variant_color(g))
+               for g, (group, snaps) in enumerate(zip(groups, members))]
+    return flow(entries + [Text("(median val loss now)", style="dim")], width)
 
 
 def follow_live(live: list, past: list) -> tuple[list, list]:
@@ -212,14 +235,15 @@ class LossPane(Pane):
             elif snap.state != "running" and len(frame.snapshots) > 1:
                 legend.append(f" {snap.state}", style="dim")
         if groups is not None:
-            for g, group in enumerate(groups):
-                color = colors.variant_color(g)
+            for g in range(len(groups)):
                 xs, ys = median_curve(group_curves.get(g, []))
                 if len(xs):
                     xs, ys = thin(xs, ys, most=most)
-                    series.append((xs, np.log10(ys) if view.log_scale else ys, color, False, False))
-                legend.append("\n")
-                legend.append_text(_group_line(group, [frame.snapshots[i] for i in group.members], color))
+                    series.append((xs, np.log10(ys) if view.log_scale else ys,
+                                   colors.variant_color(g), False, False))
+            legend.append("\n")
+            legend.append_text(group_legend(groups, frame.snapshots,
+                                            self.query_one("#loss-legend", Caption).content_region.width))
         elif many:
             legend.append(f"\n(and {len(frame.snapshots) - 1} more runs, in grey; v brings the next "
                           "forward)", style="dim")

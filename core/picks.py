@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from .config import ConfigError
-from .expectations import (METRICS, _REQUIRED, _Bounds, _classified, _lower_is_better, _num,
-                           final_value, kind, unknown_variant)
+from .expectations import (METRICS, SCORED_ONCE, _REQUIRED, Measured, _Bounds, _classified,
+                           _lower_is_better, _num, final_value, kind, unknown_variant)
 
 SCORES = tuple(m for m in METRICS if m.endswith(("_loss", "_acc")))
 
@@ -86,6 +86,11 @@ class Pick(_Bounds):
         return picks
 
     def measure(self, outcomes):
+        scored_once = [s for s in (self.metric, self.truth, *self.rules()) if s.startswith(SCORED_ONCE)]
+        if any((outcomes[name].test if score.startswith("test_") else outcomes[name].fresh) is None
+               for group in self.groups for name in group for score in scored_once):
+            return Measured(None, f"the choices are made when the runs end ({', '.join(scored_once)} "
+                                  "are scored once, at the end)", so_far="")
         figures, said, details, means = [], [], [], []
         for rule, prefix in zip(self.rules(), ("", "other_")):
             picks = self.choices(outcomes, rule)

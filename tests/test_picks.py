@@ -92,6 +92,13 @@ def test_the_first_of_equals_is_chosen_and_an_unmeasured_score_never():
 def test_a_run_still_going_leaves_it_pending():
     going = {**GROUP, "c": replace(GROUP["c"], snapshot=replace(GROUP["c"].snapshot, finished=False))}
     assert expect({**BY_TEST, "above": 0.0}, going).passed is None
+    # While runs train their test and fresh samples are unscored: the Lesson pane says when the
+    # choice is made, not "n/a" for every figure.
+    unscored = {**GROUP, "c": replace(GROUP["c"], snapshot=replace(GROUP["c"].snapshot, finished=False),
+                                      test=None, fresh=None)}
+    pending = expect({**BY_TEST, "above": 0.0}, unscored)
+    assert pending.passed is None and "when the runs end" in pending.message
+    assert "n/a" not in pending.message
 
 
 @pytest.mark.parametrize("change, key, words", [

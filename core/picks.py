@@ -86,7 +86,8 @@ class Pick(_Bounds):
         return picks
 
     def measure(self, outcomes):
-        scored_once = [s for s in (self.metric, self.truth, *self.rules()) if s.startswith(SCORED_ONCE)]
+        scored_once = [s for s in dict.fromkeys((self.metric, self.truth, *self.rules()))
+                       if s.startswith(SCORED_ONCE)]
         if any((outcomes[name].test if score.startswith("test_") else outcomes[name].fresh) is None
                for group in self.groups for name in group for score in scored_once):
             return Measured(None, f"the choices are made when the runs end ({', '.join(scored_once)} "

@@ -98,7 +98,7 @@ def test_a_run_still_going_leaves_it_pending():
                                       test=None, fresh=None)}
     pending = expect({**BY_TEST, "above": 0.0}, unscored)
     assert pending.passed is None and "when the runs end" in pending.message
-    assert "n/a" not in pending.message
+    assert "n/a" not in pending.message and pending.message.count("test_acc") == 1
 
 
 @pytest.mark.parametrize("change, key, words", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 
 from aiohttp import WSMsgType, web
 from textual_serve.server import Server
@@ -163,5 +164,20 @@ class ClassroomServer(Server):
         for session in self.sessions:
             session.cancel()
 
+    def serve(self, debug: bool = False) -> None:
+        """textual-serve's ``serve``, announcing once the socket listens: aiohttp runs the
+        application's startup before it binds, and a client that believed an announcement made
+        there was refused (seen in the suite on an idle machine)."""
+        self.debug = debug
+        self.initialize_logging()
+        loop = asyncio.new_event_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.request_exit)
+            loop.add_signal_handler(signal.SIGTERM, self.request_exit)
+        except NotImplementedError:         # Windows: Ctrl+C ends the loop by itself
+            pass
+        web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False,
+                    loop=loop, print=lambda _banner: print(self.announcement, flush=True))
+
     async def on_startup(self, app) -> None:
-        print(self.announcement, flush=True)
+        """textual-serve prints its banner here; the announcement comes once the socket listens."""

@@ -44,9 +44,33 @@ def pytest_sessionstart(session):
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         return                      # a worker, or no workers at all
+    from nnsim.core import warmup
     from nnsim.executor import warm_kernels
 
     warm_kernels()
+    warmup.ensure("later")          # what the step-through and the landscape use, compiled once
+
+
+# The kernels as the product loads them, before any test calls one by itself. A kernel loaded
+# from Numba's cache calls the copy of a callee (``optimizer_step``) that the process loaded
+# first, and the copies need not round alike (the contract and arcp flags let a copy optimised
+# inside its caller fuse or divide differently): nnsim's processes load a Run's
+# kernels, then the step-through's, and every copy they call is the training kernel's. A test
+# that called ``optimizers.optimizer_step`` first would make later kernels in its worker call
+# that copy, and the step-through's Adam update then differed from the run's in the last bit
+# (seen on an idle machine, where test order put test_optimizers between the two loads).
+SMALL_ADAM = {"data": {"kind": "circle", "n_points": 40}, "model": {"layers": [3]},
+              "train": {"optimizer": "adam", "batch_size": 8, "steps": 4, "eval_every": 2}}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernels_loaded_as_the_product_loads_them():
+    from nnsim.core import Run
+    from nnsim.core.trace import trace_step
+
+    run = Run(SMALL_ADAM)
+    run.advance(2)
+    trace_step(run)
 
 
 def poll_until(condition, what: str, timeout: float = PATIENCE):

@@ -20,6 +20,14 @@ there is FMA, and the vector width: Numba compiles for the host CPU, and OpenBLA
 wide layers' ``np.dot`` calls, picks its kernels by CPU) and the same versions of Numba and
 llvmlite (LLVM decides where to fuse), of NumPy/SciPy's OpenBLAS and of the C library's
 ``exp``. Elsewhere the numbers differ in the last bits and, through training, a little more.
+
+Within one process, the order in which kernels are loaded matters too. A kernel loaded from the
+cache calls the copy of a callee that the process loaded first, and copies optimised inside
+different callers need not round alike (measured: ``optimizer_step`` on its own and inside
+``train_step`` give Adam updates a last bit apart). nnsim's processes load a Run's kernels, then
+its training kernel, then the step-through's, so every copy they call is one that training
+calls; nothing calls ``optimizer_step`` from Python. tests/conftest.py loads them in that order
+before any test calls a kernel by itself.
 """
 
 from numba import njit

@@ -171,6 +171,19 @@ def compiling() -> bool:
     return any(helper.poll() is None for helper in list(_pending.values()))
 
 
+def ready(group: str) -> bool:
+    """``group`` can be used now without waiting for a compile. If the cache lacks it, a helper
+    is started, and until the helper ends this says no: the dashboard draws the network pane
+    without its unit maps meanwhile, and trains on."""
+    if group not in _ready:
+        start((group,))
+        helper = _pending.get(group)
+        if helper is not None and helper.poll() is None:
+            return False
+        ensure(group)
+    return True
+
+
 def ensure(group: str) -> None:
     """``group`` in the cache before this process uses it: compiled by a helper (started now if
     none is) and waited for. Checks the cache once per process."""

@@ -130,6 +130,21 @@ def test_a_first_run_starts_one_helper_per_first_step_group_and_ensure_waits(fak
     assert len(fake_helpers) == 3 and fake_helpers[-1].waited == 1
 
 
+def test_ready_says_no_while_a_helper_compiles_and_yes_once_it_has_ended(fake_helpers,
+                                                                          monkeypatch):
+    """The dashboard asks ``ready`` before drawing the network pane's maps: a first start
+    must not make training wait for them, nor start a second helper."""
+    monkeypatch.setattr(warmup, "cold", lambda groups: True)
+    assert not warmup.ready("pictures")
+    assert not warmup.ready("pictures")
+    assert [helper.command[3:] for helper in fake_helpers] == [["pictures"]]
+    assert fake_helpers[0].waited == 0                  # asked, never waited for
+    fake_helpers[0].waited = 1                          # the helper has ended
+    assert warmup.ready("pictures")
+    monkeypatch.setattr(warmup, "cold", lambda groups: False)
+    assert warmup.ready("train") and len(fake_helpers) == 1   # in the cache: no helper
+
+
 def test_no_helper_for_a_warm_cache_or_when_turned_off(fake_helpers, monkeypatch):
     monkeypatch.setattr(warmup, "cold", lambda groups: False)
     assert not warmup.start(("train",))

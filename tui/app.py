@@ -136,7 +136,7 @@ class NnsimApp(App[int]):
         self.training_thread: threading.Thread | None = None
         self._switch_interval = sys.getswitchinterval()
         self._spinner = 0
-        self._watched: int | None = 0      # what the trainer was last told to watch (its default)
+        self._watched: int | None = None   # what the trainer was last told to watch (its default)
         self._landscape_watched = None      # the landscape pane's run and grid, as last told
 
     @property
@@ -208,7 +208,7 @@ class NnsimApp(App[int]):
             open_ended=self.open_ended, stop_at=self.stop_at,
             hold_on_narration=self.replay and not self.autoplay, chunk_steps=self.chunk_steps)
         self.failure = ""
-        self._watched = 0
+        self._watched = None
         self._landscape_watched = None
         self.dashboard.set_scenario(self.scenario)
         self.sub_title = self.scenario.title

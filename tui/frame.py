@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core import warmup
 from ..core.config import RunConfig
 from ..core.data.cleaning import CleaningReport
 from ..core.experiment import Experiment
@@ -114,7 +115,8 @@ class FrameBuilder:
     """Frames of one session's runs. Every method runs on the training thread."""
 
     def __init__(self) -> None:
-        self.watched: int | None = 0    # the run whose units the network pane shows (None: hidden)
+        self.watched: int | None = None     # the run whose units the network pane shows (None:
+                                            # hidden, or not yet told)
         self._timelines: list[WeightTimeline] = []
         self._points: tuple[PlanePoints | None, ...] = ()
         self._final_outcomes: dict[int, Outcome] = {}
@@ -206,8 +208,10 @@ class FrameBuilder:
         """Run ``index``'s ``UnitMaps`` if the network pane shows that run, else None; computed
         once per snapshot, on the decision boundary's grid (the output unit's map is the
         boundary's plane, and the zoom has its detail). One call is under a ms, but a lesson of
-        30 variants would pay it 30 times a round (benchmarks/bench_tui.py)."""
-        if index != self.watched:
+        30 variants would pay it 30 times a round (benchmarks/bench_tui.py). On a first start
+        the pane says it is drawing until a helper has compiled its kernel: training does not
+        wait for it."""
+        if index != self.watched or not warmup.ready("pictures"):
             return None
         run = session.runs[index]
         kept = self._units.get(index)

@@ -128,9 +128,8 @@ class Trainer:
             self._round(min(due, self.fixed_chunk or max(batch, self.clock.steps)))
 
     def open(self) -> None:
-        """The session's runs, built (and the kernels loaded, or compiled on a first start: the
-        network pane's in a helper process beside the first step's, ``core.warmup``)."""
-        warmup.start(("pictures",))
+        """The session's runs, built (and the kernels loaded, or compiled on a first start by
+        helper processes, ``core.warmup``)."""
         self.session = Session(self.lesson, self.scenario, open_ended=self.open_ended)
         self._started(new_runs=True)
 
@@ -211,10 +210,11 @@ class Trainer:
         self.playback.reached([run.step for run in self.runs if run.active])
         self._publish()
         if first and warmup.first_start():
-            # What the step-through and the landscape pane use, compiled by a helper once the
-            # first trained frame is out (``warmup.ensure`` waits for it; on a later start
-            # that lacks them, it starts it).
-            warmup.start(("later",))
+            # The network pane's kernel (unless the pane, on screen, has asked already) and
+            # what the step-through and the landscape pane use, compiled by one helper once the
+            # first trained frame is out, so that the first step's helpers had both cores
+            # (``warmup.ensure`` waits for them; on a later start that lacks them, starts one).
+            warmup.start(("pictures", "later"))
 
     def _fire_due_events(self) -> None:
         """The script's due events; their lines are told only while the runs are the lesson's

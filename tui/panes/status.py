@@ -36,7 +36,7 @@ class StatusLine(Caption):
         label = "compiling kernels…" if compiling else "starting…"
         text.append(f" {SPINNER[frame % len(SPINNER)]} {label} ", style=STATE_STYLES["starting"])
         if compiling:       # all of it within 80 columns
-            text.append("  (first start only: about 10 s idle)", style="dim")
+            text.append("  (first start only: about 7 s idle)", style="dim")
             text.append(f"  {scenario}", style="dim italic")
         self.show_text(text)
 

@@ -979,3 +979,4 @@ def check_all(expectations, outcomes: Mapping[str, Outcome]) -> list[Result]:
 
 
 from . import picks  # noqa: E402,F401  (registers the kind 'pick'; it builds on the kinds above)
+from . import paired  # noqa: E402,F401  (registers the kind 'paired')

@@ -169,7 +169,7 @@ def test_the_readme_examples_of_these_kinds_parse():
     for block in blocks:
         scenario = parse(base + block)
         kinds |= {e.kind for e in scenario.expectations}
-    assert kinds == {"at_step", "relate", "race", "sparse", "path", "pick"}
+    assert kinds == {"at_step", "relate", "race", "sparse", "path", "pick", "paired"}
 
 
 def test_levels_off_is_the_control_of_overfits():

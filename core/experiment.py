@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import KEYS, LIVE_KEYS, TABLES, RunConfig, get_value
-from .scenario import BASE_RUN, DEFAULT_SECONDS, Scenario, toml_value
+from .scenario import BASE_RUN, DEFAULT_SECONDS, Scenario, Variant, toml_value
 
 EXPERIMENT_STEM = "nnsim-experiment"
 # A lesson's claims were validated on many seeds (scenarios/README.md): on another seed it is
@@ -102,6 +102,15 @@ class Experiment:
     def is_lesson(self) -> bool:
         """The runs are the lesson's (on any seed): its narration and checks speak for them."""
         return all(change.key in NEUTRAL_KEYS for change in self.changes)
+
+    def label(self, variant: Variant) -> str:
+        """``variant``'s label, with what its run has now where that differs from the lesson
+        (``plain SGD, lr 0.1 → optimizer adamw``): the lesson wrote the label for its own
+        settings, and after a change it would name a run that is not on screen."""
+        now = ", ".join(f"{setting_name(c.key)} {_value(c.key, c.after)}" for c in self.changes
+                        if c.variant in (None, variant.name) and c.before != c.after
+                        and c.key not in NEUTRAL_KEYS)
+        return f"{variant.label} → {now}" if now else variant.label
 
     def describe(self) -> str:
         """The changes in one line, e.g. ``data set spiral → circle; learning rate 0.02 → 0.04

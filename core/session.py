@@ -163,22 +163,28 @@ class Session:
         return self.set_everywhere("train.optimizer", lambda cfg: following)
 
     def toggle_dropout(self) -> list[Note]:
-        """Dropout off (remembering each run's rate), or back on at it (or ``DEFAULT_DROPOUT``)."""
+        """Dropout off (remembering each run's rate), or back on at the rates it had: a run
+        without dropout, a lesson's control, stays without. With none remembered, every run
+        gets ``DEFAULT_DROPOUT``."""
         if all(len(run.run.config.model.layers) == 0 for run in self.runs):
             return [Note("dropout needs a hidden layer", "warning")]
         if any(run.run.config.model.dropout > 0 for run in self.runs):
-            for i, run in enumerate(self.runs):
-                self._saved_dropout[i] = run.run.config.model.dropout
+            self._saved_dropout = {i: run.run.config.model.dropout
+                                   for i, run in enumerate(self.runs)}
+            for run in self.runs:
                 self._set(run, "model.dropout", 0.0)
         else:
+            saved, self._saved_dropout = self._saved_dropout, {}
             for i, run in enumerate(self.runs):
-                self._set(run, "model.dropout", self._saved_dropout.get(i) or DEFAULT_DROPOUT)
+                self._set(run, "model.dropout", saved.get(i, 0.0) if saved else DEFAULT_DROPOUT)
         return []
 
     def _set(self, run: ScriptedRun, key: str, value: Any) -> None:
         """A live change to one run: made at step 0 it is part of the run's settings, later an
         edit at the step it was made (``nnsim run`` of the written file makes it there too)."""
         before = get_value(run.run.config, key)
+        if value == before:
+            return          # no change, and none to record ("dropout 0 → 0")
         run.run.set(key, value)
         index = self.runs.index(run)
         if run.step == 0:

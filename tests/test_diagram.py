@@ -54,3 +54,13 @@ def test_rounded_numbers_are_short_and_exact_ones_round_trip():
     for value in (0.123456789, -3.14159e-7, 42.0, -0.5):
         assert len(diagram.number(value)) <= 6
         assert float(diagram.number(value, exact=True)) == value
+
+
+def test_a_loss_pair_is_shown_to_the_figures_that_tell_it_apart():
+    from nnsim.tui.diagram import plain_pair
+
+    assert plain_pair(0.6681, 0.6679) == ("0.6681", "0.6679")       # not "0.668 → 0.668"
+    assert plain_pair(0.6681, 0.5) == ("0.668", "0.5")
+    assert plain_pair(0.25, 0.25) == ("0.25", "0.25")
+    before, after = plain_pair(1.0, 1.0 + 2 ** -52)
+    assert before != after and float(before) == 1.0

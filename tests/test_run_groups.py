@@ -31,11 +31,14 @@ def test_runs_group_by_what_is_not_data_seed_or_length():
                      for opt in ("sgd", "adam") for kind in ("circle", "xor") for seed in (0, 1)])
     groups = run_groups(runs)
     assert [(g.name, g.members) for g in groups] == [("sgd", (0, 1, 2, 3)), ("adam", (4, 5, 6, 7))]
-    # a number is named with its key, a list by its values
+    # a number is named with its key, hidden layers by their units (not "layers 16")
     widths = configs(*[(("model.layers", (8, w)), ("train.l2", l2), ("train.seed", s))
                        for w in (4, 16) for l2 in (0.0, 0.01) for s in (0, 1)])
-    assert [g.name for g in run_groups(widths)] == ["layers 8,4 l2 0", "layers 8,4 l2 0.01",
-                                                   "layers 8,16 l2 0", "layers 8,16 l2 0.01"]
+    assert [g.name for g in run_groups(widths)] == ["units 8,4 l2 0", "units 8,4 l2 0.01",
+                                                   "units 8,16 l2 0", "units 8,16 l2 0.01"]
+    one_layer = configs(*[(("model.layers", (w,)), ("train.seed", s)) for w in (16, 18, 20)
+                          for s in (0, 1)])
+    assert [g.name for g in run_groups(one_layer)] == ["16 units", "18 units", "20 units"]
 
 
 def test_no_groups_where_they_would_not_help():

@@ -268,13 +268,18 @@ def test_o_moves_every_run_to_the_optimizer_after_the_first_runs(tmp_path):
 
 
 def test_d_switches_dropout_off_and_back_on_at_each_runs_own_rate(tmp_path):
+    """``d`` twice is where the learner started: the run without dropout (a lesson's control)
+    stays without, and a run the first press did not change records no change."""
     text = LESSON.replace('train = { optimizer = "sgd", lr = 0.3 }',
                           'train = { optimizer = "sgd", lr = 0.3 }\nmodel = { dropout = 0.2 }')
     session = Session(lesson_at(tmp_path, text))            # adam without dropout, sgd at 0.2
+    advance(session, 10)
     rates = lambda: [run.run.config.model.dropout for run in session.runs]    # noqa: E731
     assert rates() == [0.0, 0.2]
     assert session.toggle_dropout() == [] and rates() == [0.0, 0.0]         # one on: all off
-    assert session.toggle_dropout() == [] and rates() == [DEFAULT_DROPOUT, 0.2]
+    assert [str(change) for change in session.experiment.changes] == [
+        "sgd: dropout 0.2 → 0 at step 10"]                  # not "adam: dropout 0 → 0"
+    assert session.toggle_dropout() == [] and rates() == [0.0, 0.2]
     assert session.toggle_dropout() == [] and rates() == [0.0, 0.0]
     none = Session(lesson_at(tmp_path, LESSON))
     assert none.toggle_dropout() == [] and [r.run.config.model.dropout for r in none.runs] == \
@@ -435,3 +440,17 @@ def test_a_check_of_a_path_is_measured_on_the_path_so_far(tmp_path):
     assert result.passed is None                                # open: the run goes on
     assert f"winding {paths.winding(sgd.trajectory.weights):.3g}" in result.message
     assert "n/a" not in result.message
+
+
+def test_a_changed_runs_label_says_what_it_has_now(tmp_path):
+    """The lesson wrote its labels for its own settings ("sgd, lr 0.3"): after a change the
+    panes and the status line would name a run that is not on screen."""
+    session = Session(lesson_at(tmp_path, LESSON))          # adam at 0.01, sgd at 0.3
+    advance(session, 10)
+    labels = lambda: [session.experiment.label(v) for v in session.scenario.variants]  # noqa: E731
+    lesson_labels = labels()
+    session.scale("train.lr", 2.0)
+    assert labels() == [f"{lesson_labels[0]} → learning rate 0.02",
+                        f"{lesson_labels[1]} → learning rate 0.6"]
+    session.scale("train.lr", 0.5)                          # back to the lesson's rates
+    assert labels() == lesson_labels

@@ -56,6 +56,17 @@ def plain(value: float, exact: bool = False) -> str:
     return repr(float(value)) if exact else f"{value:.3g}"
 
 
+def plain_pair(before: float, after: float, exact: bool = False) -> tuple[str, str]:
+    """Two losses to as many figures as it takes to tell them apart (three at least): a loss
+    that fell in its fifth figure must not read "0.668 → 0.668  lower"."""
+    if not exact:
+        for figures in range(3, 18):
+            shown = f"{before:.{figures}g}", f"{after:.{figures}g}"
+            if shown[0] != shown[1] or before == after:
+                return shown
+    return repr(float(before)), repr(float(after))
+
+
 def styled(value: float, scale: float, exact: bool = False) -> Text:
     """``number(value)`` coloured by its sign and emphasised by its size relative to ``scale``."""
     colour = POSITIVE if value >= 0 else NEGATIVE
@@ -297,15 +308,17 @@ def _update_story(trace: StepTrace, look: Look) -> list:
     layer, name = trace.layers[i], layer_names(len(trace.layers))[i]
     change = layer.weights_after - layer.weights_before
     verdict = ("lower" if trace.loss_after < trace.loss else
+               "the same" if trace.loss_after == trace.loss else
                "HIGHER: the step overshot (too big a learning rate?)")
+    loss_before, loss_after = plain_pair(trace.loss, trace.loss_after, exact)
     lines = [Text(f"Step taken: the run is at step {trace.step + 1}, with these weights.",
                   style="italic"),
              Text.assemble("Update (", (trace.optimizer, "bold"), "): w ← w − lr × step, lr = ",
                            plain(trace.learning_rate, exact), "; ",
                            OPTIMIZER_IN_WORDS[trace.optimizer], "."),
              *_followed_weight(trace, i, exact),
-             Text.assemble("Same batch again: loss ", plain(trace.loss, exact), " → ",
-                           (plain(trace.loss_after, exact), "bold"), f"  {verdict}")]
+             Text.assemble("Same batch again: loss ", loss_before, " → ",
+                           (loss_after, "bold"), f"  {verdict}")]
     if exact:
         lines.append(Text(f"{name}'s weights:", style="bold"))
         lines.append(_weight_list({"before": layer.weights_before, "after": layer.weights_after,

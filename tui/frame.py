@@ -162,7 +162,7 @@ class FrameBuilder:
             results = tuple(e.check(outcomes) for e in session.scenario.expectations)
         return Frame(
             names=tuple(run.name for run in runs),
-            labels=tuple(v.label for v in session.scenario.variants),
+            labels=tuple(experiment.label(v) for v in session.scenario.variants),
             snapshots=tuple(run.snapshot for run in runs),
             pictures=tuple(self._pictures_of(session, i) for i in range(len(runs))),
             configs=tuple(run.run.config for run in runs),

@@ -44,11 +44,15 @@ def _value_text(value) -> str:
 
 def group_name(cfg: RunConfig, keys: Sequence[str]) -> str:
     """``cfg``'s values of ``keys``: a choice by itself ("adam"), a number with its key's last
-    word ("lr 0.02")."""
+    word ("lr 0.02"), hidden layers by their units ("16 units", "units 8,8": "layers 16" would
+    read as sixteen layers)."""
     parts = []
     for key in keys:
         value = get_value(cfg, key)
-        if KEYS[key].choices:
+        if key == "model.layers":
+            parts.append(f"{value[0]} units" if len(value) == 1 else
+                         f"units {_value_text(tuple(value))}" if value else "no hidden layer")
+        elif KEYS[key].choices:
             parts.append(_value_text(value))
         else:
             parts.append(f"{key.rpartition('.')[2]} {_value_text(value)}")

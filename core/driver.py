@@ -143,8 +143,12 @@ class ScriptedRun:
         return self.snapshot
 
     def refresh(self) -> Snapshot:
-        """A new snapshot without stepping (after a setting changed)."""
-        self.snapshot = self.run.snapshot()
+        """A new snapshot without stepping (after a setting changed), measured at this very
+        step again if the one shown was (a learner stepping by hand): a rate changed while
+        paused at step 48 must not show step 40's check as step 48's."""
+        shown = self.snapshot
+        self.snapshot = (self.run.peek() if shown.step == shown.measured_step == self.run.step
+                         else self.run.snapshot())
         return self.snapshot
 
     def reset(self) -> None:

@@ -454,3 +454,19 @@ def test_a_changed_runs_label_says_what_it_has_now(tmp_path):
                         f"{lesson_labels[1]} → learning rate 0.6"]
     session.scale("train.lr", 0.5)                          # back to the lesson's rates
     assert labels() == lesson_labels
+
+
+def test_a_change_made_between_checks_keeps_the_step_measured():
+    """Paused at step 30 after stepping by hand (measured there), ``+``: the screen must
+    still show step 30's losses, not step 25's check as if it were step 30's."""
+    scenario = load_scenario("playground", seed=0)          # a check every 25 steps
+    run = ScriptedRun.build(scenario)[0]
+    run.advance(30)
+    measured = run.peek()
+    assert measured.measured_step == 30 and run.run.snapshot().measured_step == 25
+    run.run.set("train.lr", 2 * run.run.config.train.lr)
+    shown = run.refresh()
+    assert shown.measured_step == 30
+    assert (shown.val_loss, shown.train_acc) == (measured.val_loss, measured.train_acc)
+    run.advance(20)                                         # at the next check, as before
+    assert run.refresh().measured_step == run.step == 50

@@ -7,6 +7,7 @@ configured rate instead of the one the next step takes cannot pass.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -106,3 +107,19 @@ def test_the_speed_is_the_pace_asked_or_the_one_measured_while_running():
     flat_out = frame_of([run], state="running", steps_per_second=8000.0)
     assert field(said(flat_out), "speed") == "8,000/s" and "(8,000 ep/s)" in said(flat_out)
     assert field(said(flat_out, show_speed=False), "speed") == "–"
+
+
+def test_a_narrow_line_drops_whole_fields_and_keeps_the_step_and_the_rate():
+    """At 80 columns an ended run's line ran past the edge and was cut mid-field ("step 7
+    (ended; others at"), the rate and optimizer gone: the least needed fields give way first."""
+    runs = [run_of("too-high", 7, lr=2.0, steps=7), run_of("good", 30, lr=0.1)]
+    frame = dataclasses.replace(frame_of(runs, state="running", pace=100.0),
+                                detail="too-high finished at step 7")
+    whole = said(frame)
+    assert len(whole) > 80 and "epoch" in whole and "lesson" in whole
+    line = said(frame, width=80)
+    assert len(line) <= 80 and line.endswith("too-high 1/2  step 7 (ended; others at 30)"), line
+    wider = said(frame, width=100)
+    assert len(wider) <= 100 and "lr 2" in wider and "adam" in wider, wider
+    assert "epoch" not in wider and "lesson" not in wider, wider
+    assert said(frame, width=len(whole)) == whole

@@ -47,12 +47,17 @@ class StatusLine(Caption):
         self.show_text(text)
 
     def show(self, frame: Frame, view: View, scenario: str) -> None:
-        self.show_text(status_text(frame, view, scenario, show_speed=self.show_speed))
+        self.show_text(status_text(frame, view, scenario, show_speed=self.show_speed,
+                                   width=self.size.width))
 
 
-def status_text(frame: Frame, view: View, scenario: str, *, show_speed: bool = True) -> Text:
+def status_text(frame: Frame, view: View, scenario: str, *, show_speed: bool = True,
+                width: int = 0) -> Text:
     """The status line for ``frame``: the state, then the shown run's step, epoch, speed, the
-    learning rate its next step takes (schedule and plateau included), optimizer and dropout."""
+    learning rate its next step takes (schedule and plateau included), optimizer and dropout.
+    Within ``width`` columns (0: no limit) whole fields give way, the least needed first (the
+    lesson's name, then the epoch, the speed, the dropout, the optimizer): a line cut at the
+    edge said "step 7 (ended; others at" and hid the rate and the optimizer."""
     variant = min(view.variant, len(frame.snapshots) - 1)
     snap = frame.snapshots[variant]
     cfg = frame.configs[variant]
@@ -60,31 +65,40 @@ def status_text(frame: Frame, view: View, scenario: str, *, show_speed: bool = T
     label = state if not frame.detail else f"{state}: {frame.detail}"
     if state == "paused" and frame.detail == "narration":
         label = "paused: space to go on"
-    text = Text()
-    text.append(f" {label} ", style=STATE_STYLES.get(state, "bold"))
+    parts: list[tuple[int, list[tuple[str, str]]]] = [     # (how soon it gives way, its pieces)
+        (0, [(f" {label} ", STATE_STYLES.get(state, "bold"))])]
     several = len(frame.snapshots) > 1
     if several:     # first: the step and epoch that follow are this run's, whatever the width
         run_label = frame.labels[variant]
         short = len(run_label) <= SHORT_LABEL
         # the legend's own words, cut if long (the whole label closes the line)
-        text.append(f"  {run_label if short else run_label[:SHORT_LABEL - 1] + '…'} ",
-                    style="bold")
-        text.append(f"{variant + 1}/{len(frame.snapshots)}", style="dim")
+        parts.append((0, [(f"  {run_label if short else run_label[:SHORT_LABEL - 1] + '…'} ",
+                           "bold"), (f"{variant + 1}/{len(frame.snapshots)}", "dim")]))
     step = f"{snap.step:,}"
     if several and frame.step > snap.step and (snap.diverged or snap.stopped_early or snap.finished):
         step += f" (ended; others at {frame.step:,})"   # the narration speaks of theirs
-    fields = [("step", step), ("epoch", f"{snap.epoch:,}"),
-              _speed(frame, variant, state, show_speed),
-              ("lr", _lr(snap.lr)), ("", cfg.train.optimizer)]
+    fields = [(0, "step", step), (5, "epoch", f"{snap.epoch:,}"),
+              (4, *_speed(frame, variant, state, show_speed)),
+              (1, "lr", _lr(snap.lr)), (2, "", cfg.train.optimizer)]
     if cfg.model.dropout:
-        fields.append(("dropout", f"{cfg.model.dropout:g}"))
-    for name, value in fields:
-        text.append(f"  {name} " if name else "  ", style="dim")
-        text.append(value, style="bold")
+        fields.append((3, "dropout", f"{cfg.model.dropout:g}"))
+    for order, name, value in fields:
+        parts.append((order, [(f"  {name} " if name else "  ", "dim"), (value, "bold")]))
     where = scenario
     if several:
         where += " · v: next run" if short else f" · {run_label} (v: next)"
-    text.append(f"  {where}", style="dim italic")
+    parts.append((6, [(f"  {where}", "dim italic")]))
+    length = lambda: sum(len(piece) for _, pieces in parts for piece, _ in pieces)  # noqa: E731
+    while width and length() > width and max(order for order, _ in parts) > 0:
+        latest = max(order for order, _ in parts)
+        parts = [part for part in parts if part[0] != latest]
+    over = length() - width
+    if width and over > 0 and len(label) > over + 8:     # then the state's detail is cut
+        parts[0] = (0, [(f" {label[:len(label) - over - 1]}… ", parts[0][1][0][1])])
+    text = Text()
+    for _, pieces in parts:
+        for piece, style in pieces:
+            text.append(piece, style=style)
     return text
 
 

@@ -41,6 +41,7 @@ async def test_a_key_makes_it_your_experiment_and_b_brings_the_lesson_back(tmp_p
         await wait_until(pilot, lambda: yours(app) and app.up_to_date, "the change to show")
         shown = page(app)
         assert "Your experiment" in shown and said in shown and "b: back to the lesson" in shown
+        assert "its words describe its own setup, not your runs" in shown
         assert "✓" not in shown and "○" not in shown and "Not judged on your runs" in shown
         app.trainer.playback.stop_at = 80
         await pilot.press("space")

@@ -124,6 +124,10 @@ class LessonPane(Pane):
         out.append(": back to the lesson as it loaded   ")
         out.append("w", style="bold")
         out.append(": write your experiment to a file")
+        # The title, summary and text below describe the lesson's runs ("a small tanh network
+        # learns the two-arm spiral"), not these.
+        out.append("\nBelow, the lesson as written: its words describe its own setup, not your "
+                   "runs.", style="italic")
         self.experiment_text.update(out)
 
     def _write_claims(self) -> None:

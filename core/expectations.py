@@ -713,15 +713,20 @@ class GradRatio(_Bounds):
         if len(self.layers) != 2 or not all(-n_layers <= i < n_layers for i in self.layers):
             raise ConfigError("layers", f"expected two layer indexes in [{-n_layers}, {n_layers - 1}]"
                                         f" ({self.variant!r} has {n_layers} layers), got {list(self.layers)}")
-        checks = _checks(configs[self.variant])
+        checks = _checks(configs[self.variant]) - 1         # the one at step 0 has no gradient
         if not 1 <= self.last <= checks:
             raise ConfigError("last", f"expected from 1 to {checks} checks (what {self.variant!r} "
-                                      f"makes), got {shown(self.last)}")
+                                      f"makes after step 0), got {shown(self.last)}")
 
     def measure(self, outcomes):
-        norms = np.asarray(outcomes[self.variant].snapshot.history.grad_norms)[-self.last:]
-        if len(norms) == 0:
-            return Measured(None, f"{self.variant} has no gradient norms")
+        history = outcomes[self.variant].snapshot.history
+        norms = np.asarray(history.grad_norms)
+        if len(norms) and history.step[0] == 0:
+            norms = norms[1:]           # the check at step 0 comes before any gradient
+        norms = norms[-self.last:]
+        if len(norms) < self.last:      # a run just started: "n/a / n/a = n/a" said nothing
+            return Measured(None, f"{self.variant}'s gradient norms: {len(norms)} of the "
+                                  f"{self.last} checks it averages so far", so_far="")
         first, second = self.layers
         top, bottom = float(np.mean(norms[:, first])), float(np.mean(norms[:, second]))
         ratio = _ratio(top, bottom)

@@ -257,7 +257,7 @@ def test_closed_stdout_is_one_line_and_status_2(argv):
     ('[[expect]]\nkind = "reaches"\nmetric = "val_loss"\nthreshold = 0.1\nwithin = -10\n',
      "expect[1].within", "expected a number of steps >= 0"),
     ('[[expect]]\nkind = "grad_ratio"\nbelow = 2.0\nlast = 100000000\n',
-     "expect[1].last", "expected from 1 to 11 checks"),
+     "expect[1].last", "expected from 1 to 10 checks"),
     ('[[expect]]\nkind = "diverges"\nbefore_step = -1\n', "expect[1].before_step", ">= 0"),
     ('[[event]]\nat_epoch = 21\nsay = "late"\n', "event[1].at_epoch", "starts by train.steps (100)"),
     ('[[variant]]\nname = "a"\nseed_offset = 1000000000000000000\n', "variant[a].seed_offset", "from 0 to"),
@@ -270,10 +270,11 @@ def test_expectations_and_events_that_cannot_be_met_are_refused(extra, key, word
 
 def test_at_the_edge_they_load():
     """The negative control: 140 training rows in batches of 32 are 5 steps an epoch, so epoch
-    20 starts at step 100, the end; within = 0 means no limit; last = 11 is every check."""
+    20 starts at step 100, the end; within = 0 means no limit; last = 10 is every check after
+    step 0's (which comes before any gradient)."""
     text = TINY + ('[[event]]\nat_epoch = 20\nsay = "the end"\n'
                    '[[expect]]\nkind = "reaches"\nmetric = "val_loss"\nthreshold = 0.1\nwithin = 0\n'
-                   '[[expect]]\nkind = "grad_ratio"\nbelow = 2.0\nlast = 11\n')
+                   '[[expect]]\nkind = "grad_ratio"\nbelow = 2.0\nlast = 10\n')
     scenario = parse_scenario(text, path=Path("edge.toml"))
     assert scenario.events[0].at_epoch == 20 and len(scenario.expectations) == 2
 

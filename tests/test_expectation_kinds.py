@@ -182,3 +182,18 @@ def test_levels_off_is_the_control_of_overfits():
     assert expect({"kind": "overfits", "variant": "big"}, both).passed is True
     result = expect({"kind": "levels_off", "variant": "l2"}, both)
     assert dict(result.figures)["ratio"] == pytest.approx(0.29 / 0.28)
+
+
+def test_grad_ratio_averages_checks_with_gradients_and_says_how_many_it_has_yet():
+    """The check at step 0 comes before any gradient (NaN): a mean over the last 3 checks at
+    step 20 read "n/a / n/a = n/a"; it says how many checks it has, then averages those after
+    step 0 only."""
+    nan = float("nan")
+    norms = [[nan, nan, nan], [4.0, 2.0, 1.0], [8.0, 2.0, 2.0], [6.0, 2.0, 1.0]]
+    table = {"kind": "grad_ratio", "layers": [0, -1], "last": 3, "above": 4.0}
+    early = expect(table, runs(outcome("a", history([0, 10, 20], grad_norms=norms[:3]),
+                                       finished=False)))
+    assert early.passed is None and "2 of the 3 checks" in early.message, early.message
+    assert "n/a" not in early.message
+    done = expect(table, runs(outcome("a", history([0, 10, 20, 30], grad_norms=norms))))
+    assert done.passed is True and "6 / 1.33 = 4.5" in done.message, done.message

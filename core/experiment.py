@@ -46,6 +46,7 @@ class Edit:
     key: str
     value: Any
     before: Any
+    ended: bool = False         # made after the run had ended: it trains with it only if restarted
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Change:
     before: Any
     after: Any
     step: int
+    ended: bool = False         # made after the run had ended (``Edit.ended``)
 
     def __str__(self) -> str:
         who = f"{self.variant}: " if self.variant else ""
@@ -67,6 +69,8 @@ class Change:
                 f"{_value(self.key, self.after)}")
         if self.step:
             what += f" at step {self.step}"
+        if self.ended:
+            what += ", after it ended (for a restart)"
         if self.before == self.after:
             what += " (changed, then set back)"
         return who + what
@@ -94,8 +98,9 @@ class Experiment:
         for edit in self.edits:
             first = found.get((edit.key, edit.variant))
             found[edit.key, edit.variant] = (
-                Change(edit.key, edit.variant, edit.before, edit.value, edit.step) if first is None
-                else dataclasses.replace(first, after=edit.value))
+                Change(edit.key, edit.variant, edit.before, edit.value, edit.step, edit.ended)
+                if first is None
+                else dataclasses.replace(first, after=edit.value, ended=first.ended and edit.ended))
         return _said_once(tuple(found.values()), [v.name for v in self.scenario.variants])
 
     @property
@@ -106,10 +111,11 @@ class Experiment:
     def label(self, variant: Variant) -> str:
         """``variant``'s label, with what its run has now where that differs from the lesson
         (``plain SGD, lr 0.1 → optimizer adamw``): the lesson wrote the label for its own
-        settings, and after a change it would name a run that is not on screen."""
+        settings, and after a change it would name a run that is not on screen. A change made
+        after the run ended is left out: the run on screen never trained with it."""
         now = ", ".join(f"{setting_name(c.key)} {_value(c.key, c.after)}" for c in self.changes
                         if c.variant in (None, variant.name) and c.before != c.after
-                        and c.key not in NEUTRAL_KEYS)
+                        and c.key not in NEUTRAL_KEYS and not c.ended)
         return f"{variant.label} → {now}" if now else variant.label
 
     def describe(self) -> str:
@@ -131,8 +137,8 @@ def _said_once(changes: tuple[Change, ...], variants: list[str]) -> tuple[Change
     """A change every run made alike, as one change of every run."""
     out: list[Change] = []
     for change in changes:
-        alike = [c for c in changes if (c.key, c.before, c.after, c.step)
-                 == (change.key, change.before, change.after, change.step)]
+        alike = [c for c in changes if (c.key, c.before, c.after, c.step, c.ended)
+                 == (change.key, change.before, change.after, change.step, change.ended)]
         if len(variants) > 1 and len(alike) < len(variants):
             out.append(change)
         elif change is alike[0]:

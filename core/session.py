@@ -191,7 +191,8 @@ class Session:
             self._start = tuple(with_value(cfg, key, value) if i == index else cfg
                                 for i, cfg in enumerate(self._start))
         else:
-            self._edits.append(Edit(run.step, run.name, key, get_value(run.run.config, key), before))
+            self._edits.append(Edit(run.step, run.name, key, get_value(run.run.config, key), before,
+                                    ended=not run.active))
         self._experiment = None
         run.refresh()       # paused, the screen would show the old value until the next step
 

@@ -470,3 +470,23 @@ def test_a_change_made_between_checks_keeps_the_step_measured():
     assert (shown.val_loss, shown.train_acc) == (measured.val_loss, measured.train_acc)
     run.advance(20)                                         # at the next check, as before
     assert run.refresh().measured_step == run.step == 50
+
+
+def test_a_change_after_a_run_ended_says_so_and_leaves_its_label(tmp_path):
+    """``o`` after adam's run ended at step 200: it never trains with the new optimizer unless
+    restarted, so its label keeps its own, and the change says when it came."""
+    text = LESSON.replace('name = "adam"\n', 'name = "adam"\ntrain = { steps = 200 }\n', 1)
+    assert text != LESSON
+    session = Session(lesson_at(tmp_path, text))
+    adam, sgd = session.runs
+    advance(session, 200)
+    sgd.advance(10)
+    assert not adam.active and sgd.active
+    labels = [v.label for v in session.scenario.variants]
+    session.next_optimizer()
+    said = [str(change) for change in session.experiment.changes]
+    assert said[0].startswith("adam: optimizer adam → ") and said[0].endswith(
+        "at step 200, after it ended (for a restart)"), said
+    assert said[1].startswith("sgd: optimizer sgd → ") and said[1].endswith(f"at step {sgd.step}"), said
+    assert session.experiment.label(session.scenario.variants[0]) == labels[0]
+    assert session.experiment.label(session.scenario.variants[1]) != labels[1]

@@ -64,3 +64,13 @@ def test_a_loss_pair_is_shown_to_the_figures_that_tell_it_apart():
     assert plain_pair(0.25, 0.25) == ("0.25", "0.25")
     before, after = plain_pair(1.0, 1.0 + 2 ** -52)
     assert before != after and float(before) == 1.0
+
+
+def test_the_header_names_the_run_as_the_panes_do():
+    """It said "Step-through base", an inner name shown nowhere else, for the playground."""
+    from nnsim.tui.diagram import header
+
+    trace = trace_step(Run({**DEEP_WIDE, "model": {"layers": [3]}}))
+    assert header(trace, Look()).plain.startswith("Step-through step 0 ")
+    assert header(trace, Look(), "plain SGD, lr 0.1").plain.startswith(
+        "Step-through plain SGD, lr 0.1 · step 0 ")

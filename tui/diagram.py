@@ -80,11 +80,13 @@ def _scale(*arrays) -> float:
     return float(max(finite, default=0.0))
 
 
-def header(trace: StepTrace, look: Look) -> Text:
-    """The title line: which run, which step, which example of which batch."""
+def header(trace: StepTrace, look: Look, label: str = "") -> Text:
+    """The title line: which run (by ``label``, the name the panes give it; none for a lesson
+    of one run, as there), which step, which example of which batch."""
     rows = len(trace.batch_rows)
     short = f" (the last of epoch {trace.epoch}: {rows} left)" if rows < trace.batch_size else ""
-    return Text.assemble(("Step-through ", "bold"), f"{trace.run_name} · step {trace.step} "
+    who = f"{label} · " if label else ""
+    return Text.assemble(("Step-through ", "bold"), f"{who}step {trace.step} "
                          f"(epoch {trace.epoch}) · a batch of {rows}{short} · example "
                          f"{look.example + 1} (row {int(trace.batch_rows[look.example])})")
 

@@ -158,7 +158,10 @@ class StepThroughScreen(Modal[None]):
             self.query_one("#st-story", Static).update("")
             self._draw_boundary()
             return
-        self.query_one("#st-header", Static).update(diagram.header(trace, look))
+        frame = self._frame()
+        several = frame is not None and len(frame.labels) > 1
+        label = frame.labels[min(self.variant, len(frame.labels) - 1)] if several else ""
+        self.query_one("#st-header", Static).update(diagram.header(trace, look, label))
         self.query_one("#st-diagram", Static).update(diagram.diagram(trace, look))
         self.query_one("#st-diagram").border_subtitle = diagram.slice_note(trace, look)
         story = diagram.story(trace, look)

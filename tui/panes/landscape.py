@@ -242,7 +242,8 @@ class LandscapePane(Pane):
         for path in land.paths:
             index = frame.names.index(path.name) if path.name in frame.names else 0
             text.append(f"{NOW_MARK} ", style=colors.hex_color(colors.variant_color(index)))
-            text.append(f"{path.name} ")
+            # the label the other panes and the status line give the run, not its inner name
+            text.append(f"{frame.labels[index] if path.name in frame.names else path.name} ")
         finite = land.losses[np.isfinite(land.losses)]
         if finite.size:
             text.append(f"· loss {finite.min():.3g} ", style="dim")

@@ -240,10 +240,11 @@ class LandscapePane(Pane):
         text = Text(plane_words(land), style="dim")
         text.append("\n")
         for path in land.paths:
-            index = frame.names.index(path.name) if path.name in frame.names else 0
+            known = path.name in frame.names
+            index = frame.names.index(path.name) if known else 0
             text.append(f"{NOW_MARK} ", style=colors.hex_color(colors.variant_color(index)))
             # the label the other panes and the status line give the run, not its inner name
-            text.append(f"{frame.labels[index] if path.name in frame.names else path.name} ")
+            text.append(f"{frame.labels[index] if known else path.name} ")
         finite = land.losses[np.isfinite(land.losses)]
         if finite.size:
             text.append(f"· loss {finite.min():.3g} ", style="dim")

@@ -65,8 +65,9 @@ def status_text(frame: Frame, view: View, scenario: str, *, show_speed: bool = T
     label = state if not frame.detail else f"{state}: {frame.detail}"
     if state == "paused" and frame.detail == "narration":
         label = "paused: space to go on"
+    state_style = STATE_STYLES.get(state, "bold")
     parts: list[tuple[int, list[tuple[str, str]]]] = [     # (how soon it gives way, its pieces)
-        (0, [(f" {label} ", STATE_STYLES.get(state, "bold"))])]
+        (0, [(f" {label} ", state_style)])]
     several = len(frame.snapshots) > 1
     if several:     # first: the step and epoch that follow are this run's, whatever the width
         run_label = frame.labels[variant]
@@ -94,7 +95,7 @@ def status_text(frame: Frame, view: View, scenario: str, *, show_speed: bool = T
         parts = [part for part in parts if part[0] != latest]
     over = length() - width
     if width and over > 0 and len(label) > over + 8:     # then the state's detail is cut
-        parts[0] = (0, [(f" {label[:len(label) - over - 1]}… ", parts[0][1][0][1])])
+        parts[0] = (0, [(f" {label[:len(label) - over - 1]}… ", state_style)])
     text = Text()
     for _, pieces in parts:
         for piece, style in pieces:
